@@ -1,0 +1,223 @@
+//! The dead-letter output: records that could not be processed, each with where it
+//! came from and why, so that nothing is lost silently.
+//!
+//! Each dead letter is one JSON line:
+//!
+//! ```json
+//! {"source":"events.jsonl","line":12,"reason":"missing field `ts`","input":"{\"user\":\"a\"}"}
+//! {"step":"steps[1].combine (sum)","reason":"sum needs numbers; got a string \"x\"","record":{"key":"a","value":"x","ts":5}}
+//! ```
+
+use std::fs::File;
+use std::io::{self, BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use crate::record::{Record, Value};
+use crate::time::Timestamp;
+
+/// A record that could not be processed.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct DeadLetter {
+    /// Where it came from.
+    #[serde(flatten)]
+    pub origin: Origin,
+    /// Why it was set aside.
+    pub reason: String,
+}
+
+/// Where a dead letter came from.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum Origin {
+    /// A line of input that could not be read.
+    Input {
+        /// The source, e.g. a file path.
+        source: String,
+        /// 1-based line number.
+        line: u64,
+        /// 0-based position within the line's bundle, for test-stream `add` events.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        element: Option<usize>,
+        /// The offending text.
+        input: String,
+    },
+    /// A record a step could not process.
+    Step {
+        /// The step, e.g. `steps[1].combine (sum)`.
+        step: String,
+        /// The record.
+        record: DeadRecord,
+    },
+}
+
+/// The parts of a record worth keeping in a dead letter.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct DeadRecord {
+    /// The record's key.
+    pub key: Value,
+    /// The record's value.
+    pub value: Value,
+    /// The record's event time.
+    pub ts: Timestamp,
+    /// Whether the record was a retraction.
+    pub retraction: bool,
+}
+
+impl DeadLetter {
+    /// A dead letter for a line of input.
+    pub fn input(
+        source: &str,
+        line: u64,
+        element: Option<usize>,
+        input: &str,
+        reason: impl Into<String>,
+    ) -> Self {
+        DeadLetter {
+            origin: Origin::Input {
+                source: source.to_owned(),
+                line,
+                element,
+                input: input.to_owned(),
+            },
+            reason: reason.into(),
+        }
+    }
+
+    /// A dead letter for a record that `step` could not process.
+    pub fn step(step: &str, record: &Record, reason: impl Into<String>) -> Self {
+        DeadLetter {
+            origin: Origin::Step {
+                step: step.to_owned(),
+                record: DeadRecord {
+                    key: record.key.to_value(),
+                    value: record.value.clone(),
+                    ts: record.timestamp,
+                    retraction: record.retraction,
+                },
+            },
+            reason: reason.into(),
+        }
+    }
+}
+
+impl std::fmt::Display for DeadLetter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.origin {
+            Origin::Input {
+                source,
+                line,
+                element,
+                ..
+            } => {
+                write!(f, "{source} line {line}")?;
+                if let Some(element) = element {
+                    write!(f, ", element {element}")?;
+                }
+            }
+            Origin::Step { step, record } => write!(
+                f,
+                "{step}, record with key {} at {}",
+                record.key, record.ts
+            )?,
+        }
+        write!(f, ": {}", self.reason)
+    }
+}
+
+/// Where dead letters are written.
+pub struct DeadLetterWriter {
+    out: Box<dyn Write + Send>,
+    description: String,
+    written: u64,
+}
+
+impl DeadLetterWriter {
+    /// Writes to a file, created or truncated.
+    pub fn file(path: &Path) -> io::Result<Self> {
+        let file = File::create(path)?;
+        Ok(DeadLetterWriter {
+            out: Box::new(BufWriter::new(file)),
+            description: path.display().to_string(),
+            written: 0,
+        })
+    }
+
+    /// Writes to standard error.
+    pub fn stderr() -> Self {
+        DeadLetterWriter {
+            out: Box::new(io::stderr()),
+            description: "stderr".to_owned(),
+            written: 0,
+        }
+    }
+
+    /// Appends one dead letter.
+    pub fn write(&mut self, letter: &DeadLetter) -> io::Result<()> {
+        serde_json::to_writer(&mut self.out, letter)?;
+        self.out.write_all(b"\n")?;
+        self.written += 1;
+        Ok(())
+    }
+
+    /// Flushes buffered output.
+    pub fn flush(&mut self) -> io::Result<()> {
+        self.out.flush()
+    }
+
+    /// How many dead letters were written.
+    pub fn written(&self) -> u64 {
+        self.written
+    }
+
+    /// Where they go, for messages.
+    pub fn description(&self) -> &str {
+        &self.description
+    }
+}
+
+/// The default dead-letter file next to a file sink: `out.jsonl` → `out.dead.jsonl`.
+pub fn default_path_for(sink: &Path) -> PathBuf {
+    let stem = sink
+        .file_stem()
+        .map(|stem| stem.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "output".to_owned());
+    sink.with_file_name(format!("{stem}.dead.jsonl"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::Key;
+    use serde_json::json;
+
+    #[test]
+    fn input_letters_carry_position_and_text() {
+        let letter = DeadLetter::input("events.jsonl", 12, None, "{oops", "expected value");
+        assert_eq!(
+            serde_json::to_value(&letter).unwrap(),
+            json!({"source": "events.jsonl", "line": 12, "input": "{oops", "reason": "expected value"})
+        );
+    }
+
+    #[test]
+    fn step_letters_carry_the_record() {
+        let record = Record::new(Key::from_str_value("a"), json!("x"), 5);
+        let letter = DeadLetter::step("steps[1].combine (sum)", &record, "not a number");
+        assert_eq!(
+            serde_json::to_value(&letter).unwrap(),
+            json!({"step": "steps[1].combine (sum)",
+                   "record": {"key": "a", "value": "x", "ts": 5, "retraction": false},
+                   "reason": "not a number"})
+        );
+    }
+
+    #[test]
+    fn default_path_sits_next_to_the_sink() {
+        assert_eq!(
+            default_path_for(Path::new("out/scores.jsonl")),
+            PathBuf::from("out/scores.dead.jsonl")
+        );
+    }
+}

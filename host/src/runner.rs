@@ -1,0 +1,372 @@
+//! The runner: builds a pipeline from a spec and drives it from its source to its
+//! sink, one event at a time.
+//!
+//! After each event, every record the event causes is written before the next event
+//! is read. Pipelines on the wall clock are woken for processing-time timers even
+//! while their input is idle. When a bounded input ends, the watermark advances to
+//! +∞ and every window emits its final pane.
+
+use std::io::{self, IsTerminal};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use crate::combine::CombineFn;
+use crate::dead_letter::{self, DeadLetter, DeadLetterWriter};
+use crate::group::{GroupByKeyAndWindow, WindowingStrategy};
+use crate::pane::AccumulationMode;
+use crate::pipeline::{AssignWindows, Event, Pipeline, Step, StepFault, StepOutput, StepStats};
+use crate::sink::{JsonLinesSink, Sink};
+use crate::source::{Clock, Generator, JsonLines, Poll, Source, TestStream};
+use crate::spec::{CombineSpec, DeadLetterSpec, PipelineSpec, SinkSpec, SourceSpec, SpecError, StepSpec};
+use crate::time::{MAX_TIMESTAMP, wall_clock_now};
+
+/// Where `--input` and `--output` point: a path, or `-` for stdin/stdout.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Endpoint {
+    /// A file.
+    Path(PathBuf),
+    /// Standard input or output.
+    Standard,
+}
+
+impl Endpoint {
+    /// Reads `-` as the standard stream and anything else as a path.
+    pub fn parse(text: &str) -> Endpoint {
+        if text == "-" {
+            Endpoint::Standard
+        } else {
+            Endpoint::Path(PathBuf::from(text))
+        }
+    }
+}
+
+/// How to run a spec.
+#[derive(Clone, Debug, Default)]
+pub struct RunOptions {
+    /// Read from here instead of the spec's source.
+    pub input: Option<Endpoint>,
+    /// Write to here instead of the spec's sink.
+    pub output: Option<Endpoint>,
+    /// Write dead letters here instead.
+    pub dead_letter: Option<PathBuf>,
+    /// Stop at the first record that cannot be processed.
+    pub strict: bool,
+    /// Draw a progress bar when stdout and stderr are terminals.
+    pub progress: bool,
+}
+
+/// What a finished run did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RunSummary {
+    /// Records read from the source.
+    pub read: u64,
+    /// Records written to the sink.
+    pub emitted: u64,
+    /// Of those, retractions.
+    pub retractions: u64,
+    /// Records dropped as late.
+    pub dropped_late: u64,
+    /// Records dropped because their window had closed.
+    pub dropped_closed: u64,
+    /// Records sent to the dead-letter output.
+    pub dead_lettered: u64,
+    /// Where dead letters went.
+    pub dead_letter_output: String,
+    /// Where records went.
+    pub output: String,
+    /// Wall-clock duration.
+    pub elapsed: Duration,
+}
+
+impl std::fmt::Display for RunSummary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "read {} records; emitted {} ({} retractions) to {}; dropped {} late and {} for closed windows; dead-lettered {}",
+            self.read,
+            self.emitted,
+            self.retractions,
+            self.output,
+            self.dropped_late,
+            self.dropped_closed,
+            self.dead_lettered
+        )?;
+        if self.dead_lettered > 0 {
+            write!(f, " (see {})", self.dead_letter_output)?;
+        }
+        write!(f, "; {:.2}s", self.elapsed.as_secs_f64())
+    }
+}
+
+/// A run that could not finish.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// The spec is invalid (exit status 2).
+    #[error("{0}")]
+    Spec(#[from] SpecError),
+    /// A file or stream failed.
+    #[error("{what}: {source}")]
+    Io {
+        /// What was being done.
+        what: String,
+        /// The failure.
+        source: io::Error,
+    },
+    /// A step could not go on.
+    #[error("{0}")]
+    Fault(#[from] StepFault),
+    /// `--strict` and a record could not be processed.
+    #[error("stopped at the first bad record (--strict): {0}")]
+    Strict(String),
+}
+
+fn io_error(what: impl Into<String>) -> impl FnOnce(io::Error) -> RunError {
+    let what = what.into();
+    move |source| RunError::Io { what, source }
+}
+
+/// Builds the steps a spec describes.
+pub fn build_steps(spec: &PipelineSpec) -> Result<Vec<Box<dyn Step>>, SpecError> {
+    let mut steps: Vec<Box<dyn Step>> = Vec::new();
+    let mut strategy = WindowingStrategy::default();
+    let mut retractions_possible = false;
+    for step in &spec.steps {
+        match step {
+            StepSpec::Window {
+                path,
+                strategy: next,
+            } => {
+                strategy = next.clone();
+                steps.push(Box::new(AssignWindows::new(path.clone(), next.window_fn.clone())));
+            }
+            StepSpec::Combine { path, combine } => {
+                let CombineSpec::Builtin(builtin) = combine;
+                steps.push(grouping(
+                    spec,
+                    path,
+                    strategy.clone(),
+                    builtin.function(),
+                    retractions_possible,
+                )?);
+                retractions_possible |= strategy.accumulation == AccumulationMode::Retracting;
+            }
+        }
+    }
+    Ok(steps)
+}
+
+fn grouping<C: CombineFn>(
+    spec: &PipelineSpec,
+    path: &str,
+    strategy: WindowingStrategy,
+    combine: C,
+    retractions_possible: bool,
+) -> Result<Box<dyn Step>, SpecError> {
+    GroupByKeyAndWindow::new(path, strategy, combine, retractions_possible)
+        .map(|step| Box::new(step) as Box<dyn Step>)
+        .map_err(|err| SpecError {
+            file: spec.file.clone(),
+            path: path.to_owned(),
+            message: err.to_string(),
+            mark: None,
+        })
+}
+
+/// Opens the spec's source, or the one `--input` names.
+pub fn open_source(spec: &PipelineSpec, input: Option<&Endpoint>) -> Result<Box<dyn Source>, RunError> {
+    let open_error = |path: &PathBuf| io_error(format!("cannot open the input {}", path.display()));
+    Ok(match (&spec.source, input) {
+        (SourceSpec::TestStream { path }, None) => Box::new(TestStream::open(path).map_err(open_error(path))?),
+        (SourceSpec::TestStream { .. }, Some(Endpoint::Path(path))) => {
+            Box::new(TestStream::open(path).map_err(open_error(path))?)
+        }
+        (SourceSpec::TestStream { .. }, Some(Endpoint::Standard)) => Box::new(TestStream::stdin()),
+        (SourceSpec::File(format) | SourceSpec::Stdin(format), Some(Endpoint::Path(path))) => {
+            Box::new(JsonLines::file(path, format).map_err(open_error(path))?)
+        }
+        (SourceSpec::File(format), None) => {
+            let path = format.path.clone().unwrap_or_default();
+            Box::new(JsonLines::file(&path, format).map_err(open_error(&path))?)
+        }
+        (SourceSpec::File(format) | SourceSpec::Stdin(format), Some(Endpoint::Standard))
+        | (SourceSpec::Stdin(format), None) => Box::new(JsonLines::stdin(format)),
+        (SourceSpec::Generator(generator), None) => Box::new(Generator::new(generator)),
+        (SourceSpec::Generator(_), Some(_)) => {
+            return Err(RunError::Spec(SpecError {
+                file: spec.file.clone(),
+                path: "source.generator".to_owned(),
+                message: "a generator reads no input, so --input does not apply".to_owned(),
+                mark: None,
+            }));
+        }
+    })
+}
+
+/// Opens the spec's sink, or the one `--output` names.
+pub fn open_sink(spec: &PipelineSpec, output: Option<&Endpoint>) -> Result<Box<dyn Sink>, RunError> {
+    let path = match (output, &spec.sink) {
+        (Some(Endpoint::Standard), _) | (None, SinkSpec::Stdout) => return Ok(Box::new(JsonLinesSink::stdout())),
+        (Some(Endpoint::Path(path)), _) | (None, SinkSpec::File(path)) => path,
+    };
+    Ok(Box::new(
+        JsonLinesSink::file(path).map_err(io_error(format!("cannot create the output {}", path.display())))?,
+    ))
+}
+
+fn open_dead_letters(spec: &PipelineSpec, options: &RunOptions) -> Result<DeadLetterWriter, RunError> {
+    let path = match (&options.dead_letter, &spec.dead_letter, &options.output, &spec.sink) {
+        (Some(path), ..) | (None, Some(DeadLetterSpec::File(path)), ..) => path.clone(),
+        (None, Some(DeadLetterSpec::Stderr), ..) => return Ok(DeadLetterWriter::stderr()),
+        (None, None, Some(Endpoint::Path(sink)), _) => dead_letter::default_path_for(sink),
+        (None, None, None, SinkSpec::File(sink)) => dead_letter::default_path_for(sink),
+        (None, None, ..) => return Ok(DeadLetterWriter::stderr()),
+    };
+    DeadLetterWriter::file(&path).map_err(io_error(format!(
+        "cannot create the dead-letter output {}",
+        path.display()
+    )))
+}
+
+/// Runs `spec` to the end of its input.
+pub fn run(spec: &PipelineSpec, options: &RunOptions) -> Result<RunSummary, RunError> {
+    let started = Instant::now();
+    let steps = build_steps(spec)?;
+    let source = open_source(spec, options.input.as_ref())?;
+    let sink = open_sink(spec, options.output.as_ref())?;
+    let dead_letters = open_dead_letters(spec, options)?;
+    let progress = progress_bar(options.progress, source.as_ref());
+    let mut driver = Driver {
+        pipeline: Pipeline::new(steps),
+        source,
+        sink,
+        dead_letters,
+        strict: options.strict,
+        retractions: 0,
+        out: StepOutput::default(),
+    };
+    let result = driver.run(&progress);
+    progress.finish_and_clear();
+    let flushed = driver.flush();
+    result?;
+    flushed?;
+    let mut totals = StepStats::default();
+    for (_, stats) in driver.pipeline.stats() {
+        totals.add(&stats);
+    }
+    Ok(RunSummary {
+        read: driver.source.records_read(),
+        emitted: driver.sink.written(),
+        retractions: driver.retractions,
+        dropped_late: totals.dropped_late,
+        dropped_closed: totals.dropped_closed,
+        dead_lettered: driver.dead_letters.written(),
+        dead_letter_output: driver.dead_letters.description().to_owned(),
+        output: driver.sink.description().to_owned(),
+        elapsed: started.elapsed(),
+    })
+}
+
+fn progress_bar(wanted: bool, source: &dyn Source) -> ProgressBar {
+    let on_terminal = io::stdout().is_terminal() && io::stderr().is_terminal();
+    match source.progress() {
+        Some((_, total)) if wanted && on_terminal && total > 0 => {
+            let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
+            bar.set_style(
+                ProgressStyle::with_template("{spinner} {bar:40} {percent:>3}% {msg} ({eta} left)")
+                    .unwrap_or_else(|_| ProgressStyle::default_bar()),
+            );
+            bar
+        }
+        _ => ProgressBar::hidden(),
+    }
+}
+
+struct Driver {
+    pipeline: Pipeline,
+    source: Box<dyn Source>,
+    sink: Box<dyn Sink>,
+    dead_letters: DeadLetterWriter,
+    strict: bool,
+    retractions: u64,
+    out: StepOutput,
+}
+
+impl Driver {
+    fn run(&mut self, progress: &ProgressBar) -> Result<(), RunError> {
+        let clock = self.source.clock();
+        let mut events = Vec::new();
+        let mut dead = Vec::new();
+        loop {
+            let timeout = match clock {
+                Clock::Virtual => None,
+                Clock::Wall => self.pipeline.next_processing_timer().map(|due| {
+                    Duration::from_millis((due.saturating_sub(wall_clock_now()) + 1).max(0) as u64)
+                }),
+            };
+            let status = self
+                .source
+                .poll(&mut events, &mut dead, timeout)
+                .map_err(io_error("cannot read the input"))?;
+            self.dead_letter(&mut dead)?;
+            for event in events.drain(..) {
+                if clock == Clock::Wall && matches!(event, Event::Records(_)) {
+                    self.handle(Event::ProcessingTime(wall_clock_now()))?;
+                }
+                self.handle(event)?;
+            }
+            if clock == Clock::Wall
+                && self
+                    .pipeline
+                    .next_processing_timer()
+                    .is_some_and(|due| due < wall_clock_now())
+            {
+                self.handle(Event::ProcessingTime(wall_clock_now()))?;
+            }
+            if let Some((done, _)) = self.source.progress() {
+                progress.set_position(done);
+                progress.set_message(format!("{} records", self.source.records_read()));
+            }
+            if self.source.is_live() || status == Poll::Idle {
+                self.sink.flush().map_err(io_error("cannot write the output"))?;
+            }
+            if status == Poll::End {
+                break;
+            }
+        }
+        // The input is complete: every window emits its final pane.
+        self.handle(Event::Watermark(MAX_TIMESTAMP))
+    }
+
+    fn handle(&mut self, event: Event) -> Result<(), RunError> {
+        self.pipeline.handle(event, &mut self.out)?;
+        let mut dead = std::mem::take(&mut self.out.dead_letters);
+        self.dead_letter(&mut dead)?;
+        self.retractions += self.out.records.iter().filter(|r| r.retraction).count() as u64;
+        self.sink
+            .write(&self.out.records)
+            .map_err(io_error("cannot write the output"))?;
+        self.out.records.clear();
+        Ok(())
+    }
+
+    fn dead_letter(&mut self, letters: &mut Vec<DeadLetter>) -> Result<(), RunError> {
+        for letter in letters.drain(..) {
+            if self.strict {
+                return Err(RunError::Strict(letter.to_string()));
+            }
+            self.dead_letters
+                .write(&letter)
+                .map_err(io_error("cannot write the dead-letter output"))?;
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self) -> Result<(), RunError> {
+        self.sink.flush().map_err(io_error("cannot write the output"))?;
+        self.dead_letters
+            .flush()
+            .map_err(io_error("cannot write the dead-letter output"))
+    }
+}

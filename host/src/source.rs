@@ -1,0 +1,735 @@
+//! Sources: where records come from, turned into [`Event`]s.
+//!
+//! - [`TestStream`] replays a script of bundles, watermarks and processing-time
+//!   advances on a virtual clock, so its output is fully deterministic.
+//! - [`JsonLines`] reads a file or standard input, one JSON object per line, with a
+//!   bounded-out-of-orderness watermark and the wall clock.
+//! - [`Generator`] makes records for benchmarks and demos.
+//!
+//! Lines that cannot be read become [`DeadLetter`]s with their line number and the
+//! reason; the source carries on.
+
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
+use std::time::Duration;
+
+use crate::dead_letter::DeadLetter;
+use crate::pipeline::Event;
+use crate::record::{Key, Record, Value};
+use crate::spec::{FieldPath, GeneratorSpec, JsonLinesSpec, TimestampFormat};
+use crate::time::{END_OF_GLOBAL_WINDOW, MIN_TIMESTAMP, Timestamp, parse_rfc3339};
+use crate::watermark::BoundedOutOfOrderness;
+
+/// Which clock a source's pipeline runs on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Clock {
+    /// The source advances processing time itself (test streams).
+    Virtual,
+    /// Processing time is the wall clock.
+    Wall,
+}
+
+/// What one poll of a source produced.
+#[derive(Debug, PartialEq)]
+pub enum Poll {
+    /// Some events (possibly none, if every line was bad).
+    Events,
+    /// Nothing arrived before the timeout.
+    Idle,
+    /// The input is exhausted.
+    End,
+}
+
+/// A source of events.
+pub trait Source: Send {
+    /// Reads the next events into `events` and bad lines into `dead`. Waits at most
+    /// `timeout` for input when none is ready (`None`: as long as needed).
+    fn poll(
+        &mut self,
+        events: &mut Vec<Event>,
+        dead: &mut Vec<DeadLetter>,
+        timeout: Option<Duration>,
+    ) -> io::Result<Poll>;
+
+    /// The clock the pipeline should run on.
+    fn clock(&self) -> Clock;
+
+    /// Bytes read and total bytes, when the size is known.
+    fn progress(&self) -> Option<(u64, u64)> {
+        None
+    }
+
+    /// Records read so far.
+    fn records_read(&self) -> u64;
+
+    /// Whether output should be flushed as it is produced (live input).
+    fn is_live(&self) -> bool {
+        false
+    }
+}
+
+/// A scripted stream; see DESIGN.md's test_stream format.
+pub struct TestStream {
+    name: String,
+    lines: io::Lines<Box<dyn BufRead + Send>>,
+    line: u64,
+    watermark: Timestamp,
+    processing_time: Timestamp,
+    records: u64,
+    bytes: u64,
+    size: u64,
+}
+
+impl TestStream {
+    /// Opens the script at `path`.
+    pub fn open(path: &Path) -> io::Result<Self> {
+        let file = File::open(path)?;
+        let size = file.metadata().map(|m| m.len()).unwrap_or(0);
+        Ok(Self::new(path.display().to_string(), Box::new(BufReader::new(file)), size))
+    }
+
+    /// Reads the script from standard input.
+    pub fn stdin() -> Self {
+        Self::new("stdin".to_owned(), Box::new(BufReader::new(io::stdin())), 0)
+    }
+
+    fn new(name: String, input: Box<dyn BufRead + Send>, size: u64) -> Self {
+        TestStream {
+            name,
+            lines: input.lines(),
+            line: 0,
+            watermark: MIN_TIMESTAMP,
+            processing_time: 0,
+            records: 0,
+            bytes: 0,
+            size,
+        }
+    }
+
+    fn event(&mut self, text: &str, dead: &mut Vec<DeadLetter>) -> Result<Option<Event>, String> {
+        let value: Value =
+            serde_json::from_str(text).map_err(|err| format!("not valid JSON: {err}"))?;
+        let Value::Object(object) = value else {
+            return Err(EVENT_SHAPE.to_owned());
+        };
+        if object.len() != 1 {
+            return Err(EVENT_SHAPE.to_owned());
+        }
+        let (kind, body) = object.into_iter().next().ok_or(EVENT_SHAPE)?;
+        match kind.as_str() {
+            "add" => {
+                let Value::Array(elements) = body else {
+                    return Err("\"add\" must be a list of elements".to_owned());
+                };
+                let mut records = Vec::with_capacity(elements.len());
+                for (index, element) in elements.into_iter().enumerate() {
+                    match test_element(element.clone()) {
+                        Ok(record) => records.push(record),
+                        Err(reason) => dead.push(DeadLetter::input(
+                            &self.name,
+                            self.line,
+                            Some(index),
+                            &element.to_string(),
+                            reason,
+                        )),
+                    }
+                }
+                self.records += records.len() as u64;
+                Ok((!records.is_empty()).then_some(Event::Records(records)))
+            }
+            "watermark" => {
+                let watermark = time_value(&body).ok_or("\"watermark\" must be milliseconds")?;
+                if watermark < self.watermark {
+                    return Err(format!(
+                        "the watermark {watermark} is behind the current watermark {}",
+                        self.watermark
+                    ));
+                }
+                self.watermark = watermark;
+                Ok(Some(Event::Watermark(watermark)))
+            }
+            "processing_time" => {
+                let now = time_value(&body).ok_or("\"processing_time\" must be milliseconds")?;
+                if now < self.processing_time {
+                    return Err(format!(
+                        "processing time {now} is behind the current processing time {}",
+                        self.processing_time
+                    ));
+                }
+                self.processing_time = now;
+                Ok(Some(Event::ProcessingTime(now)))
+            }
+            _ => Err(EVENT_SHAPE.to_owned()),
+        }
+    }
+}
+
+const EVENT_SHAPE: &str =
+    "expected one of {\"add\": [...]}, {\"watermark\": ms} or {\"processing_time\": ms}";
+
+fn time_value(value: &Value) -> Option<Timestamp> {
+    value.as_i64()
+}
+
+/// Reads one test-stream element: `{"key": …, "value": …, "ts": ms}`.
+fn test_element(element: Value) -> Result<Record, String> {
+    let Value::Object(mut fields) = element else {
+        return Err("an element must be an object with \"ts\", \"value\" and optionally \"key\"".to_owned());
+    };
+    if let Some(unknown) = fields.keys().find(|k| !["key", "value", "ts"].contains(&k.as_str())) {
+        return Err(format!(
+            "unknown field {unknown:?}; an element has \"key\", \"value\" and \"ts\""
+        ));
+    }
+    let ts = fields
+        .get("ts")
+        .ok_or("an element needs \"ts\"")
+        .and_then(|ts| read_timestamp(ts, TimestampFormat::Auto).map_err(|_| "\"ts\" must be milliseconds or an RFC 3339 time"))
+        .map_err(str::to_owned)?;
+    let key = fields.get("key").map_or_else(Key::null, Key::from_value);
+    let value = fields.remove("value").unwrap_or(Value::Null);
+    Ok(Record::new(key, value, ts))
+}
+
+/// Reads an event time written in `format`.
+fn read_timestamp(value: &Value, format: TimestampFormat) -> Result<Timestamp, String> {
+    let ts = match (format, value) {
+        (TimestampFormat::Auto | TimestampFormat::Millis, Value::Number(n)) => n
+            .as_i64()
+            .ok_or_else(|| format!("expected integer milliseconds, found {n}"))?,
+        (TimestampFormat::Seconds, Value::Number(n)) => {
+            let seconds = n.as_f64().unwrap_or(f64::NAN);
+            let millis = (seconds * 1000.0).round();
+            if !millis.is_finite() || millis.abs() >= 9.2e18 {
+                return Err(format!("expected seconds since the epoch, found {n}"));
+            }
+            millis as i64
+        }
+        (TimestampFormat::Auto | TimestampFormat::Rfc3339, Value::String(text)) => parse_rfc3339(text)?,
+        (TimestampFormat::Millis, other) => return Err(format!("expected integer milliseconds, found {other}")),
+        (TimestampFormat::Seconds, other) => return Err(format!("expected seconds since the epoch, found {other}")),
+        (_, other) => return Err(format!("expected milliseconds or an RFC 3339 time, found {other}")),
+    };
+    if ts <= MIN_TIMESTAMP || ts > END_OF_GLOBAL_WINDOW {
+        return Err(format!("the time {ts} is outside the range of event times"));
+    }
+    Ok(ts)
+}
+
+impl Source for TestStream {
+    fn poll(
+        &mut self,
+        events: &mut Vec<Event>,
+        dead: &mut Vec<DeadLetter>,
+        _timeout: Option<Duration>,
+    ) -> io::Result<Poll> {
+        loop {
+            let Some(line) = self.lines.next().transpose()? else {
+                return Ok(Poll::End);
+            };
+            self.line += 1;
+            self.bytes += line.len() as u64 + 1;
+            if line.trim().is_empty() {
+                continue;
+            }
+            match self.event(&line, dead) {
+                Ok(Some(event)) => {
+                    events.push(event);
+                    return Ok(Poll::Events);
+                }
+                Ok(None) => return Ok(Poll::Events),
+                Err(reason) => {
+                    dead.push(DeadLetter::input(&self.name, self.line, None, &line, reason));
+                    return Ok(Poll::Events);
+                }
+            }
+        }
+    }
+
+    fn clock(&self) -> Clock {
+        Clock::Virtual
+    }
+
+    fn progress(&self) -> Option<(u64, u64)> {
+        (self.size > 0).then_some((self.bytes.min(self.size), self.size))
+    }
+
+    fn records_read(&self) -> u64 {
+        self.records
+    }
+}
+
+/// Turns JSON objects into records as a [`JsonLinesSpec`] says.
+#[derive(Clone, Debug)]
+pub struct LineFormat {
+    timestamp: FieldPath,
+    timestamp_format: TimestampFormat,
+    key: Option<FieldPath>,
+    value: Option<FieldPath>,
+}
+
+impl LineFormat {
+    /// The format of `spec`.
+    pub fn new(spec: &JsonLinesSpec) -> Self {
+        LineFormat {
+            timestamp: spec.timestamp.clone(),
+            timestamp_format: spec.timestamp_format,
+            key: spec.key.clone(),
+            value: spec.value.clone(),
+        }
+    }
+
+    /// Reads one line into a record.
+    pub fn read(&self, line: &str) -> Result<Record, String> {
+        let value: Value = serde_json::from_str(line).map_err(|err| format!("not valid JSON: {err}"))?;
+        let Value::Object(_) = value else {
+            return Err("expected a JSON object".to_owned());
+        };
+        let ts = self
+            .timestamp
+            .get(&value)
+            .ok_or_else(|| format!("missing the event-time field {:?}", self.timestamp.to_string()))
+            .and_then(|ts| {
+                read_timestamp(ts, self.timestamp_format)
+                    .map_err(|err| format!("field {:?}: {err}", self.timestamp.to_string()))
+            })?;
+        let key = match &self.key {
+            None => Key::null(),
+            Some(path) => Key::from_value(
+                path.get(&value)
+                    .ok_or_else(|| format!("missing the key field {:?}", path.to_string()))?,
+            ),
+        };
+        let value = match &self.value {
+            None => value,
+            Some(path) => take_field(value, path)
+                .ok_or_else(|| format!("missing the value field {:?}", path.to_string()))?,
+        };
+        Ok(Record::new(key, value, ts))
+    }
+}
+
+fn take_field(value: Value, path: &FieldPath) -> Option<Value> {
+    let mut current = value;
+    for part in &path.0 {
+        let Value::Object(mut map) = current else {
+            return None;
+        };
+        current = map.remove(part)?;
+    }
+    Some(current)
+}
+
+/// Where JSON Lines come from.
+enum LineInput {
+    File {
+        lines: io::Lines<BufReader<File>>,
+        size: u64,
+    },
+    Stdin(Receiver<io::Result<String>>),
+}
+
+/// JSON Lines from a file or standard input.
+pub struct JsonLines {
+    name: String,
+    input: LineInput,
+    format: LineFormat,
+    watermark: BoundedOutOfOrderness,
+    emitted_watermark: Timestamp,
+    bundle_size: usize,
+    line: u64,
+    bytes: u64,
+    records: u64,
+}
+
+impl JsonLines {
+    /// Reads the file at `path`.
+    pub fn file(path: &Path, spec: &JsonLinesSpec) -> io::Result<Self> {
+        let file = File::open(path)?;
+        let size = file.metadata().map(|m| m.len()).unwrap_or(0);
+        Ok(Self::new(
+            path.display().to_string(),
+            LineInput::File {
+                lines: BufReader::new(file).lines(),
+                size,
+            },
+            spec,
+        ))
+    }
+
+    /// Reads standard input (on a thread, so that timers fire while input is idle).
+    pub fn stdin(spec: &JsonLinesSpec) -> Self {
+        Self::reader("stdin", io::stdin(), spec)
+    }
+
+    /// Reads any byte stream the way stdin is read.
+    pub fn reader(name: &str, reader: impl Read + Send + 'static, spec: &JsonLinesSpec) -> Self {
+        let (sender, receiver) = mpsc::sync_channel(spec.bundle_size.max(1) * 4);
+        std::thread::Builder::new()
+            .name("millrace-stdin".to_owned())
+            .spawn(move || {
+                for line in BufReader::new(reader).lines() {
+                    let stop = line.is_err();
+                    if sender.send(line).is_err() || stop {
+                        break;
+                    }
+                }
+            })
+            .ok();
+        Self::new(name.to_owned(), LineInput::Stdin(receiver), spec)
+    }
+
+    fn new(name: String, input: LineInput, spec: &JsonLinesSpec) -> Self {
+        JsonLines {
+            name,
+            input,
+            format: LineFormat::new(spec),
+            watermark: BoundedOutOfOrderness::new(spec.max_out_of_orderness),
+            emitted_watermark: MIN_TIMESTAMP,
+            bundle_size: spec.bundle_size.max(1),
+            line: 0,
+            bytes: 0,
+            records: 0,
+        }
+    }
+
+    fn next_line(&mut self, wait: Option<Duration>, first: bool) -> io::Result<LineRead> {
+        match &mut self.input {
+            LineInput::File { lines, .. } => Ok(match lines.next().transpose()? {
+                Some(line) => LineRead::Line(line),
+                None => LineRead::End,
+            }),
+            LineInput::Stdin(receiver) => {
+                let received = if first {
+                    match wait {
+                        Some(wait) => receiver.recv_timeout(wait),
+                        None => receiver.recv().map_err(|_| RecvTimeoutError::Disconnected),
+                    }
+                } else {
+                    receiver.try_recv().map_err(|err| match err {
+                        mpsc::TryRecvError::Empty => RecvTimeoutError::Timeout,
+                        mpsc::TryRecvError::Disconnected => RecvTimeoutError::Disconnected,
+                    })
+                };
+                match received {
+                    Ok(line) => Ok(LineRead::Line(line?)),
+                    Err(RecvTimeoutError::Timeout) => Ok(LineRead::Pending),
+                    Err(RecvTimeoutError::Disconnected) => Ok(LineRead::End),
+                }
+            }
+        }
+    }
+}
+
+enum LineRead {
+    Line(String),
+    Pending,
+    End,
+}
+
+impl Source for JsonLines {
+    fn poll(
+        &mut self,
+        events: &mut Vec<Event>,
+        dead: &mut Vec<DeadLetter>,
+        timeout: Option<Duration>,
+    ) -> io::Result<Poll> {
+        let mut records = Vec::new();
+        let mut ended = false;
+        let mut read_any = false;
+        while records.len() < self.bundle_size {
+            let line = match self.next_line(timeout, !read_any)? {
+                LineRead::Line(line) => line,
+                LineRead::Pending => break,
+                LineRead::End => {
+                    ended = true;
+                    break;
+                }
+            };
+            read_any = true;
+            self.line += 1;
+            self.bytes += line.len() as u64 + 1;
+            if line.trim().is_empty() {
+                continue;
+            }
+            match self.format.read(&line) {
+                Ok(record) => {
+                    self.watermark.observe(record.timestamp);
+                    records.push(record);
+                }
+                Err(reason) => dead.push(DeadLetter::input(&self.name, self.line, None, &line, reason)),
+            }
+        }
+        self.records += records.len() as u64;
+        if !records.is_empty() {
+            events.push(Event::Records(records));
+        }
+        let watermark = self.watermark.current();
+        if watermark > self.emitted_watermark {
+            self.emitted_watermark = watermark;
+            events.push(Event::Watermark(watermark));
+        }
+        Ok(if read_any {
+            Poll::Events
+        } else if ended {
+            Poll::End
+        } else {
+            Poll::Idle
+        })
+    }
+
+    fn clock(&self) -> Clock {
+        Clock::Wall
+    }
+
+    fn progress(&self) -> Option<(u64, u64)> {
+        match &self.input {
+            LineInput::File { size, .. } => Some((self.bytes.min(*size), *size)),
+            LineInput::Stdin(_) => None,
+        }
+    }
+
+    fn records_read(&self) -> u64 {
+        self.records
+    }
+
+    fn is_live(&self) -> bool {
+        matches!(self.input, LineInput::Stdin(_))
+    }
+}
+
+/// Generated records: `keys` keys, `rate` records per second of event time, each up
+/// to `out_of_orderness` behind, with a watermark that trails by that much (so no
+/// record is late). Values are integers from 0 to 99.
+pub struct Generator {
+    spec: GeneratorSpec,
+    keys: Vec<Key>,
+    rng: fastrand::Rng,
+    produced: u64,
+}
+
+impl Generator {
+    /// A generator as `spec` describes.
+    pub fn new(spec: &GeneratorSpec) -> Self {
+        let width = spec.keys.to_string().len();
+        Generator {
+            keys: (0..spec.keys)
+                .map(|i| Key::from_str_value(&format!("key-{i:0width$}")))
+                .collect(),
+            rng: fastrand::Rng::with_seed(spec.seed),
+            spec: spec.clone(),
+            produced: 0,
+        }
+    }
+
+    fn base_time(&self, index: u64) -> Timestamp {
+        self.spec
+            .start
+            .saturating_add((index as i128 * 1000 / self.spec.rate as i128) as i64)
+    }
+}
+
+impl Source for Generator {
+    fn poll(
+        &mut self,
+        events: &mut Vec<Event>,
+        _dead: &mut Vec<DeadLetter>,
+        _timeout: Option<Duration>,
+    ) -> io::Result<Poll> {
+        let remaining = self
+            .spec
+            .elements
+            .map_or(u64::MAX, |total| total - self.produced);
+        if remaining == 0 {
+            return Ok(Poll::End);
+        }
+        let count = remaining.min(self.spec.bundle_size as u64);
+        let mut records = Vec::with_capacity(count as usize);
+        let jitter = self.spec.out_of_orderness.max(0) as u64;
+        for _ in 0..count {
+            let index = self.produced;
+            self.produced += 1;
+            let key = self.keys[self.rng.u64(0..self.spec.keys) as usize].clone();
+            let late = if jitter == 0 { 0 } else { self.rng.u64(0..=jitter) as i64 };
+            let ts = self.base_time(index) - late;
+            records.push(Record::new(key, Value::from(self.rng.u8(0..100)), ts));
+        }
+        events.push(Event::Records(records));
+        events.push(Event::Watermark(
+            self.base_time(self.produced - 1) - self.spec.out_of_orderness,
+        ));
+        Ok(Poll::Events)
+    }
+
+    fn clock(&self) -> Clock {
+        Clock::Wall
+    }
+
+    fn progress(&self) -> Option<(u64, u64)> {
+        self.spec.elements.map(|total| (self.produced, total))
+    }
+
+    fn records_read(&self) -> u64 {
+        self.produced
+    }
+}
+
+/// The path a source reads, for overrides and messages.
+pub fn describe(path: &Option<PathBuf>) -> String {
+    path.as_ref()
+        .map_or_else(|| "stdin".to_owned(), |p| p.display().to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+    use std::io::Write;
+
+    fn drain(source: &mut dyn Source) -> (Vec<Event>, Vec<DeadLetter>) {
+        let (mut events, mut dead) = (Vec::new(), Vec::new());
+        while source
+            .poll(&mut events, &mut dead, Some(Duration::from_secs(5)))
+            .unwrap()
+            != Poll::End
+        {}
+        (events, dead)
+    }
+
+    fn temp_file(text: &str) -> tempfile::NamedTempFile {
+        let mut file = tempfile::NamedTempFile::new().unwrap();
+        file.write_all(text.as_bytes()).unwrap();
+        file
+    }
+
+    #[test]
+    fn test_stream_replays_events_and_dead_letters_bad_lines() {
+        let file = temp_file(
+            "{\"watermark\": 0}\n\
+             {\"processing_time\": 299000}\n\
+             {\"add\": [{\"key\": \"TeamX\", \"value\": 5, \"ts\": 26000}, {\"value\": 1}]}\n\
+             not json\n\
+             {\"watermark\": -5}\n\
+             {\"add\": [{\"value\": 2, \"ts\": 1}]}\n",
+        );
+        let mut stream = TestStream::open(file.path()).unwrap();
+        let (events, dead) = drain(&mut stream);
+        assert_eq!(events.len(), 4);
+        assert_eq!(events[0], Event::Watermark(0));
+        assert_eq!(events[1], Event::ProcessingTime(299_000));
+        let Event::Records(records) = &events[2] else {
+            panic!("expected records")
+        };
+        assert_eq!(records[0].key.as_json(), "\"TeamX\"");
+        assert_eq!(records[0].value, json!(5));
+        let Event::Records(records) = &events[3] else {
+            panic!("expected records")
+        };
+        assert_eq!(records[0].key, Key::null());
+        let reasons: Vec<(u64, String)> = dead
+            .iter()
+            .map(|d| match &d.origin {
+                crate::dead_letter::Origin::Input { line, .. } => (*line, d.reason.clone()),
+                _ => panic!("input origin expected"),
+            })
+            .collect();
+        assert_eq!(reasons[0], (3, "an element needs \"ts\"".to_owned()));
+        assert_eq!(reasons[1].0, 4);
+        assert!(reasons[1].1.starts_with("not valid JSON"));
+        assert_eq!(
+            reasons[2],
+            (5, "the watermark -5 is behind the current watermark 0".to_owned())
+        );
+        assert_eq!(stream.records_read(), 2);
+    }
+
+    #[test]
+    fn json_lines_bundles_and_trails_the_watermark() {
+        let file = temp_file(
+            "{\"user\": \"a\", \"score\": 5, \"ts\": 1000}\n\
+             {\"user\": \"b\", \"score\": 7, \"ts\": \"1970-01-01T00:00:09Z\"}\n\
+             \n\
+             {\"user\": \"a\", \"ts\": 5000}\n\
+             {\"score\": 1, \"ts\": 2000}\n",
+        );
+        let spec = JsonLinesSpec {
+            key: Some(FieldPath::parse("user")),
+            value: Some(FieldPath::parse("score")),
+            max_out_of_orderness: 2000,
+            bundle_size: 2,
+            ..JsonLinesSpec::defaults()
+        };
+        let mut source = JsonLines::file(file.path(), &spec).unwrap();
+        let (events, dead) = drain(&mut source);
+        assert_eq!(
+            events,
+            vec![
+                Event::Records(vec![
+                    Record::new(Key::from_str_value("a"), json!(5), 1000),
+                    Record::new(Key::from_str_value("b"), json!(7), 9000),
+                ]),
+                Event::Watermark(7000),
+            ]
+        );
+        assert_eq!(dead.len(), 2);
+        assert_eq!(dead[0].reason, "missing the value field \"score\"");
+        assert_eq!(dead[1].reason, "missing the key field \"user\"");
+    }
+
+    #[test]
+    fn stdin_style_reader_ends_when_the_stream_closes() {
+        let spec = JsonLinesSpec::defaults();
+        let input = io::Cursor::new(b"{\"ts\": 1}\n{\"ts\": 2}\n".to_vec());
+        let mut source = JsonLines::reader("stdin", input, &spec);
+        let (events, dead) = drain(&mut source);
+        assert!(dead.is_empty());
+        let records: usize = events
+            .iter()
+            .map(|e| match e {
+                Event::Records(r) => r.len(),
+                _ => 0,
+            })
+            .sum();
+        assert_eq!(records, 2);
+    }
+
+    #[test]
+    fn timestamp_formats() {
+        assert_eq!(read_timestamp(&json!(1.5), TimestampFormat::Seconds), Ok(1500));
+        assert_eq!(read_timestamp(&json!(1500), TimestampFormat::Millis), Ok(1500));
+        assert!(read_timestamp(&json!("1970-01-01T00:00:01Z"), TimestampFormat::Millis).is_err());
+        assert_eq!(
+            read_timestamp(&json!("1970-01-01T00:00:01Z"), TimestampFormat::Rfc3339),
+            Ok(1000)
+        );
+        assert!(read_timestamp(&json!(i64::MAX), TimestampFormat::Auto).is_err());
+    }
+
+    #[test]
+    fn generator_is_deterministic_and_never_late() {
+        let spec = GeneratorSpec {
+            elements: Some(2500),
+            keys: 10,
+            rate: 100,
+            out_of_orderness: 500,
+            bundle_size: 1000,
+            ..GeneratorSpec::defaults()
+        };
+        let (a, _) = drain(&mut Generator::new(&spec));
+        let (b, _) = drain(&mut Generator::new(&spec));
+        assert_eq!(a, b);
+        let mut watermark = MIN_TIMESTAMP;
+        for event in &a {
+            match event {
+                Event::Records(records) => {
+                    assert!(records.iter().all(|r| r.timestamp >= watermark));
+                }
+                Event::Watermark(w) => watermark = *w,
+                Event::ProcessingTime(_) => {}
+            }
+        }
+        assert_eq!(a.len(), 6);
+    }
+}

@@ -1,0 +1,984 @@
+//! Pipeline specs: the YAML (or JSON) files that describe a pipeline.
+//!
+//! [`load`] reads and validates a spec in one pass. An error names the file, the
+//! path inside it (`steps[1].window.trigger.after_count`), what was expected and
+//! what was found, with the line and column:
+//!
+//! ```text
+//! pipeline.yaml: steps[0].window.trigger.after_count: expected a whole number of at
+//! least 1, found -3 (line 6, column 24)
+//! ```
+//!
+//! The grammar is DESIGN.md's; relative paths in a spec are relative to the spec's
+//! own folder.
+
+pub mod document;
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use crate::combine::{Builtin, Inversion};
+use crate::group::WindowingStrategy;
+use crate::pane::{AccumulationMode, TimestampCombiner};
+use crate::time::parse_duration;
+use crate::trigger::{Alignment, MAX_NODES, Trigger, TriggerMachine};
+use crate::window::WindowFn;
+use document::{Entry, Mark, Node, NodeValue};
+
+/// A validated pipeline spec.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PipelineSpec {
+    /// The pipeline's name (the file's stem when the spec has none).
+    pub name: String,
+    /// Where the spec was read from.
+    pub file: PathBuf,
+    /// Where records come from.
+    pub source: SourceSpec,
+    /// What happens to them, in order.
+    pub steps: Vec<StepSpec>,
+    /// Where panes go.
+    pub sink: SinkSpec,
+    /// Where records that cannot be processed go; `None` picks the default.
+    pub dead_letter: Option<DeadLetterSpec>,
+    /// Checkpoint settings.
+    pub checkpoint: Option<CheckpointSpec>,
+}
+
+/// A source of records.
+#[derive(Clone, Debug, PartialEq)]
+pub enum SourceSpec {
+    /// A scripted stream of bundles, watermarks and processing-time advances.
+    TestStream {
+        /// The JSON Lines script.
+        path: PathBuf,
+    },
+    /// A JSON Lines file.
+    File(JsonLinesSpec),
+    /// JSON Lines on standard input.
+    Stdin(JsonLinesSpec),
+    /// Generated records, for benchmarks and demos.
+    Generator(GeneratorSpec),
+}
+
+/// How records are read from JSON Lines.
+#[derive(Clone, Debug, PartialEq)]
+pub struct JsonLinesSpec {
+    /// The file (absent for stdin).
+    pub path: Option<PathBuf>,
+    /// The event-time field.
+    pub timestamp: FieldPath,
+    /// How the event time is written.
+    pub timestamp_format: TimestampFormat,
+    /// The field that becomes the key; the null key when absent.
+    pub key: Option<FieldPath>,
+    /// The field that becomes the value; the whole object when absent.
+    pub value: Option<FieldPath>,
+    /// How far behind the latest event time the watermark trails.
+    pub max_out_of_orderness: i64,
+    /// How many lines make one bundle.
+    pub bundle_size: usize,
+}
+
+/// A dotted path to a field of a JSON object, e.g. `meta.ts`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FieldPath(pub Vec<String>);
+
+impl FieldPath {
+    /// Parses `a.b.c`.
+    pub fn parse(text: &str) -> FieldPath {
+        FieldPath(text.split('.').map(str::to_owned).collect())
+    }
+
+    /// The field in `value`, if present.
+    pub fn get<'a>(&self, value: &'a serde_json::Value) -> Option<&'a serde_json::Value> {
+        self.0.iter().try_fold(value, |current, part| current.get(part))
+    }
+}
+
+impl fmt::Display for FieldPath {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0.join("."))
+    }
+}
+
+/// How an event time is written in input.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TimestampFormat {
+    /// Integer milliseconds or an RFC 3339 string.
+    Auto,
+    /// Integer milliseconds since the epoch.
+    Millis,
+    /// Seconds since the epoch, possibly fractional.
+    Seconds,
+    /// An RFC 3339 string.
+    Rfc3339,
+}
+
+/// Settings of the generator source.
+#[derive(Clone, Debug, PartialEq)]
+pub struct GeneratorSpec {
+    /// How many records; `None` runs forever.
+    pub elements: Option<u64>,
+    /// How many distinct keys.
+    pub keys: u64,
+    /// Records per second of event time.
+    pub rate: u64,
+    /// How far records may arrive out of order (and the watermark trails).
+    pub out_of_orderness: i64,
+    /// Event time of the first record.
+    pub start: i64,
+    /// Seed of the pseudo-random sequence.
+    pub seed: u64,
+    /// Records per bundle.
+    pub bundle_size: usize,
+}
+
+/// One step of a pipeline.
+#[derive(Clone, Debug, PartialEq)]
+pub enum StepSpec {
+    /// Assign windows, and set how the next grouping triggers and accumulates.
+    Window {
+        /// The step's path in the spec, e.g. `steps[0].window`.
+        path: String,
+        /// The windowing.
+        strategy: WindowingStrategy,
+    },
+    /// Group by key and window, and combine each group's values.
+    Combine {
+        /// The step's path in the spec.
+        path: String,
+        /// The function.
+        combine: CombineSpec,
+    },
+}
+
+/// A combine function.
+#[derive(Clone, Debug, PartialEq)]
+pub enum CombineSpec {
+    /// One of the built-ins.
+    Builtin(Builtin),
+}
+
+/// Where panes go.
+#[derive(Clone, Debug, PartialEq)]
+pub enum SinkSpec {
+    /// A JSON Lines file.
+    File(PathBuf),
+    /// Standard output.
+    Stdout,
+}
+
+/// Where dead letters go.
+#[derive(Clone, Debug, PartialEq)]
+pub enum DeadLetterSpec {
+    /// A JSON Lines file.
+    File(PathBuf),
+    /// Standard error.
+    Stderr,
+}
+
+/// Checkpoint settings.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CheckpointSpec {
+    /// Processing time between checkpoints, in milliseconds.
+    pub interval: i64,
+    /// How many completed checkpoints to keep.
+    pub keep: u64,
+}
+
+/// A spec that is not valid.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub struct SpecError {
+    /// The spec file.
+    pub file: PathBuf,
+    /// Where inside the spec, e.g. `steps[0].window.trigger`; empty for the whole file.
+    pub path: String,
+    /// What is wrong.
+    pub message: String,
+    /// Where in the text.
+    pub mark: Option<Mark>,
+}
+
+impl fmt::Display for SpecError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: ", self.file.display())?;
+        if !self.path.is_empty() {
+            write!(f, "{}: ", self.path)?;
+        }
+        f.write_str(&self.message)?;
+        if let Some(mark) = self.mark {
+            write!(f, " ({mark})")?;
+        }
+        Ok(())
+    }
+}
+
+/// A spec result.
+pub type Result<T> = std::result::Result<T, SpecError>;
+
+/// Reads and validates the spec at `file`.
+pub fn load(file: &Path) -> Result<PipelineSpec> {
+    let text = std::fs::read_to_string(file).map_err(|err| SpecError {
+        file: file.to_owned(),
+        path: String::new(),
+        message: format!("cannot read the spec: {err}"),
+        mark: None,
+    })?;
+    parse(file, &text)
+}
+
+/// Validates the spec text `text`, read from `file`.
+pub fn parse(file: &Path, text: &str) -> Result<PipelineSpec> {
+    let root = document::parse(text).map_err(|err| SpecError {
+        file: file.to_owned(),
+        path: String::new(),
+        message: format!("not valid YAML or JSON: {}", err.message),
+        mark: Some(err.mark),
+    })?;
+    let reader = Reader {
+        file,
+        base: file.parent().unwrap_or(Path::new("")).to_owned(),
+    };
+    reader.pipeline(&root)
+}
+
+/// Where a value sits in the spec.
+#[derive(Clone)]
+struct At {
+    path: String,
+}
+
+impl At {
+    fn root() -> At {
+        At {
+            path: String::new(),
+        }
+    }
+
+    fn key(&self, key: &str) -> At {
+        At {
+            path: if self.path.is_empty() {
+                key.to_owned()
+            } else {
+                format!("{}.{key}", self.path)
+            },
+        }
+    }
+
+    fn index(&self, index: usize) -> At {
+        At {
+            path: format!("{}[{index}]", self.path),
+        }
+    }
+}
+
+/// Turns document nodes into spec values, tracking where each came from.
+struct Reader<'a> {
+    file: &'a Path,
+    base: PathBuf,
+}
+
+impl Reader<'_> {
+    fn error(&self, at: &At, message: impl Into<String>, mark: Mark) -> SpecError {
+        SpecError {
+            file: self.file.to_owned(),
+            path: at.path.clone(),
+            message: message.into(),
+            mark: Some(mark),
+        }
+    }
+
+    fn expected(&self, at: &At, expected: &str, node: &Node) -> SpecError {
+        self.error(
+            at,
+            format!("expected {expected}, found {}", node.describe()),
+            node.mark,
+        )
+    }
+
+    /// The entries of a map whose keys must all be in `allowed`.
+    fn map<'n>(&self, at: &At, node: &'n Node, allowed: &[&str]) -> Result<Map<'n>> {
+        let entries: &[Entry] = match &node.value {
+            NodeValue::Map(entries) => entries,
+            NodeValue::Null => &[],
+            _ => return Err(self.expected(at, &format!("a map with {}", allowed.join(", ")), node)),
+        };
+        for entry in entries {
+            if !allowed.contains(&entry.key.as_str()) {
+                let mut message = format!("unknown key {:?}", entry.key);
+                if let Some(suggestion) = closest(&entry.key, allowed) {
+                    message.push_str(&format!("; did you mean {suggestion:?}?"));
+                } else {
+                    message.push_str(&format!("; expected one of {}", allowed.join(", ")));
+                }
+                return Err(self.error(at, message, entry.key_mark));
+            }
+        }
+        Ok(Map {
+            entries,
+            mark: node.mark,
+        })
+    }
+
+    /// A map with exactly one key from `allowed` (or a bare name from `names`).
+    fn choice<'n>(&self, at: &At, node: &'n Node, allowed: &[&str], what: &str) -> Result<(&'n str, Option<&'n Node>, Mark)> {
+        match &node.value {
+            NodeValue::Str(name) if allowed.contains(&name.as_str()) => Ok((name, None, node.mark)),
+            NodeValue::Map(entries) if entries.len() == 1 => {
+                let entry = &entries[0];
+                if allowed.contains(&entry.key.as_str()) {
+                    Ok((&entry.key, Some(&entry.value), entry.key_mark))
+                } else {
+                    let mut message = format!("unknown {what} {:?}", entry.key);
+                    match closest(&entry.key, allowed) {
+                        Some(suggestion) => message.push_str(&format!("; did you mean {suggestion:?}?")),
+                        None => message.push_str(&format!("; expected one of {}", allowed.join(", "))),
+                    }
+                    Err(self.error(at, message, entry.key_mark))
+                }
+            }
+            NodeValue::Str(name) => {
+                let mut message = format!("unknown {what} {name:?}");
+                match closest(name, allowed) {
+                    Some(suggestion) => message.push_str(&format!("; did you mean {suggestion:?}?")),
+                    None => message.push_str(&format!("; expected one of {}", allowed.join(", "))),
+                }
+                Err(self.error(at, message, node.mark))
+            }
+            _ => Err(self.expected(at, &format!("one {what} of {}", allowed.join(", ")), node)),
+        }
+    }
+
+    fn string(&self, at: &At, node: &Node) -> Result<String> {
+        match &node.value {
+            NodeValue::Str(text) if !text.is_empty() => Ok(text.clone()),
+            _ => Err(self.expected(at, "text", node)),
+        }
+    }
+
+    fn path(&self, at: &At, node: &Node) -> Result<PathBuf> {
+        let text = self.string(at, node)?;
+        Ok(self.base.join(text))
+    }
+
+    fn duration(&self, at: &At, node: &Node) -> Result<i64> {
+        match &node.value {
+            NodeValue::Int(millis) if *millis >= 0 => Ok(*millis),
+            NodeValue::Str(text) => parse_duration(text).map_err(|_| {
+                self.expected(at, "a duration such as 250ms, 30s, 1m, 2h or 1d", node)
+            }),
+            _ => Err(self.expected(at, "a duration such as 250ms, 30s, 1m, 2h or 1d", node)),
+        }
+    }
+
+    fn positive_duration(&self, at: &At, node: &Node) -> Result<i64> {
+        let millis = self.duration(at, node)?;
+        if millis == 0 {
+            return Err(self.expected(at, "a duration longer than zero", node));
+        }
+        Ok(millis)
+    }
+
+    fn count(&self, at: &At, node: &Node, min: u64) -> Result<u64> {
+        match &node.value {
+            NodeValue::Int(n) if *n >= 0 && *n as u64 >= min => Ok(*n as u64),
+            _ => Err(self.expected(at, &format!("a whole number of at least {min}"), node)),
+        }
+    }
+
+    fn pipeline(&self, root: &Node) -> Result<PipelineSpec> {
+        let at = At::root();
+        let map = self.map(
+            &at,
+            root,
+            &["name", "source", "steps", "sink", "dead_letter", "checkpoint"],
+        )?;
+        let name = match map.get("name") {
+            Some(node) => self.string(&at.key("name"), node)?,
+            None => self
+                .file
+                .file_stem()
+                .map(|stem| stem.to_string_lossy().into_owned())
+                .unwrap_or_else(|| "pipeline".to_owned()),
+        };
+        let source = self.source(&at.key("source"), map.require(self, &at, "source")?)?;
+        let steps = match map.get("steps") {
+            Some(node) => self.steps(&at.key("steps"), node)?,
+            None => Vec::new(),
+        };
+        let sink = self.sink(&at.key("sink"), map.require(self, &at, "sink")?)?;
+        let dead_letter = map
+            .get("dead_letter")
+            .map(|node| self.dead_letter(&at.key("dead_letter"), node))
+            .transpose()?;
+        let checkpoint = map
+            .get("checkpoint")
+            .map(|node| self.checkpoint(&at.key("checkpoint"), node))
+            .transpose()?;
+        Ok(PipelineSpec {
+            name,
+            file: self.file.to_owned(),
+            source,
+            steps,
+            sink,
+            dead_letter,
+            checkpoint,
+        })
+    }
+
+    fn source(&self, at: &At, node: &Node) -> Result<SourceSpec> {
+        let kinds = ["test_stream", "file", "stdin", "generator"];
+        let (kind, body, mark) = self.choice(at, node, &kinds, "source")?;
+        let at = at.key(kind);
+        let empty = Node {
+            value: NodeValue::Null,
+            mark,
+        };
+        let body = body.unwrap_or(&empty);
+        match kind {
+            "test_stream" => {
+                let path = match &body.value {
+                    NodeValue::Str(_) => self.path(&at, body)?,
+                    _ => {
+                        let map = self.map(&at, body, &["path"])?;
+                        self.path(&at.key("path"), map.require(self, &at, "path")?)?
+                    }
+                };
+                Ok(SourceSpec::TestStream { path })
+            }
+            "file" => Ok(SourceSpec::File(self.json_lines(&at, body, true)?)),
+            "stdin" => Ok(SourceSpec::Stdin(self.json_lines(&at, body, false)?)),
+            _ => Ok(SourceSpec::Generator(self.generator(&at, body)?)),
+        }
+    }
+
+    fn json_lines(&self, at: &At, node: &Node, needs_path: bool) -> Result<JsonLinesSpec> {
+        if needs_path && let NodeValue::Str(_) = node.value {
+            return Ok(JsonLinesSpec {
+                path: Some(self.path(at, node)?),
+                ..JsonLinesSpec::defaults()
+            });
+        }
+        let mut allowed = vec![
+            "timestamp",
+            "timestamp_format",
+            "key",
+            "value",
+            "watermark",
+            "bundle_size",
+        ];
+        if needs_path {
+            allowed.push("path");
+        }
+        let map = self.map(at, node, &allowed)?;
+        let mut spec = JsonLinesSpec::defaults();
+        if needs_path {
+            spec.path = Some(self.path(&at.key("path"), map.require(self, at, "path")?)?);
+        }
+        if let Some(node) = map.get("timestamp") {
+            spec.timestamp = FieldPath::parse(&self.string(&at.key("timestamp"), node)?);
+        }
+        if let Some(node) = map.get("timestamp_format") {
+            let at = at.key("timestamp_format");
+            spec.timestamp_format = match self.string(&at, node)?.as_str() {
+                "auto" => TimestampFormat::Auto,
+                "millis" => TimestampFormat::Millis,
+                "seconds" => TimestampFormat::Seconds,
+                "rfc3339" => TimestampFormat::Rfc3339,
+                _ => return Err(self.expected(&at, "auto, millis, seconds or rfc3339", node)),
+            };
+        }
+        if let Some(node) = map.get("key") {
+            spec.key = Some(FieldPath::parse(&self.string(&at.key("key"), node)?));
+        }
+        if let Some(node) = map.get("value") {
+            spec.value = Some(FieldPath::parse(&self.string(&at.key("value"), node)?));
+        }
+        if let Some(node) = map.get("watermark") {
+            let at = at.key("watermark");
+            let watermark = self.map(&at, node, &["max_out_of_orderness"])?;
+            if let Some(node) = watermark.get("max_out_of_orderness") {
+                spec.max_out_of_orderness = self.duration(&at.key("max_out_of_orderness"), node)?;
+            }
+        }
+        if let Some(node) = map.get("bundle_size") {
+            spec.bundle_size = self.count(&at.key("bundle_size"), node, 1)? as usize;
+        }
+        Ok(spec)
+    }
+
+    fn generator(&self, at: &At, node: &Node) -> Result<GeneratorSpec> {
+        let map = self.map(
+            at,
+            node,
+            &["elements", "keys", "rate", "out_of_orderness", "start", "seed", "bundle_size"],
+        )?;
+        let mut spec = GeneratorSpec::defaults();
+        if let Some(node) = map.get("elements") {
+            spec.elements = Some(self.count(&at.key("elements"), node, 0)?);
+        }
+        if let Some(node) = map.get("keys") {
+            spec.keys = self.count(&at.key("keys"), node, 1)?;
+        }
+        if let Some(node) = map.get("rate") {
+            spec.rate = self.count(&at.key("rate"), node, 1)?;
+        }
+        if let Some(node) = map.get("out_of_orderness") {
+            spec.out_of_orderness = self.duration(&at.key("out_of_orderness"), node)?;
+        }
+        if let Some(node) = map.get("start") {
+            let at = at.key("start");
+            spec.start = match &node.value {
+                NodeValue::Int(ms) => *ms,
+                NodeValue::Str(text) => crate::time::parse_rfc3339(text)
+                    .map_err(|_| self.expected(&at, "milliseconds or an RFC 3339 time", node))?,
+                _ => return Err(self.expected(&at, "milliseconds or an RFC 3339 time", node)),
+            };
+        }
+        if let Some(node) = map.get("seed") {
+            spec.seed = self.count(&at.key("seed"), node, 0)?;
+        }
+        if let Some(node) = map.get("bundle_size") {
+            spec.bundle_size = self.count(&at.key("bundle_size"), node, 1)? as usize;
+        }
+        Ok(spec)
+    }
+
+    fn steps(&self, at: &At, node: &Node) -> Result<Vec<StepSpec>> {
+        let NodeValue::Seq(items) = &node.value else {
+            return Err(self.expected(at, "a list of steps", node));
+        };
+        let mut steps = Vec::new();
+        let mut strategy: Option<WindowingStrategy> = None;
+        let mut retractions_upstream = false;
+        for (index, item) in items.iter().enumerate() {
+            let at = at.index(index);
+            let (kind, body, mark) = self.choice(&at, item, &["window", "combine"], "step")?;
+            let step_at = at.key(kind);
+            let empty = Node {
+                value: NodeValue::Null,
+                mark,
+            };
+            let body = body.unwrap_or(&empty);
+            match kind {
+                "window" => {
+                    let parsed = self.window(&step_at, body)?;
+                    strategy = Some(parsed.clone());
+                    steps.push(StepSpec::Window {
+                        path: step_at.path,
+                        strategy: parsed,
+                    });
+                }
+                _ => {
+                    let combine = self.combine(&step_at, body)?;
+                    let current = strategy.clone().unwrap_or_default();
+                    let CombineSpec::Builtin(builtin) = &combine;
+                    if retractions_upstream
+                        && !current.accumulation.accumulates()
+                        && builtin.inversion() != Inversion::Subtract
+                    {
+                        return Err(self.error(
+                            &step_at,
+                            format!(
+                                "{} cannot take back the retractions an earlier step emits while \
+                                 its window discards fired panes; use accumulation: accumulating \
+                                 or retracting, or a combine that subtracts (sum, count, mean)",
+                                builtin.name()
+                            ),
+                            mark,
+                        ));
+                    }
+                    retractions_upstream |= current.accumulation == AccumulationMode::Retracting;
+                    steps.push(StepSpec::Combine {
+                        path: step_at.path,
+                        combine,
+                    });
+                }
+            }
+        }
+        Ok(steps)
+    }
+
+    fn window(&self, at: &At, node: &Node) -> Result<WindowingStrategy> {
+        const FUNCTIONS: [&str; 4] = ["global", "fixed", "sliding", "sessions"];
+        let map = self.map(
+            at,
+            node,
+            &[
+                "global",
+                "fixed",
+                "sliding",
+                "sessions",
+                "trigger",
+                "accumulation",
+                "allowed_lateness",
+                "timestamp_combiner",
+            ],
+        )?;
+        let chosen: Vec<&Entry> = map
+            .entries
+            .iter()
+            .filter(|entry| FUNCTIONS.contains(&entry.key.as_str()))
+            .collect();
+        let entry = match chosen.as_slice() {
+            [entry] => *entry,
+            [] => {
+                return Err(self.error(
+                    at,
+                    "expected a window function: one of global, fixed, sliding, sessions",
+                    map.mark,
+                ));
+            }
+            [_, second, ..] => {
+                return Err(self.error(
+                    at,
+                    format!(
+                        "expected one window function, found {} as well",
+                        chosen.iter().map(|e| e.key.as_str()).collect::<Vec<_>>().join(" and ")
+                    ),
+                    second.key_mark,
+                ));
+            }
+        };
+        let window_fn = self.window_fn(&at.key(&entry.key), &entry.key, &entry.value)?;
+        let mut strategy = WindowingStrategy {
+            window_fn,
+            ..WindowingStrategy::default()
+        };
+        if let Some(node) = map.get("trigger") {
+            let trigger_at = at.key("trigger");
+            strategy.trigger = self.trigger(&trigger_at, node)?;
+            if let Err(err) = TriggerMachine::new(&strategy.trigger, false) {
+                return Err(self.error(&trigger_at, format!("{err} (max {MAX_NODES})"), node.mark));
+            }
+        }
+        if let Some(node) = map.get("accumulation") {
+            let at = at.key("accumulation");
+            strategy.accumulation = match self.string(&at, node)?.as_str() {
+                "discarding" => AccumulationMode::Discarding,
+                "accumulating" => AccumulationMode::Accumulating,
+                "retracting" => AccumulationMode::Retracting,
+                _ => return Err(self.expected(&at, "discarding, accumulating or retracting", node)),
+            };
+        }
+        if let Some(node) = map.get("allowed_lateness") {
+            strategy.allowed_lateness = self.duration(&at.key("allowed_lateness"), node)?;
+        }
+        if let Some(node) = map.get("timestamp_combiner") {
+            let at = at.key("timestamp_combiner");
+            strategy.timestamp_combiner = match self.string(&at, node)?.as_str() {
+                "end_of_window" => TimestampCombiner::EndOfWindow,
+                "earliest" => TimestampCombiner::Earliest,
+                "latest" => TimestampCombiner::Latest,
+                _ => return Err(self.expected(&at, "end_of_window, earliest or latest", node)),
+            };
+        }
+        Ok(strategy)
+    }
+
+    fn window_fn(&self, at: &At, kind: &str, node: &Node) -> Result<WindowFn> {
+        match kind {
+            "global" => {
+                self.map(at, node, &[])?;
+                Ok(WindowFn::Global)
+            }
+            "fixed" => {
+                let map = self.map(at, node, &["size", "offset"])?;
+                let size = self.positive_duration(&at.key("size"), map.require(self, at, "size")?)?;
+                let offset = map
+                    .get("offset")
+                    .map(|node| self.duration(&at.key("offset"), node))
+                    .transpose()?
+                    .unwrap_or(0);
+                Ok(WindowFn::Fixed { size, offset })
+            }
+            "sliding" => {
+                let map = self.map(at, node, &["size", "period", "offset"])?;
+                let size_node = map.require(self, at, "size")?;
+                let size = self.positive_duration(&at.key("size"), size_node)?;
+                let period_node = map.require(self, at, "period")?;
+                let period = self.positive_duration(&at.key("period"), period_node)?;
+                if period > size {
+                    return Err(self.error(
+                        &at.key("period"),
+                        format!(
+                            "expected a period no longer than the size ({}), since records between \
+                             windows would belong to none",
+                            crate::time::format_duration(size)
+                        ),
+                        period_node.mark,
+                    ));
+                }
+                let offset = map
+                    .get("offset")
+                    .map(|node| self.duration(&at.key("offset"), node))
+                    .transpose()?
+                    .unwrap_or(0);
+                Ok(WindowFn::Sliding {
+                    size,
+                    period,
+                    offset,
+                })
+            }
+            _ => {
+                let map = self.map(at, node, &["gap"])?;
+                let gap = self.positive_duration(&at.key("gap"), map.require(self, at, "gap")?)?;
+                Ok(WindowFn::Sessions { gap })
+            }
+        }
+    }
+
+    fn trigger(&self, at: &At, node: &Node) -> Result<Trigger> {
+        const FORMS: [&str; 10] = [
+            "default",
+            "never",
+            "after_watermark",
+            "after_processing_time",
+            "after_count",
+            "repeatedly",
+            "after_each",
+            "after_any",
+            "after_all",
+            "or_finally",
+        ];
+        let (kind, body, _) = self.choice(at, node, &FORMS, "trigger")?;
+        let at = at.key(kind);
+        match (kind, body) {
+            ("default", None) => Ok(Trigger::Default),
+            ("never", None) => Ok(Trigger::Never),
+            ("after_watermark", None) => Ok(Trigger::AfterWatermark {
+                early: None,
+                late: None,
+            }),
+            ("after_watermark", Some(body)) => {
+                let map = self.map(&at, body, &["early", "late"])?;
+                let early = map
+                    .get("early")
+                    .map(|node| self.trigger(&at.key("early"), node).map(Box::new))
+                    .transpose()?;
+                let late = map
+                    .get("late")
+                    .map(|node| self.trigger(&at.key("late"), node).map(Box::new))
+                    .transpose()?;
+                Ok(Trigger::AfterWatermark { early, late })
+            }
+            ("after_processing_time", Some(body)) => {
+                let map = self.map(&at, body, &["delay", "align", "offset"])?;
+                let delay = map
+                    .get("delay")
+                    .map(|node| self.duration(&at.key("delay"), node))
+                    .transpose()?
+                    .unwrap_or(0);
+                let align = match map.get("align") {
+                    Some(node) => Some(Alignment {
+                        period: self.positive_duration(&at.key("align"), node)?,
+                        offset: map
+                            .get("offset")
+                            .map(|node| self.duration(&at.key("offset"), node))
+                            .transpose()?
+                            .unwrap_or(0),
+                    }),
+                    None => {
+                        if let Some(node) = map.get("offset") {
+                            return Err(self.error(
+                                &at.key("offset"),
+                                "an offset needs align: the offset shifts aligned boundaries",
+                                node.mark,
+                            ));
+                        }
+                        None
+                    }
+                };
+                Ok(Trigger::AfterProcessingTime { delay, align })
+            }
+            ("after_count", Some(body)) => Ok(Trigger::AfterCount(self.count(&at, body, 1)?)),
+            ("repeatedly", Some(body)) => Ok(Trigger::Repeatedly(Box::new(self.trigger(&at, body)?))),
+            ("after_each" | "after_any" | "after_all", Some(body)) => {
+                let NodeValue::Seq(items) = &body.value else {
+                    return Err(self.expected(&at, "a list of triggers", body));
+                };
+                if items.is_empty() {
+                    return Err(self.expected(&at, "a list of at least one trigger", body));
+                }
+                let triggers = items
+                    .iter()
+                    .enumerate()
+                    .map(|(i, item)| self.trigger(&at.index(i), item))
+                    .collect::<Result<Vec<_>>>()?;
+                Ok(match kind {
+                    "after_each" => Trigger::AfterEach(triggers),
+                    "after_any" => Trigger::AfterAny(triggers),
+                    _ => Trigger::AfterAll(triggers),
+                })
+            }
+            ("or_finally", Some(body)) => {
+                let map = self.map(&at, body, &["trigger", "until"])?;
+                let trigger = self.trigger(&at.key("trigger"), map.require(self, &at, "trigger")?)?;
+                let until = self.trigger(&at.key("until"), map.require(self, &at, "until")?)?;
+                Ok(Trigger::OrFinally {
+                    trigger: Box::new(trigger),
+                    until: Box::new(until),
+                })
+            }
+            (_, Some(body)) => Err(self.expected(&at, &format!("just {kind:?}, with nothing under it"), body)),
+            (_, None) => Err(self.error(
+                &at,
+                format!("{kind} needs settings, e.g. {}", trigger_example(kind)),
+                node.mark,
+            )),
+        }
+    }
+
+    fn combine(&self, at: &At, node: &Node) -> Result<CombineSpec> {
+        let names: Vec<&str> = Builtin::ALL.iter().map(|(name, _)| *name).collect();
+        match &node.value {
+            NodeValue::Str(name) => match Builtin::from_name(name) {
+                Some(builtin) => Ok(CombineSpec::Builtin(builtin)),
+                None => {
+                    let mut message = format!("unknown combine function {name:?}");
+                    match closest(name, &names) {
+                        Some(suggestion) => message.push_str(&format!("; did you mean {suggestion:?}?")),
+                        None => message.push_str(&format!("; built-ins are {}", names.join(", "))),
+                    }
+                    Err(self.error(at, message, node.mark))
+                }
+            },
+            _ => Err(self.expected(at, &format!("a built-in combine function ({})", names.join(", ")), node)),
+        }
+    }
+
+    fn sink(&self, at: &At, node: &Node) -> Result<SinkSpec> {
+        let (kind, body, mark) = self.choice(at, node, &["file", "stdout"], "sink")?;
+        let at = at.key(kind);
+        let empty = Node {
+            value: NodeValue::Null,
+            mark,
+        };
+        let body = body.unwrap_or(&empty);
+        match kind {
+            "file" => Ok(SinkSpec::File(self.file_path(&at, body)?)),
+            _ => {
+                self.map(&at, body, &[])?;
+                Ok(SinkSpec::Stdout)
+            }
+        }
+    }
+
+    /// A path written as `path` or `{path: …}`.
+    fn file_path(&self, at: &At, node: &Node) -> Result<PathBuf> {
+        match &node.value {
+            NodeValue::Str(_) => self.path(at, node),
+            _ => {
+                let map = self.map(at, node, &["path"])?;
+                self.path(&at.key("path"), map.require(self, at, "path")?)
+            }
+        }
+    }
+
+    fn dead_letter(&self, at: &At, node: &Node) -> Result<DeadLetterSpec> {
+        let (kind, body, mark) = self.choice(at, node, &["file", "stderr"], "dead-letter output")?;
+        let at = at.key(kind);
+        let empty = Node {
+            value: NodeValue::Null,
+            mark,
+        };
+        let body = body.unwrap_or(&empty);
+        match kind {
+            "file" => Ok(DeadLetterSpec::File(self.file_path(&at, body)?)),
+            _ => {
+                self.map(&at, body, &[])?;
+                Ok(DeadLetterSpec::Stderr)
+            }
+        }
+    }
+
+    fn checkpoint(&self, at: &At, node: &Node) -> Result<CheckpointSpec> {
+        let map = self.map(at, node, &["interval", "keep"])?;
+        Ok(CheckpointSpec {
+            interval: map
+                .get("interval")
+                .map(|node| self.positive_duration(&at.key("interval"), node))
+                .transpose()?
+                .unwrap_or(10_000),
+            keep: map
+                .get("keep")
+                .map(|node| self.count(&at.key("keep"), node, 1))
+                .transpose()?
+                .unwrap_or(3),
+        })
+    }
+}
+
+fn trigger_example(kind: &str) -> &'static str {
+    match kind {
+        "after_processing_time" => "{after_processing_time: {delay: 1m}}",
+        "after_count" => "{after_count: 10}",
+        "repeatedly" => "{repeatedly: {after_count: 10}}",
+        "after_each" | "after_any" | "after_all" => "{after_any: [{after_count: 10}, …]}",
+        "or_finally" => "{or_finally: {trigger: …, until: …}}",
+        _ => "…",
+    }
+}
+
+/// The entries of a map node.
+struct Map<'n> {
+    entries: &'n [Entry],
+    mark: Mark,
+}
+
+impl<'n> Map<'n> {
+    fn get(&self, key: &str) -> Option<&'n Node> {
+        self.entries
+            .iter()
+            .find(|entry| entry.key == key)
+            .map(|entry| &entry.value)
+    }
+
+    fn require(&self, reader: &Reader<'_>, at: &At, key: &str) -> Result<&'n Node> {
+        self.get(key)
+            .ok_or_else(|| reader.error(at, format!("missing {key:?}"), self.mark))
+    }
+}
+
+/// The allowed word closest to `word`, if it is close enough to be a typo.
+fn closest<'a>(word: &str, allowed: &[&'a str]) -> Option<&'a str> {
+    allowed
+        .iter()
+        .map(|candidate| (strsim::damerau_levenshtein(word, candidate), *candidate))
+        .filter(|(distance, candidate)| *distance <= 2.max(candidate.len() / 4))
+        .min()
+        .map(|(_, candidate)| candidate)
+}
+
+impl JsonLinesSpec {
+    /// Defaults: `ts` holds the event time; the watermark trails by nothing.
+    pub fn defaults() -> JsonLinesSpec {
+        JsonLinesSpec {
+            path: None,
+            timestamp: FieldPath::parse("ts"),
+            timestamp_format: TimestampFormat::Auto,
+            key: None,
+            value: None,
+            max_out_of_orderness: 0,
+            bundle_size: 1000,
+        }
+    }
+}
+
+impl GeneratorSpec {
+    /// Defaults: a million records over a thousand keys at 10,000 records per second.
+    pub fn defaults() -> GeneratorSpec {
+        GeneratorSpec {
+            elements: Some(1_000_000),
+            keys: 1000,
+            rate: 10_000,
+            out_of_orderness: 5_000,
+            start: 0,
+            seed: 1,
+            bundle_size: 1000,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

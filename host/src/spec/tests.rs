@@ -1,0 +1,340 @@
+use super::*;
+
+fn spec(text: &str) -> Result<PipelineSpec> {
+    parse(Path::new("dir/pipeline.yaml"), text)
+}
+
+fn error(text: &str) -> SpecError {
+    spec(text).expect_err("the spec should be refused")
+}
+
+const HEAD: &str = "source: { test_stream: input.jsonl }\nsink: { stdout: {} }\n";
+
+fn with_window(window: &str) -> String {
+    format!("{HEAD}steps:\n  - window:\n{window}\n  - combine: sum\n")
+}
+
+#[test]
+fn reads_the_design_example() {
+    let text = "name: team-scores
+source: { test_stream: figure14.jsonl }
+steps:
+  - window:
+      sessions: { gap: 1m }
+      trigger:
+        after_watermark:
+          early: { repeatedly: { after_processing_time: { align: 1m } } }
+          late: { repeatedly: { after_count: 1 } }
+      accumulation: retracting
+      allowed_lateness: 1d
+  - combine: sum
+sink: { file: out.jsonl }
+";
+    let spec = spec(text).unwrap();
+    assert_eq!(spec.name, "team-scores");
+    assert_eq!(
+        spec.source,
+        SourceSpec::TestStream {
+            path: PathBuf::from("dir/figure14.jsonl")
+        }
+    );
+    assert_eq!(spec.sink, SinkSpec::File(PathBuf::from("dir/out.jsonl")));
+    let StepSpec::Window { path, strategy } = &spec.steps[0] else {
+        panic!("expected a window step")
+    };
+    assert_eq!(path, "steps[0].window");
+    assert_eq!(strategy.window_fn, WindowFn::Sessions { gap: 60_000 });
+    assert_eq!(strategy.accumulation, AccumulationMode::Retracting);
+    assert_eq!(strategy.allowed_lateness, 86_400_000);
+    assert_eq!(
+        strategy.trigger,
+        Trigger::AfterWatermark {
+            early: Some(Box::new(Trigger::Repeatedly(Box::new(
+                Trigger::AfterProcessingTime {
+                    delay: 0,
+                    align: Some(Alignment {
+                        period: 60_000,
+                        offset: 0
+                    })
+                }
+            )))),
+            late: Some(Box::new(Trigger::Repeatedly(Box::new(Trigger::AfterCount(1))))),
+        }
+    );
+    assert_eq!(
+        spec.steps[1],
+        StepSpec::Combine {
+            path: "steps[1].combine".into(),
+            combine: CombineSpec::Builtin(Builtin::Sum)
+        }
+    );
+}
+
+#[test]
+fn json_is_accepted() {
+    let text = r#"{"source": {"test_stream": "in.jsonl"},
+ "steps": [{"window": {"fixed": {"size": "2m"}, "trigger": {"after_count": 2}}}, {"combine": "count"}],
+ "sink": {"stdout": {}}}"#;
+    let spec = parse(Path::new("p.json"), text).unwrap();
+    assert_eq!(spec.name, "p");
+    assert_eq!(spec.steps.len(), 2);
+}
+
+#[test]
+fn every_trigger_form_parses() {
+    let forms = [
+        ("default", Trigger::Default),
+        ("never", Trigger::Never),
+        (
+            "after_watermark",
+            Trigger::AfterWatermark {
+                early: None,
+                late: None,
+            },
+        ),
+        ("{after_count: 3}", Trigger::AfterCount(3)),
+        (
+            "{after_processing_time: {delay: 30s}}",
+            Trigger::AfterProcessingTime {
+                delay: 30_000,
+                align: None,
+            },
+        ),
+        (
+            "{after_processing_time: {align: 1m, offset: 15s}}",
+            Trigger::AfterProcessingTime {
+                delay: 0,
+                align: Some(Alignment {
+                    period: 60_000,
+                    offset: 15_000,
+                }),
+            },
+        ),
+        (
+            "{repeatedly: {after_count: 1}}",
+            Trigger::Repeatedly(Box::new(Trigger::AfterCount(1))),
+        ),
+        (
+            "{after_each: [{after_count: 1}, never]}",
+            Trigger::AfterEach(vec![Trigger::AfterCount(1), Trigger::Never]),
+        ),
+        (
+            "{after_any: [{after_count: 1}, after_watermark]}",
+            Trigger::AfterAny(vec![
+                Trigger::AfterCount(1),
+                Trigger::AfterWatermark {
+                    early: None,
+                    late: None,
+                },
+            ]),
+        ),
+        (
+            "{after_all: [{after_count: 1}]}",
+            Trigger::AfterAll(vec![Trigger::AfterCount(1)]),
+        ),
+        (
+            "{or_finally: {trigger: {repeatedly: {after_count: 1}}, until: {after_count: 5}}}",
+            Trigger::OrFinally {
+                trigger: Box::new(Trigger::Repeatedly(Box::new(Trigger::AfterCount(1)))),
+                until: Box::new(Trigger::AfterCount(5)),
+            },
+        ),
+        (
+            "{after_watermark: {late: {after_count: 1}}}",
+            Trigger::AfterWatermark {
+                early: None,
+                late: Some(Box::new(Trigger::AfterCount(1))),
+            },
+        ),
+    ];
+    for (text, expected) in forms {
+        let spec = spec(&with_window(&format!(
+            "      global: {{}}\n      trigger: {text}"
+        )))
+        .unwrap_or_else(|err| panic!("{text}: {err}"));
+        let StepSpec::Window { strategy, .. } = &spec.steps[0] else {
+            panic!("expected a window step")
+        };
+        assert_eq!(strategy.trigger, expected, "{text}");
+    }
+}
+
+#[test]
+fn window_functions_and_defaults() {
+    let spec = spec(&with_window("      sliding: { size: 1h, period: 10m, offset: 5m }")).unwrap();
+    let StepSpec::Window { strategy, .. } = &spec.steps[0] else {
+        panic!()
+    };
+    assert_eq!(
+        strategy.window_fn,
+        WindowFn::Sliding {
+            size: 3_600_000,
+            period: 600_000,
+            offset: 300_000
+        }
+    );
+    assert_eq!(strategy.trigger, Trigger::Default);
+    assert_eq!(strategy.accumulation, AccumulationMode::Discarding);
+    assert_eq!(strategy.allowed_lateness, 0);
+    assert_eq!(strategy.timestamp_combiner, TimestampCombiner::EndOfWindow);
+}
+
+#[test]
+fn errors_name_the_path_what_was_expected_and_the_position() {
+    let err = error(&with_window(
+        "      fixed: { size: 2m }\n      trigger: { after_count: -3 }",
+    ));
+    assert_eq!(err.path, "steps[0].window.trigger.after_count");
+    assert_eq!(err.message, "expected a whole number of at least 1, found -3");
+    assert_eq!(err.mark.map(|m| m.line), Some(6));
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "dir/pipeline.yaml: steps[0].window.trigger.after_count: expected a whole number of at least 1, found -3 (line 6, column {})",
+            err.mark.unwrap().column
+        )
+    );
+}
+
+#[test]
+fn unknown_keys_get_suggestions() {
+    let err = error(&with_window("      fixed: { size: 2m }\n      triger: default"));
+    assert_eq!(err.path, "steps[0].window");
+    assert_eq!(err.message, "unknown key \"triger\"; did you mean \"trigger\"?");
+    let err = error(&with_window("      fixed: { size: 2m }\n      trigger: {after_cuont: 2}"));
+    assert_eq!(err.message, "unknown trigger \"after_cuont\"; did you mean \"after_count\"?");
+    let err = error(&format!("{HEAD}steps:\n  - combine: summ\n"));
+    assert_eq!(err.message, "unknown combine function \"summ\"; did you mean \"sum\"?");
+}
+
+#[test]
+fn bad_values_are_refused() {
+    let cases = [
+        ("      fixed: { size: 0 }", "steps[0].window.fixed.size"),
+        ("      fixed: { size: soon }", "steps[0].window.fixed.size"),
+        ("      fixed: {}", "steps[0].window.fixed"),
+        (
+            "      sliding: { size: 1m, period: 2m }",
+            "steps[0].window.sliding.period",
+        ),
+        ("      sessions: { gap: -1 }", "steps[0].window.sessions.gap"),
+        (
+            "      global: {}\n      accumulation: sometimes",
+            "steps[0].window.accumulation",
+        ),
+        (
+            "      global: {}\n      timestamp_combiner: middle",
+            "steps[0].window.timestamp_combiner",
+        ),
+        ("      global: {}\n      fixed: { size: 1m }", "steps[0].window"),
+        ("      trigger: default", "steps[0].window"),
+        (
+            "      global: {}\n      trigger: {after_any: []}",
+            "steps[0].window.trigger.after_any",
+        ),
+        (
+            "      global: {}\n      trigger: {after_processing_time: {offset: 1s}}",
+            "steps[0].window.trigger.after_processing_time.offset",
+        ),
+        (
+            "      global: {}\n      trigger: after_count",
+            "steps[0].window.trigger.after_count",
+        ),
+        (
+            "      global: {}\n      trigger: {never: 3}",
+            "steps[0].window.trigger.never",
+        ),
+        (
+            "      global: {}\n      trigger: {or_finally: {trigger: never}}",
+            "steps[0].window.trigger.or_finally",
+        ),
+    ];
+    for (window, path) in cases {
+        let err = error(&with_window(window));
+        assert_eq!(err.path, path, "{window}: {err}");
+    }
+}
+
+#[test]
+fn missing_sections_and_syntax_errors() {
+    let err = error("source: { test_stream: x }\n");
+    assert_eq!(err.message, "missing \"sink\"");
+    let err = error("source: [\n");
+    assert!(err.message.starts_with("not valid YAML or JSON"), "{err}");
+    let err = error("source: { kafka: x }\nsink: { stdout: {} }\n");
+    assert_eq!(err.path, "source");
+    let err = error(&format!("{HEAD}steps: {{ combine: sum }}\n"));
+    assert_eq!(err.path, "steps");
+}
+
+#[test]
+fn non_invertible_combines_refuse_retractions_they_cannot_take_back() {
+    let text = format!(
+        "{HEAD}steps:
+  - window: {{ sessions: {{ gap: 1m }}, accumulation: retracting }}
+  - combine: sum
+  - window: {{ fixed: {{ size: 1h }} }}
+  - combine: max
+"
+    );
+    let err = error(&text);
+    assert_eq!(err.path, "steps[3].combine");
+    let accumulating = text.replace("fixed: { size: 1h } }", "fixed: { size: 1h }, accumulation: accumulating }");
+    assert!(spec(&accumulating).is_ok());
+    let summing = text.replace("combine: max", "combine: sum");
+    assert!(spec(&summing).is_ok());
+}
+
+#[test]
+fn file_and_generator_sources() {
+    let text = "source:
+  file:
+    path: events.jsonl
+    timestamp: meta.ts
+    timestamp_format: rfc3339
+    key: user
+    value: score
+    watermark: { max_out_of_orderness: 30s }
+    bundle_size: 1
+sink: { file: { path: out.jsonl } }
+dead_letter: { file: dead.jsonl }
+checkpoint: { interval: 10s, keep: 3 }
+";
+    let spec = spec(text).unwrap();
+    assert_eq!(
+        spec.source,
+        SourceSpec::File(JsonLinesSpec {
+            path: Some(PathBuf::from("dir/events.jsonl")),
+            timestamp: FieldPath(vec!["meta".into(), "ts".into()]),
+            timestamp_format: TimestampFormat::Rfc3339,
+            key: Some(FieldPath::parse("user")),
+            value: Some(FieldPath::parse("score")),
+            max_out_of_orderness: 30_000,
+            bundle_size: 1,
+        })
+    );
+    assert_eq!(spec.dead_letter, Some(DeadLetterSpec::File(PathBuf::from("dir/dead.jsonl"))));
+    assert_eq!(
+        spec.checkpoint,
+        Some(CheckpointSpec {
+            interval: 10_000,
+            keep: 3
+        })
+    );
+    let generated = super::parse(
+        Path::new("g.yaml"),
+        "source: { generator: { elements: 10, keys: 2, rate: 5, seed: 9 } }\nsink: { stdout: {} }\n",
+    )
+    .unwrap();
+    let SourceSpec::Generator(generator) = generated.source else {
+        panic!()
+    };
+    assert_eq!((generator.elements, generator.keys, generator.rate, generator.seed), (Some(10), 2, 5, 9));
+}
+
+#[test]
+fn field_paths_reach_nested_values() {
+    let value = serde_json::json!({"meta": {"ts": 5}});
+    assert_eq!(FieldPath::parse("meta.ts").get(&value), Some(&serde_json::json!(5)));
+    assert_eq!(FieldPath::parse("meta.missing").get(&value), None);
+}
