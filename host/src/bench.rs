@@ -79,7 +79,10 @@ pub fn main(args: BenchArgs) -> ExitCode {
     if args.scenario != Scenario::All {
         let measurement = measure(args.scenario, &args);
         if args.json {
-            println!("{}", serde_json::to_string(&measurement).unwrap_or_default());
+            println!(
+                "{}",
+                serde_json::to_string(&measurement).unwrap_or_default()
+            );
         } else {
             print_table(&[measurement]);
         }
@@ -97,7 +100,12 @@ pub fn main(args: BenchArgs) -> ExitCode {
         args.elements, args.keys, args.rate
     );
     let mut results = Vec::new();
-    for scenario in [Scenario::Generate, Scenario::Baseline, Scenario::Fixed, Scenario::Sessions] {
+    for scenario in [
+        Scenario::Generate,
+        Scenario::Baseline,
+        Scenario::Fixed,
+        Scenario::Sessions,
+    ] {
         let name = scenario
             .to_possible_value()
             .map(|v| v.get_name().to_owned())
@@ -108,10 +116,16 @@ pub fn main(args: BenchArgs) -> ExitCode {
             .args(["--keys", &args.keys.to_string()])
             .args(["--rate", &args.rate.to_string()])
             .output();
-        match output.ok().and_then(|out| serde_json::from_slice::<Measurement>(&out.stdout).ok()) {
+        match output
+            .ok()
+            .and_then(|out| serde_json::from_slice::<Measurement>(&out.stdout).ok())
+        {
             Some(measurement) => {
                 if args.json {
-                    println!("{}", serde_json::to_string(&measurement).unwrap_or_default());
+                    println!(
+                        "{}",
+                        serde_json::to_string(&measurement).unwrap_or_default()
+                    );
                 }
                 results.push(measurement);
             }
@@ -203,8 +217,9 @@ fn measure(scenario: Scenario, args: &BenchArgs) -> Measurement {
 
 fn pipeline(strategy: WindowingStrategy) -> Pipeline {
     let assign = AssignWindows::new("steps[0].window", strategy.window_fn.clone());
-    let group = GroupByKeyAndWindow::new("steps[1].combine", strategy, Builtin::Sum.function(), false)
-        .expect("the benchmark trigger is small");
+    let group =
+        GroupByKeyAndWindow::new("steps[1].combine", strategy, Builtin::Sum.function(), false)
+            .expect("the benchmark trigger is small");
     let steps: Vec<Box<dyn Step>> = vec![Box::new(assign), Box::new(group)];
     Pipeline::new(steps)
 }
@@ -216,10 +231,14 @@ fn drive(args: &BenchArgs, mut pipeline: Option<Pipeline>) -> u64 {
     let mut out = StepOutput::default();
     let mut records_out = 0u64;
     loop {
-        let status = source.poll(&mut events, &mut dead, None).unwrap_or(Poll::End);
+        let status = source
+            .poll(&mut events, &mut dead, None)
+            .unwrap_or(Poll::End);
         for event in events.drain(..) {
             if let Some(pipeline) = &mut pipeline {
-                pipeline.handle(event, &mut out).expect("built-in steps do not fail");
+                pipeline
+                    .handle(event, &mut out)
+                    .expect("built-in steps do not fail");
                 records_out += out.records.len() as u64;
                 out.records.clear();
             }
@@ -250,7 +269,9 @@ fn baseline(args: &BenchArgs) -> u64 {
         emitted += (before - sums.len()) as u64;
     };
     loop {
-        let status = source.poll(&mut events, &mut dead, None).unwrap_or(Poll::End);
+        let status = source
+            .poll(&mut events, &mut dead, None)
+            .unwrap_or(Poll::End);
         for event in events.drain(..) {
             match event {
                 Event::Records(records) => {

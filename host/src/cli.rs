@@ -197,7 +197,11 @@ fn describe_step(step: &StepSpec) -> String {
             let window = match &strategy.window_fn {
                 WindowFn::Global => "global".to_owned(),
                 WindowFn::Fixed { size, offset } => {
-                    format!("fixed {} (offset {})", format_duration(*size), format_duration(*offset))
+                    format!(
+                        "fixed {} (offset {})",
+                        format_duration(*size),
+                        format_duration(*offset)
+                    )
                 }
                 WindowFn::Sliding {
                     size,
@@ -209,7 +213,9 @@ fn describe_step(step: &StepSpec) -> String {
                     format_duration(*period),
                     format_duration(*offset)
                 ),
-                WindowFn::Sessions { gap } => format!("sessions with gap {}", format_duration(*gap)),
+                WindowFn::Sessions { gap } => {
+                    format!("sessions with gap {}", format_duration(*gap))
+                }
             };
             format!(
                 "{path}: {window}, trigger {}, {:?}, allowed lateness {}, timestamps {:?}",

@@ -241,7 +241,9 @@ impl BuiltinFn {
                 *acc = BuiltinAccumulator::Count(current + sign);
             }
             Builtin::Min | Builtin::Max => {
-                let number = as_number(self.builtin, input.value)?.as_f64().unwrap_or(0.0);
+                let number = as_number(self.builtin, input.value)?
+                    .as_f64()
+                    .unwrap_or(0.0);
                 let replace = match acc {
                     BuiltinAccumulator::Extremum(current) => {
                         let current = current.as_f64().unwrap_or(0.0);
@@ -326,9 +328,12 @@ impl BuiltinFn {
 
     fn extract(&self, acc: &BuiltinAccumulator) -> Value {
         match (self.builtin, acc) {
-            (Builtin::Sum, BuiltinAccumulator::Sum {
-                int, float, floats, ..
-            }) => {
+            (
+                Builtin::Sum,
+                BuiltinAccumulator::Sum {
+                    int, float, floats, ..
+                },
+            ) => {
                 if *floats == 0 {
                     match i64::try_from(*int) {
                         Ok(i) => Value::from(i),
@@ -338,9 +343,12 @@ impl BuiltinFn {
                     float_value(*int as f64 + float)
                 }
             }
-            (Builtin::Mean, BuiltinAccumulator::Sum {
-                int, float, count, ..
-            }) if *count != 0 => float_value((*int as f64 + float) / *count as f64),
+            (
+                Builtin::Mean,
+                BuiltinAccumulator::Sum {
+                    int, float, count, ..
+                },
+            ) if *count != 0 => float_value((*int as f64 + float) / *count as f64),
             (Builtin::Count, BuiltinAccumulator::Count(n)) => Value::from(*n),
             (Builtin::Min | Builtin::Max, BuiltinAccumulator::Extremum(value)) => value.clone(),
             (Builtin::Collect, BuiltinAccumulator::Values(values)) => Value::Array(values.clone()),
@@ -363,7 +371,9 @@ fn as_number(builtin: Builtin, value: &Value) -> Result<&Number, String> {
 }
 
 fn float_value(f: f64) -> Value {
-    Number::from_f64(f).map(Value::Number).unwrap_or(Value::Null)
+    Number::from_f64(f)
+        .map(Value::Number)
+        .unwrap_or(Value::Null)
 }
 
 /// A short description of a value for error messages.
@@ -453,7 +463,8 @@ mod tests {
                 retraction: *retraction,
             })
             .collect();
-        let rejected = function.add_inputs(&mut accs, &[0..batch.len()], &batch);
+        let everything = 0..batch.len();
+        let rejected = function.add_inputs(&mut accs, std::slice::from_ref(&everything), &batch);
         let out = function.extract_outputs(&[&accs[0]]).unwrap().remove(0);
         (out, rejected)
     }
@@ -465,7 +476,10 @@ mod tests {
     #[test]
     fn sum_keeps_integers_exact_and_subtracts_retractions() {
         assert_eq!(run(Builtin::Sum, &adds(&[json!(5), json!(7)])).0, json!(12));
-        assert_eq!(run(Builtin::Sum, &adds(&[json!(1.5), json!(2)])).0, json!(3.5));
+        assert_eq!(
+            run(Builtin::Sum, &adds(&[json!(1.5), json!(2)])).0,
+            json!(3.5)
+        );
         assert_eq!(
             run(Builtin::Sum, &[(json!(22), false), (json!(22), true)]).0,
             json!(0)

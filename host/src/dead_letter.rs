@@ -8,7 +8,6 @@
 //! {"step":"steps[1].combine (sum)","reason":"sum needs numbers; got a string \"x\"","record":{"key":"a","value":"x","ts":5}}
 //! ```
 
-use std::fs::File;
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
@@ -116,11 +115,9 @@ impl std::fmt::Display for DeadLetter {
                     write!(f, ", element {element}")?;
                 }
             }
-            Origin::Step { step, record } => write!(
-                f,
-                "{step}, record with key {} at {}",
-                record.key, record.ts
-            )?,
+            Origin::Step { step, record } => {
+                write!(f, "{step}, record with key {} at {}", record.key, record.ts)?
+            }
         }
         write!(f, ": {}", self.reason)
     }
@@ -136,9 +133,8 @@ pub struct DeadLetterWriter {
 impl DeadLetterWriter {
     /// Writes to a file, created or truncated.
     pub fn file(path: &Path) -> io::Result<Self> {
-        let file = File::create(path)?;
         Ok(DeadLetterWriter {
-            out: Box::new(BufWriter::new(file)),
+            out: Box::new(BufWriter::new(crate::sink::create_file(path)?)),
             description: path.display().to_string(),
             written: 0,
         })

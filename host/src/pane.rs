@@ -168,7 +168,10 @@ mod tests {
             }
         );
         let second = next_pane(Some(&first), 119_999, false, 50, 0);
-        assert_eq!((second.timing, second.index, second.first), (Timing::Early, 1, false));
+        assert_eq!(
+            (second.timing, second.index, second.first),
+            (Timing::Early, 1, false)
+        );
     }
 
     #[test]
@@ -182,7 +185,10 @@ mod tests {
     #[test]
     fn late_when_the_output_watermark_has_passed() {
         let pane = next_pane(None, 318_999, false, 360_000, 360_000);
-        assert_eq!((pane.timing, pane.index, pane.first), (Timing::Late, 0, true));
+        assert_eq!(
+            (pane.timing, pane.index, pane.first),
+            (Timing::Late, 0, true)
+        );
     }
 
     #[test]

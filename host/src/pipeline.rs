@@ -212,38 +212,48 @@ impl Step for AssignWindows {
         &self.name
     }
 
-    fn process(&mut self, input: Vec<Record>, out: &mut StepOutput) -> Result<(), StepFault> {
+    fn process(&mut self, mut input: Vec<Record>, out: &mut StepOutput) -> Result<(), StepFault> {
         self.stats.records_in += input.len() as u64;
         let mut windows: AssignedWindows = SmallVec::new();
+        if !matches!(self.window_fn, WindowFn::Sliding { .. }) {
+            // One window per record: assign in place.
+            for record in &mut input {
+                windows.clear();
+                self.window_fn.assign(record.timestamp, &mut windows);
+                record.window = windows[0];
+            }
+            self.stats.records_out += input.len() as u64;
+            out.records.append(&mut input);
+            return Ok(());
+        }
         for record in input {
             windows.clear();
             self.window_fn.assign(record.timestamp, &mut windows);
-            match windows.len() {
-                0 => {}
-                1 => out.records.push(Record {
-                    window: windows[0],
-                    ..record
-                }),
-                _ => {
-                    for window in &windows {
-                        out.records.push(Record {
-                            window: *window,
-                            ..record.clone()
-                        });
-                    }
-                }
+            for window in &windows {
+                out.records.push(Record {
+                    window: *window,
+                    ..record.clone()
+                });
             }
         }
         self.stats.records_out += out.records.len() as u64;
         Ok(())
     }
 
-    fn advance_watermark(&mut self, watermark: Timestamp, _: &mut StepOutput) -> Result<(), StepFault> {
+    fn advance_watermark(
+        &mut self,
+        watermark: Timestamp,
+        _: &mut StepOutput,
+    ) -> Result<(), StepFault> {
         self.watermark = self.watermark.max(watermark);
         Ok(())
     }
 
-    fn advance_processing_time(&mut self, _: Timestamp, _: &mut StepOutput) -> Result<(), StepFault> {
+    fn advance_processing_time(
+        &mut self,
+        _: Timestamp,
+        _: &mut StepOutput,
+    ) -> Result<(), StepFault> {
         Ok(())
     }
 
@@ -289,7 +299,10 @@ mod tests {
         )
         .unwrap();
         let windows: Vec<Window> = out.records.iter().map(|r| r.window).collect();
-        assert_eq!(windows, vec![Window::interval(30, 90), Window::interval(0, 60)]);
+        assert_eq!(
+            windows,
+            vec![Window::interval(30, 90), Window::interval(0, 60)]
+        );
     }
 
     #[test]
@@ -312,7 +325,14 @@ mod tests {
         sort_for_output(&mut records);
         let order: Vec<(String, i64, i64, bool)> = records
             .iter()
-            .map(|r| (r.key.to_string(), r.window.start(), r.window.end(), r.retraction))
+            .map(|r| {
+                (
+                    r.key.to_string(),
+                    r.window.start(),
+                    r.window.end(),
+                    r.retraction,
+                )
+            })
             .collect();
         assert_eq!(
             order,

@@ -22,8 +22,24 @@ pub type Value = serde_json::Value;
 /// assert_eq!(key.as_json(), "\"TeamX\"");
 /// assert_eq!(Key::null().as_json(), "null");
 /// ```
-#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Clone, PartialOrd, Ord)]
 pub struct Key(Arc<str>);
+
+impl PartialEq for Key {
+    fn eq(&self, other: &Self) -> bool {
+        // Records from one source usually share their key's allocation.
+        Arc::ptr_eq(&self.0, &other.0) || self.0 == other.0
+    }
+}
+
+impl Eq for Key {}
+
+impl std::hash::Hash for Key {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        // Equal keys have equal text, so hashing the text agrees with `eq`.
+        self.0.hash(state);
+    }
+}
 
 static NULL_KEY: LazyLock<Key> = LazyLock::new(|| Key(Arc::from("null")));
 

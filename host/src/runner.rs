@@ -19,7 +19,9 @@ use crate::pane::AccumulationMode;
 use crate::pipeline::{AssignWindows, Event, Pipeline, Step, StepFault, StepOutput, StepStats};
 use crate::sink::{JsonLinesSink, Sink};
 use crate::source::{Clock, Generator, JsonLines, Poll, Source, TestStream};
-use crate::spec::{CombineSpec, DeadLetterSpec, PipelineSpec, SinkSpec, SourceSpec, SpecError, StepSpec};
+use crate::spec::{
+    CombineSpec, DeadLetterSpec, PipelineSpec, SinkSpec, SourceSpec, SpecError, StepSpec,
+};
 use crate::time::{MAX_TIMESTAMP, wall_clock_now};
 
 /// Where `--input` and `--output` point: a path, or `-` for stdin/stdout.
@@ -139,7 +141,10 @@ pub fn build_steps(spec: &PipelineSpec) -> Result<Vec<Box<dyn Step>>, SpecError>
                 strategy: next,
             } => {
                 strategy = next.clone();
-                steps.push(Box::new(AssignWindows::new(path.clone(), next.window_fn.clone())));
+                steps.push(Box::new(AssignWindows::new(
+                    path.clone(),
+                    next.window_fn.clone(),
+                )));
             }
             StepSpec::Combine { path, combine } => {
                 let CombineSpec::Builtin(builtin) = combine;
@@ -175,10 +180,15 @@ fn grouping<C: CombineFn>(
 }
 
 /// Opens the spec's source, or the one `--input` names.
-pub fn open_source(spec: &PipelineSpec, input: Option<&Endpoint>) -> Result<Box<dyn Source>, RunError> {
+pub fn open_source(
+    spec: &PipelineSpec,
+    input: Option<&Endpoint>,
+) -> Result<Box<dyn Source>, RunError> {
     let open_error = |path: &PathBuf| io_error(format!("cannot open the input {}", path.display()));
     Ok(match (&spec.source, input) {
-        (SourceSpec::TestStream { path }, None) => Box::new(TestStream::open(path).map_err(open_error(path))?),
+        (SourceSpec::TestStream { path }, None) => {
+            Box::new(TestStream::open(path).map_err(open_error(path))?)
+        }
         (SourceSpec::TestStream { .. }, Some(Endpoint::Path(path))) => {
             Box::new(TestStream::open(path).map_err(open_error(path))?)
         }
@@ -205,18 +215,31 @@ pub fn open_source(spec: &PipelineSpec, input: Option<&Endpoint>) -> Result<Box<
 }
 
 /// Opens the spec's sink, or the one `--output` names.
-pub fn open_sink(spec: &PipelineSpec, output: Option<&Endpoint>) -> Result<Box<dyn Sink>, RunError> {
+pub fn open_sink(
+    spec: &PipelineSpec,
+    output: Option<&Endpoint>,
+) -> Result<Box<dyn Sink>, RunError> {
     let path = match (output, &spec.sink) {
-        (Some(Endpoint::Standard), _) | (None, SinkSpec::Stdout) => return Ok(Box::new(JsonLinesSink::stdout())),
+        (Some(Endpoint::Standard), _) | (None, SinkSpec::Stdout) => {
+            return Ok(Box::new(JsonLinesSink::stdout()));
+        }
         (Some(Endpoint::Path(path)), _) | (None, SinkSpec::File(path)) => path,
     };
-    Ok(Box::new(
-        JsonLinesSink::file(path).map_err(io_error(format!("cannot create the output {}", path.display())))?,
-    ))
+    Ok(Box::new(JsonLinesSink::file(path).map_err(io_error(
+        format!("cannot create the output {}", path.display()),
+    ))?))
 }
 
-fn open_dead_letters(spec: &PipelineSpec, options: &RunOptions) -> Result<DeadLetterWriter, RunError> {
-    let path = match (&options.dead_letter, &spec.dead_letter, &options.output, &spec.sink) {
+fn open_dead_letters(
+    spec: &PipelineSpec,
+    options: &RunOptions,
+) -> Result<DeadLetterWriter, RunError> {
+    let path = match (
+        &options.dead_letter,
+        &spec.dead_letter,
+        &options.output,
+        &spec.sink,
+    ) {
         (Some(path), ..) | (None, Some(DeadLetterSpec::File(path)), ..) => path.clone(),
         (None, Some(DeadLetterSpec::Stderr), ..) => return Ok(DeadLetterWriter::stderr()),
         (None, None, Some(Endpoint::Path(sink)), _) => dead_letter::default_path_for(sink),
@@ -329,7 +352,9 @@ impl Driver {
                 progress.set_message(format!("{} records", self.source.records_read()));
             }
             if self.source.is_live() || status == Poll::Idle {
-                self.sink.flush().map_err(io_error("cannot write the output"))?;
+                self.sink
+                    .flush()
+                    .map_err(io_error("cannot write the output"))?;
             }
             if status == Poll::End {
                 break;
@@ -364,7 +389,9 @@ impl Driver {
     }
 
     fn flush(&mut self) -> Result<(), RunError> {
-        self.sink.flush().map_err(io_error("cannot write the output"))?;
+        self.sink
+            .flush()
+            .map_err(io_error("cannot write the output"))?;
         self.dead_letters
             .flush()
             .map_err(io_error("cannot write the dead-letter output"))

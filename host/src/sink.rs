@@ -38,11 +38,10 @@ pub struct JsonLinesSink {
 }
 
 impl JsonLinesSink {
-    /// Writes to a file, created or truncated.
+    /// Writes to a file, created or truncated (its folder too).
     pub fn file(path: &Path) -> io::Result<Self> {
-        let file = File::create(path)?;
         Ok(JsonLinesSink {
-            out: Box::new(BufWriter::with_capacity(1 << 16, file)),
+            out: Box::new(BufWriter::with_capacity(1 << 16, create_file(path)?)),
             description: path.display().to_string(),
             written: 0,
         })
@@ -105,6 +104,14 @@ impl Sink for CountingSink {
     }
 }
 
+/// Creates (or truncates) the file at `path`, and its folder if needed.
+pub fn create_file(path: &Path) -> io::Result<File> {
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent)?;
+    }
+    File::create(path)
+}
+
 /// Writes one record as a line of JSON.
 pub fn write_record(out: &mut impl Write, record: &Record) -> io::Result<()> {
     out.write_all(b"{\"key\":")?;
@@ -159,6 +166,9 @@ mod tests {
         let mut out = Vec::new();
         write_record(&mut out, &global).unwrap();
         let line = String::from_utf8(out).unwrap();
-        assert!(line.starts_with("{\"key\":null,\"window\":\"global\","), "{line}");
+        assert!(
+            line.starts_with("{\"key\":null,\"window\":\"global\","),
+            "{line}"
+        );
     }
 }

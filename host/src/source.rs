@@ -87,7 +87,11 @@ impl TestStream {
     pub fn open(path: &Path) -> io::Result<Self> {
         let file = File::open(path)?;
         let size = file.metadata().map(|m| m.len()).unwrap_or(0);
-        Ok(Self::new(path.display().to_string(), Box::new(BufReader::new(file)), size))
+        Ok(Self::new(
+            path.display().to_string(),
+            Box::new(BufReader::new(file)),
+            size,
+        ))
     }
 
     /// Reads the script from standard input.
@@ -139,28 +143,10 @@ impl TestStream {
                 self.records += records.len() as u64;
                 Ok((!records.is_empty()).then_some(Event::Records(records)))
             }
-            "watermark" => {
-                let watermark = time_value(&body).ok_or("\"watermark\" must be milliseconds")?;
-                if watermark < self.watermark {
-                    return Err(format!(
-                        "the watermark {watermark} is behind the current watermark {}",
-                        self.watermark
-                    ));
-                }
-                self.watermark = watermark;
-                Ok(Some(Event::Watermark(watermark)))
-            }
-            "processing_time" => {
-                let now = time_value(&body).ok_or("\"processing_time\" must be milliseconds")?;
-                if now < self.processing_time {
-                    return Err(format!(
-                        "processing time {now} is behind the current processing time {}",
-                        self.processing_time
-                    ));
-                }
-                self.processing_time = now;
-                Ok(Some(Event::ProcessingTime(now)))
-            }
+            "watermark" => advance(&mut self.watermark, &body, "watermark")
+                .map(|watermark| Some(Event::Watermark(watermark))),
+            "processing_time" => advance(&mut self.processing_time, &body, "processing time")
+                .map(|now| Some(Event::ProcessingTime(now))),
             _ => Err(EVENT_SHAPE.to_owned()),
         }
     }
@@ -169,16 +155,31 @@ impl TestStream {
 const EVENT_SHAPE: &str =
     "expected one of {\"add\": [...]}, {\"watermark\": ms} or {\"processing_time\": ms}";
 
-fn time_value(value: &Value) -> Option<Timestamp> {
-    value.as_i64()
+/// Moves a clock forward to the milliseconds in `body`; it never moves back.
+fn advance(clock: &mut Timestamp, body: &Value, what: &str) -> Result<Timestamp, String> {
+    let time = body
+        .as_i64()
+        .ok_or_else(|| format!("the {what} must be milliseconds, found {body}"))?;
+    if time < *clock {
+        return Err(format!(
+            "the {what} {time} is behind the current {what} {clock}"
+        ));
+    }
+    *clock = time;
+    Ok(time)
 }
 
 /// Reads one test-stream element: `{"key": …, "value": …, "ts": ms}`.
 fn test_element(element: Value) -> Result<Record, String> {
     let Value::Object(mut fields) = element else {
-        return Err("an element must be an object with \"ts\", \"value\" and optionally \"key\"".to_owned());
+        return Err(
+            "an element must be an object with \"ts\", \"value\" and optionally \"key\"".to_owned(),
+        );
     };
-    if let Some(unknown) = fields.keys().find(|k| !["key", "value", "ts"].contains(&k.as_str())) {
+    if let Some(unknown) = fields
+        .keys()
+        .find(|k| !["key", "value", "ts"].contains(&k.as_str()))
+    {
         return Err(format!(
             "unknown field {unknown:?}; an element has \"key\", \"value\" and \"ts\""
         ));
@@ -186,7 +187,10 @@ fn test_element(element: Value) -> Result<Record, String> {
     let ts = fields
         .get("ts")
         .ok_or("an element needs \"ts\"")
-        .and_then(|ts| read_timestamp(ts, TimestampFormat::Auto).map_err(|_| "\"ts\" must be milliseconds or an RFC 3339 time"))
+        .and_then(|ts| {
+            read_timestamp(ts, TimestampFormat::Auto)
+                .map_err(|_| "\"ts\" must be milliseconds or an RFC 3339 time")
+        })
         .map_err(str::to_owned)?;
     let key = fields.get("key").map_or_else(Key::null, Key::from_value);
     let value = fields.remove("value").unwrap_or(Value::Null);
@@ -207,12 +211,22 @@ fn read_timestamp(value: &Value, format: TimestampFormat) -> Result<Timestamp, S
             }
             millis as i64
         }
-        (TimestampFormat::Auto | TimestampFormat::Rfc3339, Value::String(text)) => parse_rfc3339(text)?,
-        (TimestampFormat::Millis, other) => return Err(format!("expected integer milliseconds, found {other}")),
-        (TimestampFormat::Seconds, other) => return Err(format!("expected seconds since the epoch, found {other}")),
-        (_, other) => return Err(format!("expected milliseconds or an RFC 3339 time, found {other}")),
+        (TimestampFormat::Auto | TimestampFormat::Rfc3339, Value::String(text)) => {
+            parse_rfc3339(text)?
+        }
+        (TimestampFormat::Millis, other) => {
+            return Err(format!("expected integer milliseconds, found {other}"));
+        }
+        (TimestampFormat::Seconds, other) => {
+            return Err(format!("expected seconds since the epoch, found {other}"));
+        }
+        (_, other) => {
+            return Err(format!(
+                "expected milliseconds or an RFC 3339 time, found {other}"
+            ));
+        }
     };
-    if ts <= MIN_TIMESTAMP || ts > END_OF_GLOBAL_WINDOW {
+    if ts == MIN_TIMESTAMP || ts > END_OF_GLOBAL_WINDOW {
         return Err(format!("the time {ts} is outside the range of event times"));
     }
     Ok(ts)
@@ -241,7 +255,9 @@ impl Source for TestStream {
                 }
                 Ok(None) => return Ok(Poll::Events),
                 Err(reason) => {
-                    dead.push(DeadLetter::input(&self.name, self.line, None, &line, reason));
+                    dead.push(DeadLetter::input(
+                        &self.name, self.line, None, &line, reason,
+                    ));
                     return Ok(Poll::Events);
                 }
             }
@@ -283,14 +299,20 @@ impl LineFormat {
 
     /// Reads one line into a record.
     pub fn read(&self, line: &str) -> Result<Record, String> {
-        let value: Value = serde_json::from_str(line).map_err(|err| format!("not valid JSON: {err}"))?;
+        let value: Value =
+            serde_json::from_str(line).map_err(|err| format!("not valid JSON: {err}"))?;
         let Value::Object(_) = value else {
             return Err("expected a JSON object".to_owned());
         };
         let ts = self
             .timestamp
             .get(&value)
-            .ok_or_else(|| format!("missing the event-time field {:?}", self.timestamp.to_string()))
+            .ok_or_else(|| {
+                format!(
+                    "missing the event-time field {:?}",
+                    self.timestamp.to_string()
+                )
+            })
             .and_then(|ts| {
                 read_timestamp(ts, self.timestamp_format)
                     .map_err(|err| format!("field {:?}: {err}", self.timestamp.to_string()))
@@ -339,6 +361,8 @@ pub struct JsonLines {
     watermark: BoundedOutOfOrderness,
     emitted_watermark: Timestamp,
     bundle_size: usize,
+    /// A record held back to start the next bundle, after a watermark advance.
+    carried: Option<Record>,
     line: u64,
     bytes: u64,
     records: u64,
@@ -389,6 +413,7 @@ impl JsonLines {
             watermark: BoundedOutOfOrderness::new(spec.max_out_of_orderness),
             emitted_watermark: MIN_TIMESTAMP,
             bundle_size: spec.bundle_size.max(1),
+            carried: None,
             line: 0,
             bytes: 0,
             records: 0,
@@ -436,9 +461,9 @@ impl Source for JsonLines {
         dead: &mut Vec<DeadLetter>,
         timeout: Option<Duration>,
     ) -> io::Result<Poll> {
-        let mut records = Vec::new();
+        let mut records: Vec<Record> = self.carried.take().into_iter().collect();
         let mut ended = false;
-        let mut read_any = false;
+        let mut read_any = !records.is_empty();
         while records.len() < self.bundle_size {
             let line = match self.next_line(timeout, !read_any)? {
                 LineRead::Line(line) => line,
@@ -456,16 +481,28 @@ impl Source for JsonLines {
             }
             match self.format.read(&line) {
                 Ok(record) => {
+                    // A record behind the watermark its predecessors imply starts a new
+                    // bundle after that watermark, so lateness is judged record by
+                    // record whatever the bundle size.
+                    let behind = record.timestamp < self.watermark.current()
+                        && self.watermark.current() > self.emitted_watermark;
                     self.watermark.observe(record.timestamp);
+                    if behind {
+                        self.carried = Some(record);
+                        break;
+                    }
                     records.push(record);
                 }
-                Err(reason) => dead.push(DeadLetter::input(&self.name, self.line, None, &line, reason)),
+                Err(reason) => dead.push(DeadLetter::input(
+                    &self.name, self.line, None, &line, reason,
+                )),
             }
         }
         self.records += records.len() as u64;
         if !records.is_empty() {
             events.push(Event::Records(records));
         }
+        // A carried record is behind the watermark, so observing it moved nothing.
         let watermark = self.watermark.current();
         if watermark > self.emitted_watermark {
             self.emitted_watermark = watermark;
@@ -552,7 +589,11 @@ impl Source for Generator {
             let index = self.produced;
             self.produced += 1;
             let key = self.keys[self.rng.u64(0..self.spec.keys) as usize].clone();
-            let late = if jitter == 0 { 0 } else { self.rng.u64(0..=jitter) as i64 };
+            let late = if jitter == 0 {
+                0
+            } else {
+                self.rng.u64(0..=jitter) as i64
+            };
             let ts = self.base_time(index) - late;
             records.push(Record::new(key, Value::from(self.rng.u8(0..100)), ts));
         }
@@ -640,7 +681,10 @@ mod tests {
         assert!(reasons[1].1.starts_with("not valid JSON"));
         assert_eq!(
             reasons[2],
-            (5, "the watermark -5 is behind the current watermark 0".to_owned())
+            (
+                5,
+                "the watermark -5 is behind the current watermark 0".to_owned()
+            )
         );
         assert_eq!(stream.records_read(), 2);
     }
@@ -697,8 +741,14 @@ mod tests {
 
     #[test]
     fn timestamp_formats() {
-        assert_eq!(read_timestamp(&json!(1.5), TimestampFormat::Seconds), Ok(1500));
-        assert_eq!(read_timestamp(&json!(1500), TimestampFormat::Millis), Ok(1500));
+        assert_eq!(
+            read_timestamp(&json!(1.5), TimestampFormat::Seconds),
+            Ok(1500)
+        );
+        assert_eq!(
+            read_timestamp(&json!(1500), TimestampFormat::Millis),
+            Ok(1500)
+        );
         assert!(read_timestamp(&json!("1970-01-01T00:00:01Z"), TimestampFormat::Millis).is_err());
         assert_eq!(
             read_timestamp(&json!("1970-01-01T00:00:01Z"), TimestampFormat::Rfc3339),

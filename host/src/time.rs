@@ -28,7 +28,9 @@ pub const END_OF_GLOBAL_WINDOW: Timestamp = i64::MAX - 1;
 
 /// A duration that could not be read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("expected a duration such as 250ms, 30s, 1m, 2h, 1d or a number of milliseconds, found {found:?}")]
+#[error(
+    "expected a duration such as 250ms, 30s, 1m, 2h, 1d or a number of milliseconds, found {found:?}"
+)]
 pub struct DurationError {
     /// The text that was not a duration.
     pub found: String,
@@ -45,18 +47,26 @@ pub fn parse_duration(text: &str) -> Result<i64, DurationError> {
         return Err(error());
     }
     if let Ok(millis) = trimmed.parse::<i64>() {
-        return if millis >= 0 { Ok(millis) } else { Err(error()) };
+        return if millis >= 0 {
+            Ok(millis)
+        } else {
+            Err(error())
+        };
     }
     let mut total: i64 = 0;
     let mut rest = trimmed;
     while !rest.is_empty() {
-        let digits = rest.find(|c: char| !c.is_ascii_digit()).unwrap_or(rest.len());
+        let digits = rest
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(rest.len());
         if digits == 0 {
             return Err(error());
         }
         let number: i64 = rest[..digits].parse().map_err(|_| error())?;
         rest = &rest[digits..];
-        let unit_len = rest.find(|c: char| c.is_ascii_digit()).unwrap_or(rest.len());
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit())
+            .unwrap_or(rest.len());
         let unit = match &rest[..unit_len] {
             "ms" => 1,
             "s" => 1_000,
@@ -162,7 +172,16 @@ mod tests {
 
     #[test]
     fn formatting_round_trips() {
-        for millis in [0, 1, 999, 1000, 60_000, 5_400_000, 86_400_000_000, 90_061_001] {
+        for millis in [
+            0,
+            1,
+            999,
+            1000,
+            60_000,
+            5_400_000,
+            86_400_000_000,
+            90_061_001,
+        ] {
             assert_eq!(parse_duration(&format_duration(millis)), Ok(millis));
         }
         assert_eq!(format_duration(90_000), "1m30s");

@@ -1,17 +1,17 @@
 //! Timers: requests to be woken when the watermark or the processing clock passes a
-//! time, queued per (key, window).
+//! time.
 //!
-//! Queues are min-heaps with lazy deletion: cancelling a timer only removes it from
-//! its window's registry, and a heap entry whose window no longer holds that timer is
-//! skipped when it surfaces. This keeps merging and garbage collection O(1) per
-//! window while the earliest live timer stays cheap to find.
+//! A [`TimerQueue`] orders `(time, target)` entries by time. Its owner keeps, per target,
+//! the times it really wants and which of them is queued, and resolves each entry as
+//! it surfaces: fire it, re-queue it later (the target's earliest time moved on, as
+//! when a session grows), or drop it (the target is gone). That keeps one entry per
+//! target however often its times change.
 
-use std::cmp::Reverse;
-use std::collections::BinaryHeap;
+use std::collections::BTreeMap;
 
-use crate::record::Key;
+use smallvec::SmallVec;
+
 use crate::time::Timestamp;
-use crate::window::Window;
 
 /// The clock a timer follows.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -31,57 +31,115 @@ pub struct TimerRequest {
     pub time: Timestamp,
 }
 
-/// A queued timer: fire at `time` for `key` in `window`.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub struct TimerEntry {
-    /// The time the clock must pass.
-    pub time: Timestamp,
-    /// The key the timer belongs to.
-    pub key: Key,
-    /// The window the timer belongs to.
-    pub window: Window,
+/// What the owner of a queue decides about an entry that surfaced.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Resolution {
+    /// The entry stands for a live timer at its time.
+    Live,
+    /// The target's earliest time is now this, later: queue it again there.
+    Later(Timestamp),
+    /// The entry no longer stands for anything.
+    Dead,
 }
 
-/// A min-heap of timers with lazy deletion.
-#[derive(Debug, Default)]
-pub struct TimerQueue {
-    heap: BinaryHeap<Reverse<TimerEntry>>,
+/// Timers ordered by time; see the module docs. Timers cluster (every fixed window
+/// of a minute ends at the same instant), so entries are bucketed by time, with room
+/// for a couple of targets inline.
+#[derive(Debug)]
+pub struct TimerQueue<T> {
+    buckets: BTreeMap<Timestamp, SmallVec<[T; 2]>>,
+    len: usize,
 }
 
-impl TimerQueue {
-    /// Queues a timer. The caller records it in the window's registry.
-    pub fn push(&mut self, time: Timestamp, key: Key, window: Window) {
-        self.heap.push(Reverse(TimerEntry { time, key, window }));
+impl<T> Default for TimerQueue<T> {
+    fn default() -> Self {
+        TimerQueue {
+            buckets: BTreeMap::new(),
+            len: 0,
+        }
+    }
+}
+
+impl<T: Copy> TimerQueue<T> {
+    /// Queues `target` at `time`.
+    pub fn push(&mut self, time: Timestamp, target: T) {
+        self.buckets.entry(time).or_default().push(target);
+        self.len += 1;
     }
 
-    /// The earliest timer for which `is_live` holds, discarding dead ones on the way.
-    pub fn peek_live(&mut self, mut is_live: impl FnMut(&TimerEntry) -> bool) -> Option<Timestamp> {
-        while let Some(Reverse(entry)) = self.heap.peek() {
-            if is_live(entry) {
-                return Some(entry.time);
+    /// Removes the last entry of the earliest bucket, if its time is before `bound`.
+    fn take_first(&mut self, bound: Timestamp) -> Option<(Timestamp, T)> {
+        let mut entry = self.buckets.first_entry()?;
+        let time = *entry.key();
+        if time >= bound {
+            return None;
+        }
+        let target = entry.get_mut().pop();
+        if entry.get().is_empty() {
+            entry.remove();
+        }
+        let target = target?;
+        self.len -= 1;
+        Some((time, target))
+    }
+
+    /// Pops the earliest live entry strictly before `bound`, resolving the entries
+    /// that surface on the way.
+    pub fn pop_before(
+        &mut self,
+        bound: Timestamp,
+        mut resolve: impl FnMut(Timestamp, &T) -> Resolution,
+    ) -> Option<(Timestamp, T)> {
+        while let Some((time, target)) = self.take_first(bound) {
+            match resolve(time, &target) {
+                Resolution::Live => return Some((time, target)),
+                Resolution::Later(later) => self.push(later, target),
+                Resolution::Dead => {}
             }
-            self.heap.pop();
         }
         None
     }
 
-    /// Removes and returns the earliest timer strictly before `bound`, if any. Dead
-    /// entries are returned too; the caller checks them against its registry.
-    pub fn pop_before(&mut self, bound: Timestamp) -> Option<TimerEntry> {
-        match self.heap.peek() {
-            Some(Reverse(entry)) if entry.time < bound => self.heap.pop().map(|Reverse(e)| e),
-            _ => None,
+    /// The earliest live time, resolving the entries that surface on the way.
+    pub fn earliest_live(
+        &mut self,
+        mut resolve: impl FnMut(Timestamp, &T) -> Resolution,
+    ) -> Option<Timestamp> {
+        loop {
+            let (&time, targets) = self.buckets.first_key_value()?;
+            let target = *targets.last()?;
+            match resolve(time, &target) {
+                Resolution::Live => return Some(time),
+                Resolution::Later(later) => {
+                    self.take_first(Timestamp::MAX);
+                    self.push(later, target);
+                }
+                Resolution::Dead => {
+                    self.take_first(Timestamp::MAX);
+                }
+            }
         }
     }
 
-    /// The number of queued entries, dead ones included.
+    /// Drops every entry that `is_dead` says is dead.
+    pub fn compact(&mut self, mut is_dead: impl FnMut(Timestamp, &T) -> bool) {
+        let mut len = 0;
+        self.buckets.retain(|&time, targets| {
+            targets.retain(|target| !is_dead(time, target));
+            len += targets.len();
+            !targets.is_empty()
+        });
+        self.len = len;
+    }
+
+    /// The number of queued entries.
     pub fn len(&self) -> usize {
-        self.heap.len()
+        self.len
     }
 
     /// Whether nothing is queued.
     pub fn is_empty(&self) -> bool {
-        self.heap.is_empty()
+        self.len == 0
     }
 }
 
@@ -90,16 +148,42 @@ mod tests {
     use super::*;
 
     #[test]
-    fn pops_in_time_order_and_skips_dead_entries() {
+    fn pops_in_time_order_before_the_bound() {
         let mut queue = TimerQueue::default();
-        let key = Key::from_str_value("k");
-        queue.push(30, key.clone(), Window::Global);
-        queue.push(10, key.clone(), Window::Global);
-        queue.push(20, key.clone(), Window::interval(0, 5));
-        assert_eq!(queue.peek_live(|entry| entry.time != 10), Some(20));
-        assert_eq!(queue.pop_before(25).map(|e| e.time), Some(20));
-        assert_eq!(queue.pop_before(25), None);
-        assert_eq!(queue.pop_before(31).map(|e| e.time), Some(30));
+        queue.push(30, 'c');
+        queue.push(10, 'a');
+        queue.push(10, 'b');
+        let live = |_: Timestamp, _: &char| Resolution::Live;
+        assert_eq!(
+            queue.pop_before(10, live),
+            None,
+            "strictly before the bound"
+        );
+        let mut first = [queue.pop_before(11, live), queue.pop_before(11, live)];
+        first.sort();
+        assert_eq!(first, [Some((10, 'a')), Some((10, 'b'))]);
+        assert_eq!(queue.pop_before(31, live), Some((30, 'c')));
+        assert!(queue.is_empty());
+    }
+
+    #[test]
+    fn surfacing_entries_are_moved_later_or_dropped() {
+        let mut queue = TimerQueue::default();
+        queue.push(10, 1);
+        queue.push(10, 2);
+        queue.push(20, 3);
+        // 1 moved to 25, 2 is gone.
+        let resolve = |time: Timestamp, target: &i32| match (time, *target) {
+            (10, 1) => Resolution::Later(25),
+            (_, 2) => Resolution::Dead,
+            _ => Resolution::Live,
+        };
+        assert_eq!(queue.earliest_live(resolve), Some(20));
+        assert_eq!(queue.len(), 2);
+        assert_eq!(queue.pop_before(100, resolve), Some((20, 3)));
+        assert_eq!(queue.pop_before(100, resolve), Some((25, 1)));
+        queue.push(5, 9);
+        queue.compact(|_, &t| t == 9);
         assert!(queue.is_empty());
     }
 }

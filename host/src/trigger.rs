@@ -140,7 +140,9 @@ impl fmt::Display for Trigger {
             Trigger::AfterEach(triggers) => list(f, "after_each", triggers),
             Trigger::AfterAny(triggers) => list(f, "after_any", triggers),
             Trigger::AfterAll(triggers) => list(f, "after_all", triggers),
-            Trigger::OrFinally { trigger, until } => write!(f, "or_finally({trigger} until {until})"),
+            Trigger::OrFinally { trigger, until } => {
+                write!(f, "or_finally({trigger} until {until})")
+            }
         }
     }
 }
@@ -164,8 +166,13 @@ enum Kind {
     Default,
     Never,
     EndOfWindow,
-    EarlyAndLate { has_late: bool },
-    ProcessingTime { delay: i64, align: Option<Alignment> },
+    EarlyAndLate {
+        has_late: bool,
+    },
+    ProcessingTime {
+        delay: i64,
+        align: Option<Alignment>,
+    },
     Count(u64),
     Repeatedly,
     AfterEach,
@@ -189,13 +196,16 @@ struct Node {
     children: SmallVec<[usize; 2]>,
     /// One past the last node of this node's subtree (pre-order numbering).
     subtree_end: usize,
+    /// Index of this node's data in [`TriggerState`], for parts that keep data.
+    slot: Option<usize>,
 }
 
-/// The per-window state of a trigger: finished bits and one slot per part.
+/// The per-window state of a trigger: finished bits, and one slot for each part that
+/// keeps data (counts and processing-time targets).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct TriggerState {
     finished: u64,
-    slots: SmallVec<[i64; 4]>,
+    slots: SmallVec<[i64; 2]>,
 }
 
 impl TriggerState {
@@ -252,7 +262,12 @@ impl TriggerMachine {
     pub fn new_state(&self) -> TriggerState {
         TriggerState {
             finished: 0,
-            slots: self.nodes.iter().map(|node| node.kind.initial_slot()).collect(),
+            slots: self
+                .nodes
+                .iter()
+                .filter(|node| node.slot.is_some())
+                .map(|node| node.kind.initial_slot())
+                .collect(),
         }
     }
 
@@ -351,19 +366,21 @@ impl TriggerMachine {
                 }
             }
             Kind::ProcessingTime { delay, align } => {
-                if state.slots[n] == UNSET {
+                if state.slots[self.slot(n)] == UNSET {
                     let mut target = time.processing_time.saturating_add(delay);
                     if let Some(align) = align {
                         target = align.align(target);
                     }
-                    state.slots[n] = target;
+                    state.slots[self.slot(n)] = target;
                     timers.push(TimerRequest {
                         domain: TimeDomain::ProcessingTime,
                         time: target,
                     });
                 }
             }
-            Kind::Count(_) => state.slots[n] = state.slots[n].saturating_add(count as i64),
+            Kind::Count(_) => {
+                state.slots[self.slot(n)] = state.slots[self.slot(n)].saturating_add(count as i64)
+            }
             Kind::Repeatedly | Kind::AfterAny | Kind::OrFinally => {
                 for &child in &node.children {
                     self.element(child, state, time, timers, count);
@@ -427,16 +444,16 @@ impl TriggerMachine {
             }
             Kind::ProcessingTime { .. } => {
                 if state.is_finished(n) {
-                    state.slots[n] = UNSET;
+                    state.slots[self.slot(n)] = UNSET;
                     return;
                 }
                 // The earliest pending target across the merged windows wins.
                 let earliest = sources
                     .iter()
-                    .map(|s| s.slots[n])
+                    .map(|s| s.slots[self.slot(n)])
                     .filter(|&target| target != UNSET)
                     .min();
-                state.slots[n] = earliest.unwrap_or(UNSET);
+                state.slots[self.slot(n)] = earliest.unwrap_or(UNSET);
                 if let Some(target) = earliest {
                     timers.push(TimerRequest {
                         domain: TimeDomain::ProcessingTime,
@@ -447,9 +464,9 @@ impl TriggerMachine {
             Kind::Count(_) => {
                 if finished_in_any(n) {
                     state.set_finished(n, true);
-                    state.slots[n] = 0;
+                    state.slots[self.slot(n)] = 0;
                 } else {
-                    state.slots[n] = sources.iter().map(|s| s.slots[n]).sum();
+                    state.slots[self.slot(n)] = sources.iter().map(|s| s.slots[self.slot(n)]).sum();
                 }
             }
             Kind::Repeatedly => self.merge(node.children[0], state, sources, time, timers),
@@ -497,10 +514,10 @@ impl TriggerMachine {
                 }
             }
             Kind::ProcessingTime { .. } => {
-                let target = state.slots[n];
+                let target = state.slots[self.slot(n)];
                 target != UNSET && time.processing_time > target
             }
-            Kind::Count(count) => state.slots[n] >= count as i64,
+            Kind::Count(count) => state.slots[self.slot(n)] >= count as i64,
             Kind::Repeatedly => self.fire_ready(node.children[0], state, time),
             Kind::AfterEach => self
                 .first_unfinished(n, state)
@@ -611,9 +628,16 @@ impl TriggerMachine {
 
     /// Resets the data of `n`'s subtree to its initial values.
     fn clear_node(&self, n: usize, state: &mut TriggerState) {
-        for node in n..self.nodes[n].subtree_end {
-            state.slots[node] = self.nodes[node].kind.initial_slot();
+        for node in &self.nodes[n..self.nodes[n].subtree_end] {
+            if let Some(slot) = node.slot {
+                state.slots[slot] = node.kind.initial_slot();
+            }
         }
+    }
+
+    /// Where node `n` keeps its data; only called for parts that have some.
+    fn slot(&self, n: usize) -> usize {
+        self.nodes[n].slot.unwrap_or_default()
     }
 
     /// Clears `n`'s subtree entirely, finished bits included, as if it never ran.
@@ -657,10 +681,13 @@ fn flatten(trigger: &Trigger, nodes: &mut Vec<Node>) -> usize {
         Trigger::AfterAll(list) => (Kind::AfterAll, list.iter().collect()),
         Trigger::OrFinally { trigger, until } => (Kind::OrFinally, vec![trigger, until]),
     };
+    let slot = matches!(kind, Kind::ProcessingTime { .. } | Kind::Count(_))
+        .then(|| nodes.iter().filter(|node| node.slot.is_some()).count());
     nodes.push(Node {
         kind,
         children: SmallVec::new(),
         subtree_end: index + 1,
+        slot,
     });
     for child in children {
         let child_index = flatten(child, nodes);

@@ -268,14 +268,23 @@ mod tests {
         };
         assert_eq!(assign(&fixed, 26_000), vec![Window::interval(0, 120_000)]);
         assert_eq!(assign(&fixed, 119_999), vec![Window::interval(0, 120_000)]);
-        assert_eq!(assign(&fixed, 120_000), vec![Window::interval(120_000, 240_000)]);
+        assert_eq!(
+            assign(&fixed, 120_000),
+            vec![Window::interval(120_000, 240_000)]
+        );
         assert_eq!(assign(&fixed, -1), vec![Window::interval(-120_000, 0)]);
         let shifted = WindowFn::Fixed {
             size: 60_000,
             offset: 15_000,
         };
-        assert_eq!(assign(&shifted, 10_000), vec![Window::interval(-45_000, 15_000)]);
-        assert_eq!(assign(&shifted, 15_000), vec![Window::interval(15_000, 75_000)]);
+        assert_eq!(
+            assign(&shifted, 10_000),
+            vec![Window::interval(-45_000, 15_000)]
+        );
+        assert_eq!(
+            assign(&shifted, 15_000),
+            vec![Window::interval(15_000, 75_000)]
+        );
         assert_eq!(Window::interval(0, 120_000).max_timestamp(), 119_999);
     }
 
@@ -312,12 +321,20 @@ mod tests {
     #[test]
     fn sessions_open_a_gap_long_window_and_merge_only_when_overlapping() {
         let sessions = WindowFn::Sessions { gap: 60_000 };
-        assert_eq!(assign(&sessions, 26_000), vec![Window::interval(26_000, 86_000)]);
+        assert_eq!(
+            assign(&sessions, 26_000),
+            vec![Window::interval(26_000, 86_000)]
+        );
         assert!(sessions.is_merging());
         // Touching windows do not merge.
-        assert!(sessions
-            .merge(&[Window::interval(0, 60_000), Window::interval(60_000, 120_000)])
-            .is_empty());
+        assert!(
+            sessions
+                .merge(&[
+                    Window::interval(0, 60_000),
+                    Window::interval(60_000, 120_000)
+                ])
+                .is_empty()
+        );
         let groups = sessions.merge(&[
             Window::interval(219_000, 279_000),
             Window::interval(144_000, 204_000),
@@ -345,9 +362,11 @@ mod tests {
             size: 10,
             offset: 0,
         };
-        assert!(fixed
-            .merge(&[Window::interval(0, 10), Window::interval(5, 15)])
-            .is_empty());
+        assert!(
+            fixed
+                .merge(&[Window::interval(0, 10), Window::interval(5, 15)])
+                .is_empty()
+        );
     }
 
     #[test]

@@ -106,10 +106,12 @@ pub struct SyntaxError {
 pub fn parse(text: &str) -> Result<Node, SyntaxError> {
     let mut builder = Builder::default();
     let mut parser = Parser::new_from_str(text);
-    parser.load(&mut builder, false).map_err(|err| SyntaxError {
-        message: err.info().to_owned(),
-        mark: (*err.marker()).into(),
-    })?;
+    parser
+        .load(&mut builder, false)
+        .map_err(|err| SyntaxError {
+            message: err.info().to_owned(),
+            mark: (*err.marker()).into(),
+        })?;
     if let Some(error) = builder.error {
         return Err(error);
     }
@@ -159,7 +161,10 @@ impl Builder {
                             *key = Some((text, node.mark));
                         }
                     }
-                    NodeValue::Int(_) | NodeValue::Bool(_) | NodeValue::Float(_) | NodeValue::Null => {
+                    NodeValue::Int(_)
+                    | NodeValue::Bool(_)
+                    | NodeValue::Float(_)
+                    | NodeValue::Null => {
                         // Plain scalars used as keys keep their text.
                         *key = Some((scalar_text(&node.value), node.mark));
                     }
@@ -212,7 +217,9 @@ impl MarkedEventReceiver for Builder {
                 self.remember(anchor, &node);
                 self.insert(node);
             }
-            Event::SequenceStart(anchor, _) => self.stack.push((Partial::Seq(Vec::new()), mark, anchor)),
+            Event::SequenceStart(anchor, _) => {
+                self.stack.push((Partial::Seq(Vec::new()), mark, anchor))
+            }
             Event::MappingStart(anchor, _) => self.stack.push((
                 Partial::Map {
                     entries: Vec::new(),
@@ -256,7 +263,10 @@ mod tests {
 
     #[test]
     fn reads_scalars_lists_and_maps_with_positions() {
-        let doc = parse("name: x\nsteps:\n  - combine: sum\n  - count: 3\nlate: 1.5\nok: true\nnone: ~\n").unwrap();
+        let doc = parse(
+            "name: x\nsteps:\n  - combine: sum\n  - count: 3\nlate: 1.5\nok: true\nnone: ~\n",
+        )
+        .unwrap();
         let NodeValue::Map(entries) = &doc.value else {
             panic!("expected a map")
         };

@@ -91,7 +91,9 @@ impl FieldPath {
 
     /// The field in `value`, if present.
     pub fn get<'a>(&self, value: &'a serde_json::Value) -> Option<&'a serde_json::Value> {
-        self.0.iter().try_fold(value, |current, part| current.get(part))
+        self.0
+            .iter()
+            .try_fold(value, |current, part| current.get(part))
     }
 }
 
@@ -301,17 +303,13 @@ impl Reader<'_> {
         let entries: &[Entry] = match &node.value {
             NodeValue::Map(entries) => entries,
             NodeValue::Null => &[],
-            _ => return Err(self.expected(at, &format!("a map with {}", allowed.join(", ")), node)),
+            _ => {
+                return Err(self.expected(at, &format!("a map with {}", allowed.join(", ")), node));
+            }
         };
         for entry in entries {
             if !allowed.contains(&entry.key.as_str()) {
-                let mut message = format!("unknown key {:?}", entry.key);
-                if let Some(suggestion) = closest(&entry.key, allowed) {
-                    message.push_str(&format!("; did you mean {suggestion:?}?"));
-                } else {
-                    message.push_str(&format!("; expected one of {}", allowed.join(", ")));
-                }
-                return Err(self.error(at, message, entry.key_mark));
+                return Err(self.error(at, unknown("key", &entry.key, allowed), entry.key_mark));
             }
         }
         Ok(Map {
@@ -320,8 +318,14 @@ impl Reader<'_> {
         })
     }
 
-    /// A map with exactly one key from `allowed` (or a bare name from `names`).
-    fn choice<'n>(&self, at: &At, node: &'n Node, allowed: &[&str], what: &str) -> Result<(&'n str, Option<&'n Node>, Mark)> {
+    /// A map with exactly one key from `allowed`, or a bare name from `allowed`.
+    fn choice<'n>(
+        &self,
+        at: &At,
+        node: &'n Node,
+        allowed: &[&str],
+        what: &str,
+    ) -> Result<(&'n str, Option<&'n Node>, Mark)> {
         match &node.value {
             NodeValue::Str(name) if allowed.contains(&name.as_str()) => Ok((name, None, node.mark)),
             NodeValue::Map(entries) if entries.len() == 1 => {
@@ -329,22 +333,10 @@ impl Reader<'_> {
                 if allowed.contains(&entry.key.as_str()) {
                     Ok((&entry.key, Some(&entry.value), entry.key_mark))
                 } else {
-                    let mut message = format!("unknown {what} {:?}", entry.key);
-                    match closest(&entry.key, allowed) {
-                        Some(suggestion) => message.push_str(&format!("; did you mean {suggestion:?}?")),
-                        None => message.push_str(&format!("; expected one of {}", allowed.join(", "))),
-                    }
-                    Err(self.error(at, message, entry.key_mark))
+                    Err(self.error(at, unknown(what, &entry.key, allowed), entry.key_mark))
                 }
             }
-            NodeValue::Str(name) => {
-                let mut message = format!("unknown {what} {name:?}");
-                match closest(name, allowed) {
-                    Some(suggestion) => message.push_str(&format!("; did you mean {suggestion:?}?")),
-                    None => message.push_str(&format!("; expected one of {}", allowed.join(", "))),
-                }
-                Err(self.error(at, message, node.mark))
-            }
+            NodeValue::Str(name) => Err(self.error(at, unknown(what, name, allowed), node.mark)),
             _ => Err(self.expected(at, &format!("one {what} of {}", allowed.join(", ")), node)),
         }
     }
@@ -391,7 +383,14 @@ impl Reader<'_> {
         let map = self.map(
             &at,
             root,
-            &["name", "source", "steps", "sink", "dead_letter", "checkpoint"],
+            &[
+                "name",
+                "source",
+                "steps",
+                "sink",
+                "dead_letter",
+                "checkpoint",
+            ],
         )?;
         let name = match map.get("name") {
             Some(node) => self.string(&at.key("name"), node)?,
@@ -430,10 +429,7 @@ impl Reader<'_> {
         let kinds = ["test_stream", "file", "stdin", "generator"];
         let (kind, body, mark) = self.choice(at, node, &kinds, "source")?;
         let at = at.key(kind);
-        let empty = Node {
-            value: NodeValue::Null,
-            mark,
-        };
+        let empty = empty_at(mark);
         let body = body.unwrap_or(&empty);
         match kind {
             "test_stream" => {
@@ -511,7 +507,15 @@ impl Reader<'_> {
         let map = self.map(
             at,
             node,
-            &["elements", "keys", "rate", "out_of_orderness", "start", "seed", "bundle_size"],
+            &[
+                "elements",
+                "keys",
+                "rate",
+                "out_of_orderness",
+                "start",
+                "seed",
+                "bundle_size",
+            ],
         )?;
         let mut spec = GeneratorSpec::defaults();
         if let Some(node) = map.get("elements") {
@@ -555,10 +559,7 @@ impl Reader<'_> {
             let at = at.index(index);
             let (kind, body, mark) = self.choice(&at, item, &["window", "combine"], "step")?;
             let step_at = at.key(kind);
-            let empty = Node {
-                value: NodeValue::Null,
-                mark,
-            };
+            let empty = empty_at(mark);
             let body = body.unwrap_or(&empty);
             match kind {
                 "window" => {
@@ -634,7 +635,11 @@ impl Reader<'_> {
                     at,
                     format!(
                         "expected one window function, found {} as well",
-                        chosen.iter().map(|e| e.key.as_str()).collect::<Vec<_>>().join(" and ")
+                        chosen
+                            .iter()
+                            .map(|e| e.key.as_str())
+                            .collect::<Vec<_>>()
+                            .join(" and ")
                     ),
                     second.key_mark,
                 ));
@@ -658,7 +663,9 @@ impl Reader<'_> {
                 "discarding" => AccumulationMode::Discarding,
                 "accumulating" => AccumulationMode::Accumulating,
                 "retracting" => AccumulationMode::Retracting,
-                _ => return Err(self.expected(&at, "discarding, accumulating or retracting", node)),
+                _ => {
+                    return Err(self.expected(&at, "discarding, accumulating or retracting", node));
+                }
             };
         }
         if let Some(node) = map.get("allowed_lateness") {
@@ -684,7 +691,8 @@ impl Reader<'_> {
             }
             "fixed" => {
                 let map = self.map(at, node, &["size", "offset"])?;
-                let size = self.positive_duration(&at.key("size"), map.require(self, at, "size")?)?;
+                let size =
+                    self.positive_duration(&at.key("size"), map.require(self, at, "size")?)?;
                 let offset = map
                     .get("offset")
                     .map(|node| self.duration(&at.key("offset"), node))
@@ -792,7 +800,9 @@ impl Reader<'_> {
                 Ok(Trigger::AfterProcessingTime { delay, align })
             }
             ("after_count", Some(body)) => Ok(Trigger::AfterCount(self.count(&at, body, 1)?)),
-            ("repeatedly", Some(body)) => Ok(Trigger::Repeatedly(Box::new(self.trigger(&at, body)?))),
+            ("repeatedly", Some(body)) => {
+                Ok(Trigger::Repeatedly(Box::new(self.trigger(&at, body)?)))
+            }
             ("after_each" | "after_any" | "after_all", Some(body)) => {
                 let NodeValue::Seq(items) = &body.value else {
                     return Err(self.expected(&at, "a list of triggers", body));
@@ -813,14 +823,17 @@ impl Reader<'_> {
             }
             ("or_finally", Some(body)) => {
                 let map = self.map(&at, body, &["trigger", "until"])?;
-                let trigger = self.trigger(&at.key("trigger"), map.require(self, &at, "trigger")?)?;
+                let trigger =
+                    self.trigger(&at.key("trigger"), map.require(self, &at, "trigger")?)?;
                 let until = self.trigger(&at.key("until"), map.require(self, &at, "until")?)?;
                 Ok(Trigger::OrFinally {
                     trigger: Box::new(trigger),
                     until: Box::new(until),
                 })
             }
-            (_, Some(body)) => Err(self.expected(&at, &format!("just {kind:?}, with nothing under it"), body)),
+            (_, Some(body)) => {
+                Err(self.expected(&at, &format!("just {kind:?}, with nothing under it"), body))
+            }
             (_, None) => Err(self.error(
                 &at,
                 format!("{kind} needs settings, e.g. {}", trigger_example(kind)),
@@ -834,62 +847,49 @@ impl Reader<'_> {
         match &node.value {
             NodeValue::Str(name) => match Builtin::from_name(name) {
                 Some(builtin) => Ok(CombineSpec::Builtin(builtin)),
-                None => {
-                    let mut message = format!("unknown combine function {name:?}");
-                    match closest(name, &names) {
-                        Some(suggestion) => message.push_str(&format!("; did you mean {suggestion:?}?")),
-                        None => message.push_str(&format!("; built-ins are {}", names.join(", "))),
-                    }
-                    Err(self.error(at, message, node.mark))
-                }
+                None => Err(self.error(at, unknown("combine function", name, &names), node.mark)),
             },
-            _ => Err(self.expected(at, &format!("a built-in combine function ({})", names.join(", ")), node)),
+            _ => Err(self.expected(
+                at,
+                &format!("a built-in combine function ({})", names.join(", ")),
+                node,
+            )),
         }
     }
 
     fn sink(&self, at: &At, node: &Node) -> Result<SinkSpec> {
-        let (kind, body, mark) = self.choice(at, node, &["file", "stdout"], "sink")?;
-        let at = at.key(kind);
-        let empty = Node {
-            value: NodeValue::Null,
-            mark,
-        };
-        let body = body.unwrap_or(&empty);
-        match kind {
-            "file" => Ok(SinkSpec::File(self.file_path(&at, body)?)),
-            _ => {
-                self.map(&at, body, &[])?;
-                Ok(SinkSpec::Stdout)
-            }
-        }
+        Ok(match self.file_or(at, node, "stdout", "sink")? {
+            Some(path) => SinkSpec::File(path),
+            None => SinkSpec::Stdout,
+        })
     }
 
-    /// A path written as `path` or `{path: …}`.
-    fn file_path(&self, at: &At, node: &Node) -> Result<PathBuf> {
-        match &node.value {
-            NodeValue::Str(_) => self.path(at, node),
+    /// `{file: path}` (or `{file: {path: …}}`) as a path, or `{stream: {}}` as `None`.
+    fn file_or(&self, at: &At, node: &Node, stream: &str, what: &str) -> Result<Option<PathBuf>> {
+        let (kind, body, mark) = self.choice(at, node, &["file", stream], what)?;
+        let at = at.key(kind);
+        let body = body.cloned().unwrap_or_else(|| empty_at(mark));
+        if kind != "file" {
+            self.map(&at, &body, &[])?;
+            return Ok(None);
+        }
+        match &body.value {
+            NodeValue::Str(_) => self.path(&at, &body).map(Some),
             _ => {
-                let map = self.map(at, node, &["path"])?;
-                self.path(&at.key("path"), map.require(self, at, "path")?)
+                let map = self.map(&at, &body, &["path"])?;
+                self.path(&at.key("path"), map.require(self, &at, "path")?)
+                    .map(Some)
             }
         }
     }
 
     fn dead_letter(&self, at: &At, node: &Node) -> Result<DeadLetterSpec> {
-        let (kind, body, mark) = self.choice(at, node, &["file", "stderr"], "dead-letter output")?;
-        let at = at.key(kind);
-        let empty = Node {
-            value: NodeValue::Null,
-            mark,
-        };
-        let body = body.unwrap_or(&empty);
-        match kind {
-            "file" => Ok(DeadLetterSpec::File(self.file_path(&at, body)?)),
-            _ => {
-                self.map(&at, body, &[])?;
-                Ok(DeadLetterSpec::Stderr)
-            }
-        }
+        Ok(
+            match self.file_or(at, node, "stderr", "dead-letter output")? {
+                Some(path) => DeadLetterSpec::File(path),
+                None => DeadLetterSpec::Stderr,
+            },
+        )
     }
 
     fn checkpoint(&self, at: &At, node: &Node) -> Result<CheckpointSpec> {
@@ -937,6 +937,25 @@ impl<'n> Map<'n> {
     fn require(&self, reader: &Reader<'_>, at: &At, key: &str) -> Result<&'n Node> {
         self.get(key)
             .ok_or_else(|| reader.error(at, format!("missing {key:?}"), self.mark))
+    }
+}
+
+/// "unknown trigger "x"; did you mean "y"?" or, with no near miss, the choices.
+fn unknown(what: &str, name: &str, allowed: &[&str]) -> String {
+    match closest(name, allowed) {
+        Some(suggestion) => format!("unknown {what} {name:?}; did you mean {suggestion:?}?"),
+        None => format!(
+            "unknown {what} {name:?}; expected one of {}",
+            allowed.join(", ")
+        ),
+    }
+}
+
+/// A bare `name` in a choice stands for `name:` with nothing under it.
+fn empty_at(mark: Mark) -> Node {
+    Node {
+        value: NodeValue::Null,
+        mark,
     }
 }
 

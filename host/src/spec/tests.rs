@@ -58,7 +58,9 @@ sink: { file: out.jsonl }
                     })
                 }
             )))),
-            late: Some(Box::new(Trigger::Repeatedly(Box::new(Trigger::AfterCount(1))))),
+            late: Some(Box::new(Trigger::Repeatedly(Box::new(
+                Trigger::AfterCount(1)
+            )))),
         }
     );
     assert_eq!(
@@ -161,7 +163,10 @@ fn every_trigger_form_parses() {
 
 #[test]
 fn window_functions_and_defaults() {
-    let spec = spec(&with_window("      sliding: { size: 1h, period: 10m, offset: 5m }")).unwrap();
+    let spec = spec(&with_window(
+        "      sliding: { size: 1h, period: 10m, offset: 5m }",
+    ))
+    .unwrap();
     let StepSpec::Window { strategy, .. } = &spec.steps[0] else {
         panic!()
     };
@@ -185,7 +190,10 @@ fn errors_name_the_path_what_was_expected_and_the_position() {
         "      fixed: { size: 2m }\n      trigger: { after_count: -3 }",
     ));
     assert_eq!(err.path, "steps[0].window.trigger.after_count");
-    assert_eq!(err.message, "expected a whole number of at least 1, found -3");
+    assert_eq!(
+        err.message,
+        "expected a whole number of at least 1, found -3"
+    );
     assert_eq!(err.mark.map(|m| m.line), Some(6));
     assert_eq!(
         err.to_string(),
@@ -198,13 +206,26 @@ fn errors_name_the_path_what_was_expected_and_the_position() {
 
 #[test]
 fn unknown_keys_get_suggestions() {
-    let err = error(&with_window("      fixed: { size: 2m }\n      triger: default"));
+    let err = error(&with_window(
+        "      fixed: { size: 2m }\n      triger: default",
+    ));
     assert_eq!(err.path, "steps[0].window");
-    assert_eq!(err.message, "unknown key \"triger\"; did you mean \"trigger\"?");
-    let err = error(&with_window("      fixed: { size: 2m }\n      trigger: {after_cuont: 2}"));
-    assert_eq!(err.message, "unknown trigger \"after_cuont\"; did you mean \"after_count\"?");
+    assert_eq!(
+        err.message,
+        "unknown key \"triger\"; did you mean \"trigger\"?"
+    );
+    let err = error(&with_window(
+        "      fixed: { size: 2m }\n      trigger: {after_cuont: 2}",
+    ));
+    assert_eq!(
+        err.message,
+        "unknown trigger \"after_cuont\"; did you mean \"after_count\"?"
+    );
     let err = error(&format!("{HEAD}steps:\n  - combine: summ\n"));
-    assert_eq!(err.message, "unknown combine function \"summ\"; did you mean \"sum\"?");
+    assert_eq!(
+        err.message,
+        "unknown combine function \"summ\"; did you mean \"sum\"?"
+    );
 }
 
 #[test]
@@ -217,7 +238,10 @@ fn bad_values_are_refused() {
             "      sliding: { size: 1m, period: 2m }",
             "steps[0].window.sliding.period",
         ),
-        ("      sessions: { gap: -1 }", "steps[0].window.sessions.gap"),
+        (
+            "      sessions: { gap: -1 }",
+            "steps[0].window.sessions.gap",
+        ),
         (
             "      global: {}\n      accumulation: sometimes",
             "steps[0].window.accumulation",
@@ -226,7 +250,10 @@ fn bad_values_are_refused() {
             "      global: {}\n      timestamp_combiner: middle",
             "steps[0].window.timestamp_combiner",
         ),
-        ("      global: {}\n      fixed: { size: 1m }", "steps[0].window"),
+        (
+            "      global: {}\n      fixed: { size: 1m }",
+            "steps[0].window",
+        ),
         ("      trigger: default", "steps[0].window"),
         (
             "      global: {}\n      trigger: {after_any: []}",
@@ -279,7 +306,10 @@ fn non_invertible_combines_refuse_retractions_they_cannot_take_back() {
     );
     let err = error(&text);
     assert_eq!(err.path, "steps[3].combine");
-    let accumulating = text.replace("fixed: { size: 1h } }", "fixed: { size: 1h }, accumulation: accumulating }");
+    let accumulating = text.replace(
+        "fixed: { size: 1h } }",
+        "fixed: { size: 1h }, accumulation: accumulating }",
+    );
     assert!(spec(&accumulating).is_ok());
     let summing = text.replace("combine: max", "combine: sum");
     assert!(spec(&summing).is_ok());
@@ -313,7 +343,10 @@ checkpoint: { interval: 10s, keep: 3 }
             bundle_size: 1,
         })
     );
-    assert_eq!(spec.dead_letter, Some(DeadLetterSpec::File(PathBuf::from("dir/dead.jsonl"))));
+    assert_eq!(
+        spec.dead_letter,
+        Some(DeadLetterSpec::File(PathBuf::from("dir/dead.jsonl")))
+    );
     assert_eq!(
         spec.checkpoint,
         Some(CheckpointSpec {
@@ -329,12 +362,23 @@ checkpoint: { interval: 10s, keep: 3 }
     let SourceSpec::Generator(generator) = generated.source else {
         panic!()
     };
-    assert_eq!((generator.elements, generator.keys, generator.rate, generator.seed), (Some(10), 2, 5, 9));
+    assert_eq!(
+        (
+            generator.elements,
+            generator.keys,
+            generator.rate,
+            generator.seed
+        ),
+        (Some(10), 2, 5, 9)
+    );
 }
 
 #[test]
 fn field_paths_reach_nested_values() {
     let value = serde_json::json!({"meta": {"ts": 5}});
-    assert_eq!(FieldPath::parse("meta.ts").get(&value), Some(&serde_json::json!(5)));
+    assert_eq!(
+        FieldPath::parse("meta.ts").get(&value),
+        Some(&serde_json::json!(5))
+    );
     assert_eq!(FieldPath::parse("meta.missing").get(&value), None);
 }

@@ -1,0 +1,379 @@
+//! What a grouping keeps per key and per window.
+//!
+//! Keys are interned into a slab: a [`KeyId`] is a slot plus a generation, so timers
+//! refer to windows with two integers instead of a key string, and a timer that
+//! outlives its key can never wake the slot's next tenant.
+
+use std::collections::HashMap;
+
+use smallvec::SmallVec;
+
+use crate::pane::PaneInfo;
+use crate::record::{Key, Value};
+use crate::time::Timestamp;
+use crate::trigger::TriggerState;
+use crate::window::Window;
+
+/// A key's slot in a grouping, valid while the key has windows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct KeyId {
+    slot: u32,
+    generation: u32,
+}
+
+/// One window of one key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Target {
+    /// The key.
+    pub key: KeyId,
+    /// The window.
+    pub window: Window,
+}
+
+/// One window of one key as queues know it: by the window's id, which survives
+/// merges that change the window's bounds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct TimerTarget {
+    /// The key.
+    pub key: KeyId,
+    /// The window's id.
+    pub id: u64,
+}
+
+/// The queues a window can have an entry in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum QueueKind {
+    /// Trigger timers on the watermark.
+    Event = 0,
+    /// The garbage-collection timer.
+    Gc = 1,
+    /// Trigger timers on the processing clock.
+    Processing = 2,
+    /// Holds on the output watermark.
+    Hold = 3,
+}
+
+/// Marks a queue in which a window has no entry.
+pub const NOT_QUEUED: Timestamp = Timestamp::MAX;
+
+/// The last pane a window emitted, kept in retracting mode to withdraw it later.
+#[derive(Clone, Debug, PartialEq)]
+pub struct EmittedPane {
+    /// The pane's value.
+    pub value: Value,
+    /// The pane's timestamp.
+    pub timestamp: Timestamp,
+    /// The pane's info.
+    pub pane: PaneInfo,
+}
+
+/// Marks a window that has no input group in the bundle being processed.
+pub const NO_GROUP: u32 = u32::MAX;
+
+/// Everything kept for one (key, window). Fields every record touches come first;
+/// the rest live in [`Rare`], allocated only for windows that need it.
+#[derive(Clone, Debug)]
+pub struct WindowState<A> {
+    /// The window.
+    pub window: Window,
+    /// The window's id in timer queues.
+    pub id: u64,
+    /// Per [`QueueKind`], the time of the window's entry in that queue, or [`NOT_QUEUED`].
+    pub queued: [Timestamp; 4],
+    /// This window's input group in the bundle being processed, or [`NO_GROUP`].
+    pub group: u32,
+    /// The trigger finished: the window takes no more data until it is collected.
+    pub closed: bool,
+    /// Something arrived since the last pane.
+    pub has_new_content: bool,
+    /// `acc` no longer reflects the retained inputs and must be recomputed.
+    pub acc_stale: bool,
+    /// Where buffered elements hold the output watermark.
+    pub element_hold: Option<Timestamp>,
+    /// The garbage-collection time, once scheduled.
+    pub gc_timer: Option<Timestamp>,
+    /// Pending event-time timers.
+    pub event_timers: SmallVec<[Timestamp; 1]>,
+    /// The last pane emitted.
+    pub last_pane: Option<PaneInfo>,
+    /// The trigger's state.
+    pub trigger: TriggerState,
+    /// The running combine state.
+    pub acc: A,
+    /// State few windows need.
+    pub rare: Option<Box<Rare>>,
+}
+
+/// Window state that only some pipelines need.
+#[derive(Clone, Debug, Default)]
+pub struct Rare {
+    /// The window's inputs, kept when the combine function cannot subtract.
+    pub retained: Vec<Value>,
+    /// The last pane emitted, in retracting mode.
+    pub last_emitted: Option<EmittedPane>,
+    /// Pending processing-time timers.
+    pub processing_timers: SmallVec<[Timestamp; 1]>,
+    /// The hold of elements too late to hold at their own time (at the GC time).
+    pub late_hold: Option<Timestamp>,
+}
+
+impl<A> WindowState<A> {
+    /// A fresh window with `acc` and `trigger` as its initial state.
+    pub fn new(window: Window, id: u64, acc: A, trigger: TriggerState) -> Self {
+        WindowState {
+            window,
+            id,
+            queued: [NOT_QUEUED; 4],
+            group: NO_GROUP,
+            closed: false,
+            has_new_content: false,
+            acc_stale: false,
+            element_hold: None,
+            gc_timer: None,
+            event_timers: SmallVec::new(),
+            last_pane: None,
+            trigger,
+            acc,
+            rare: None,
+        }
+    }
+
+    /// The rare part, created on first use.
+    pub fn rare(&mut self) -> &mut Rare {
+        self.rare.get_or_insert_with(Box::default)
+    }
+
+    /// The retained inputs.
+    pub fn retained(&self) -> &[Value] {
+        self.rare.as_ref().map_or(&[], |rare| &rare.retained)
+    }
+
+    /// The late hold, if any.
+    pub fn late_hold(&self) -> Option<Timestamp> {
+        self.rare.as_ref().and_then(|rare| rare.late_hold)
+    }
+
+    /// Removes and returns the last emitted pane.
+    pub fn take_last_emitted(&mut self) -> Option<EmittedPane> {
+        self.rare.as_mut().and_then(|rare| rare.last_emitted.take())
+    }
+
+    /// A window that was created but has seen nothing and done nothing.
+    pub fn is_pristine(&self) -> bool {
+        !self.has_new_content && self.last_pane.is_none() && self.rare.is_none()
+    }
+
+    /// The earliest time the window wants from the queue of `kind`.
+    pub fn earliest(&self, kind: QueueKind) -> Option<Timestamp> {
+        match kind {
+            QueueKind::Event => self.event_timers.iter().copied().min(),
+            QueueKind::Gc => self.gc_timer,
+            QueueKind::Processing => self
+                .rare
+                .as_ref()
+                .and_then(|rare| rare.processing_timers.iter().copied().min()),
+            QueueKind::Hold => self.hold(),
+        }
+    }
+
+    /// The earliest hold on the output watermark.
+    pub fn hold(&self) -> Option<Timestamp> {
+        match (self.element_hold, self.late_hold()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+}
+
+/// A key and its windows, sorted by window.
+#[derive(Debug)]
+pub struct KeySlot<A> {
+    /// The key (absent while the slot is free).
+    pub key: Option<Key>,
+    generation: u32,
+    /// The key has no windows and waits for the next sweep.
+    idle: bool,
+    /// The key's windows, sorted by (start, end).
+    pub windows: SmallVec<[WindowState<A>; 1]>,
+}
+
+impl<A> KeySlot<A> {
+    /// Where `window` is, or where it would go.
+    pub fn position(&self, window: &Window) -> Result<usize, usize> {
+        self.windows
+            .binary_search_by(|state| state.window.cmp(window))
+    }
+
+    /// The state of `window`.
+    pub fn get(&self, window: &Window) -> Option<&WindowState<A>> {
+        self.position(window).ok().map(|pos| &self.windows[pos])
+    }
+
+    /// The state of `window`, mutably.
+    pub fn get_mut(&mut self, window: &Window) -> Option<&mut WindowState<A>> {
+        self.position(window).ok().map(|pos| &mut self.windows[pos])
+    }
+
+    /// The key; slots in use always have one.
+    pub fn key(&self) -> &Key {
+        self.key.as_ref().expect("slots in use have a key")
+    }
+}
+
+/// All keys of a grouping.
+///
+/// A key whose last window is collected becomes idle rather than being dropped at
+/// once: keys usually come back within moments (the next fixed window), and idle
+/// keys are swept in bulk once they are a good part of all keys.
+#[derive(Debug)]
+pub struct Keys<A> {
+    index: HashMap<Key, u32, foldhash::fast::RandomState>,
+    slots: Vec<KeySlot<A>>,
+    free: Vec<u32>,
+    idle: usize,
+}
+
+impl<A> Default for Keys<A> {
+    fn default() -> Self {
+        Keys {
+            index: HashMap::default(),
+            slots: Vec::new(),
+            free: Vec::new(),
+            idle: 0,
+        }
+    }
+}
+
+impl<A> Keys<A> {
+    /// The id of `key`, giving it a slot if it has none.
+    pub fn resolve(&mut self, key: &Key) -> KeyId {
+        if let Some(&slot) = self.index.get(key) {
+            let entry = &mut self.slots[slot as usize];
+            if entry.idle {
+                entry.idle = false;
+                self.idle -= 1;
+            }
+            return KeyId {
+                slot,
+                generation: entry.generation,
+            };
+        }
+        let slot = match self.free.pop() {
+            Some(slot) => slot,
+            None => {
+                self.slots.push(KeySlot {
+                    key: None,
+                    generation: 0,
+                    idle: false,
+                    windows: SmallVec::new(),
+                });
+                (self.slots.len() - 1) as u32
+            }
+        };
+        self.slots[slot as usize].key = Some(key.clone());
+        self.index.insert(key.clone(), slot);
+        KeyId {
+            slot,
+            generation: self.slots[slot as usize].generation,
+        }
+    }
+
+    /// The slot of `id`, if the key still holds it.
+    pub fn get(&self, id: KeyId) -> Option<&KeySlot<A>> {
+        self.slots
+            .get(id.slot as usize)
+            .filter(|slot| slot.generation == id.generation && slot.key.is_some())
+    }
+
+    /// The slot of `id`, mutably.
+    pub fn get_mut(&mut self, id: KeyId) -> Option<&mut KeySlot<A>> {
+        self.slots
+            .get_mut(id.slot as usize)
+            .filter(|slot| slot.generation == id.generation && slot.key.is_some())
+    }
+
+    /// The state of the window a queue entry names.
+    pub fn queued_window(&self, target: &TimerTarget) -> Option<&WindowState<A>> {
+        self.get(target.key)?
+            .windows
+            .iter()
+            .find(|state| state.id == target.id)
+    }
+
+    /// The state of the window a queue entry names, mutably.
+    pub fn queued_window_mut(&mut self, target: &TimerTarget) -> Option<&mut WindowState<A>> {
+        self.get_mut(target.key)?
+            .windows
+            .iter_mut()
+            .find(|state| state.id == target.id)
+    }
+
+    /// The state of `target`'s window.
+    pub fn window(&self, target: &Target) -> Option<&WindowState<A>> {
+        self.get(target.key)?.get(&target.window)
+    }
+
+    /// The state of `target`'s window, mutably.
+    pub fn window_mut(&mut self, target: &Target) -> Option<&mut WindowState<A>> {
+        self.get_mut(target.key)?.get_mut(&target.window)
+    }
+
+    /// Marks the key idle if it has no windows left; sweeps idle keys when they
+    /// make up a large share of all keys.
+    pub fn release_if_empty(&mut self, id: KeyId) {
+        let Some(slot) = self.get_mut(id) else {
+            return;
+        };
+        if !slot.windows.is_empty() || slot.idle {
+            return;
+        }
+        slot.idle = true;
+        self.idle += 1;
+        if self.idle > 4096 && self.idle * 2 > self.index.len() {
+            self.sweep();
+        }
+    }
+
+    /// Frees every idle key's slot.
+    pub fn sweep(&mut self) {
+        for (index, slot) in self.slots.iter_mut().enumerate() {
+            if !slot.idle {
+                continue;
+            }
+            slot.idle = false;
+            if let Some(key) = slot.key.take() {
+                self.index.remove(&key);
+            }
+            slot.generation = slot.generation.wrapping_add(1);
+            slot.windows = SmallVec::new();
+            self.free.push(index as u32);
+        }
+        self.idle = 0;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn released_slots_are_reused_under_a_new_generation() {
+        let mut keys: Keys<()> = Keys::default();
+        let a = keys.resolve(&Key::from_str_value("a"));
+        assert_eq!(keys.resolve(&Key::from_str_value("a")), a);
+        keys.release_if_empty(a);
+        assert!(keys.get(a).is_some(), "idle until swept");
+        assert_eq!(
+            keys.resolve(&Key::from_str_value("a")),
+            a,
+            "an idle key comes back"
+        );
+        keys.release_if_empty(a);
+        keys.sweep();
+        assert!(keys.get(a).is_none());
+        let b = keys.resolve(&Key::from_str_value("b"));
+        assert_eq!(b.slot, a.slot);
+        assert_ne!(b, a);
+        assert_eq!(keys.get(b).map(|s| s.key().as_json()), Some("\"b\""));
+    }
+}

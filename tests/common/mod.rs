@@ -1,0 +1,80 @@
+//! Helpers shared by the end-to-end tests: they drive the real `millrace` binary.
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use serde_json::Value;
+
+/// The workspace root.
+pub fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// A command running the `millrace` binary built for these tests.
+pub fn millrace() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_millrace"))
+}
+
+/// Runs `millrace` with `args` and `stdin`, returning its output.
+pub fn run(args: &[&str], stdin: &str) -> Output {
+    let mut child = millrace()
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("millrace starts");
+    child
+        .stdin
+        .take()
+        .expect("stdin is piped")
+        .write_all(stdin.as_bytes())
+        .expect("stdin accepts input");
+    child.wait_with_output().expect("millrace finishes")
+}
+
+/// Like [`run`], but the run must succeed; returns stdout as records.
+pub fn run_records(args: &[&str], stdin: &str) -> Vec<Value> {
+    let output = run(args, stdin);
+    assert!(
+        output.status.success(),
+        "millrace {args:?} failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    parse_lines(&String::from_utf8_lossy(&output.stdout))
+}
+
+/// Parses JSON Lines.
+pub fn parse_lines(text: &str) -> Vec<Value> {
+    text.lines()
+        .filter(|line| !line.trim().is_empty())
+        .map(|line| {
+            serde_json::from_str(line).unwrap_or_else(|err| panic!("bad line {line}: {err}"))
+        })
+        .collect()
+}
+
+/// Records grouped per (key, window), each group in output order.
+pub fn per_window(records: &[Value]) -> BTreeMap<(String, String), Vec<Value>> {
+    let mut groups: BTreeMap<(String, String), Vec<Value>> = BTreeMap::new();
+    for record in records {
+        let key = (record["key"].to_string(), record["window"].to_string());
+        let mut compared = record.clone();
+        if let Value::Object(fields) = &mut compared {
+            fields.remove("key");
+            fields.remove("window");
+        }
+        groups.entry(key).or_default().push(compared);
+    }
+    groups
+}
+
+/// Writes `text` to `name` inside `dir` and returns the path.
+pub fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, text).expect("the test can write files");
+    path
+}
