@@ -227,6 +227,7 @@ fn describe_step(step: &StepSpec) -> String {
         }
         StepSpec::Combine { path, combine } => match combine {
             CombineSpec::Builtin(builtin) => format!("{path}: {}", builtin.name()),
+            CombineSpec::Plugin(plugin) => format!("{path}: plugin {}", plugin.path.display()),
         },
     }
 }

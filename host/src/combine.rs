@@ -20,8 +20,8 @@
 //!     CombineInput { value: &five, retraction: false },
 //!     CombineInput { value: &two, retraction: true },
 //! ];
-//! assert!(sum.add_inputs(&mut accs, &[0..2], &inputs).is_empty());
-//! assert_eq!(sum.extract_outputs(&[&accs[0]]).unwrap(), vec![json!(3)]);
+//! assert!(sum.add_inputs(&mut accs, &[0..2], &inputs).unwrap().is_empty());
+//! assert_eq!(sum.extract_outputs(&[&accs[0]]).unwrap(), vec![Ok(json!(3))]);
 //! ```
 
 use std::fmt;
@@ -88,13 +88,13 @@ pub trait CombineFn: Send + 'static {
 
     /// Adds `inputs[groups[i]]` to `accumulators[i]` for every group. Retractions are
     /// only passed when [`Self::inversion`] is not [`Inversion::None`]. Returns the
-    /// inputs that were rejected.
+    /// inputs that were rejected; an error means the function cannot go on.
     fn add_inputs(
         &mut self,
         accumulators: &mut [Self::Accumulator],
         groups: &[Range<usize>],
         inputs: &[CombineInput<'_>],
-    ) -> Vec<Rejected>;
+    ) -> Result<Vec<Rejected>, CombineError>;
 
     /// Merges accumulators into one, for windows that merge.
     fn merge_accumulators(
@@ -102,11 +102,12 @@ pub trait CombineFn: Send + 'static {
         accumulators: Vec<Self::Accumulator>,
     ) -> Result<Self::Accumulator, CombineError>;
 
-    /// The output value of each accumulator.
+    /// The output value of each accumulator, or why that one failed; an error means
+    /// the function cannot go on.
     fn extract_outputs(
         &mut self,
         accumulators: &[&Self::Accumulator],
-    ) -> Result<Vec<Value>, CombineError>;
+    ) -> Result<Vec<Result<Value, String>>, CombineError>;
 }
 
 /// The built-in combine functions.
@@ -414,7 +415,7 @@ impl CombineFn for BuiltinFn {
         accumulators: &mut [BuiltinAccumulator],
         groups: &[Range<usize>],
         inputs: &[CombineInput<'_>],
-    ) -> Vec<Rejected> {
+    ) -> Result<Vec<Rejected>, CombineError> {
         let mut rejected = Vec::new();
         for (acc, group) in accumulators.iter_mut().zip(groups) {
             for index in group.clone() {
@@ -426,7 +427,7 @@ impl CombineFn for BuiltinFn {
                 }
             }
         }
-        rejected
+        Ok(rejected)
     }
 
     fn merge_accumulators(
@@ -443,8 +444,8 @@ impl CombineFn for BuiltinFn {
     fn extract_outputs(
         &mut self,
         accumulators: &[&BuiltinAccumulator],
-    ) -> Result<Vec<Value>, CombineError> {
-        Ok(accumulators.iter().map(|acc| self.extract(acc)).collect())
+    ) -> Result<Vec<Result<Value, String>>, CombineError> {
+        Ok(accumulators.iter().map(|acc| Ok(self.extract(acc))).collect())
     }
 }
 
@@ -464,8 +465,10 @@ mod tests {
             })
             .collect();
         let everything = 0..batch.len();
-        let rejected = function.add_inputs(&mut accs, std::slice::from_ref(&everything), &batch);
-        let out = function.extract_outputs(&[&accs[0]]).unwrap().remove(0);
+        let rejected = function
+            .add_inputs(&mut accs, std::slice::from_ref(&everything), &batch)
+            .unwrap();
+        let out = function.extract_outputs(&[&accs[0]]).unwrap().remove(0).unwrap();
         (out, rejected)
     }
 
@@ -538,12 +541,12 @@ mod tests {
                     retraction: false,
                 })
                 .collect();
-            function.add_inputs(&mut parts, &[0..1, 1..3], &inputs);
+            function.add_inputs(&mut parts, &[0..1, 1..3], &inputs).unwrap();
             let merged = function.merge_accumulators(parts).unwrap();
             let (whole, _) = run(builtin, &adds(&values));
             assert_eq!(
                 function.extract_outputs(&[&merged]).unwrap()[0],
-                whole,
+                Ok(whole),
                 "{builtin:?}"
             );
         }

@@ -24,6 +24,7 @@ pub mod dead_letter;
 pub mod group;
 pub mod pane;
 pub mod pipeline;
+pub mod plugin;
 pub mod record;
 pub mod runner;
 pub mod sink;

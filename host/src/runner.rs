@@ -12,7 +12,9 @@ use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use crate::combine::CombineFn;
+use crate::combine::{CombineFn, Inversion};
+use crate::plugin::PluginError;
+use crate::plugin::combine::WasmCombine;
 use crate::dead_letter::{self, DeadLetter, DeadLetterWriter};
 use crate::group::{GroupByKeyAndWindow, WindowingStrategy};
 use crate::pane::AccumulationMode;
@@ -147,19 +149,32 @@ pub fn build_steps(spec: &PipelineSpec) -> Result<Vec<Box<dyn Step>>, SpecError>
                 )));
             }
             StepSpec::Combine { path, combine } => {
-                let CombineSpec::Builtin(builtin) = combine;
-                steps.push(grouping(
-                    spec,
-                    path,
-                    strategy.clone(),
-                    builtin.function(),
-                    retractions_possible,
-                )?);
+                let step = match combine {
+                    CombineSpec::Builtin(builtin) => {
+                        grouping(spec, path, strategy.clone(), builtin.function(), retractions_possible)?
+                    }
+                    CombineSpec::Plugin(plugin) => {
+                        let function = WasmCombine::new(plugin, path)
+                            .map_err(|err| plugin_error(spec, path, &err))?;
+                        grouping(spec, path, strategy.clone(), function, retractions_possible)?
+                    }
+                };
+                steps.push(step);
                 retractions_possible |= strategy.accumulation == AccumulationMode::Retracting;
             }
         }
     }
     Ok(steps)
+}
+
+/// A spec error for a plugin the step at `path` could not use.
+fn plugin_error(spec: &PipelineSpec, path: &str, err: &PluginError) -> SpecError {
+    SpecError {
+        file: spec.file.clone(),
+        path: format!("{path}.plugin"),
+        message: err.to_string(),
+        mark: None,
+    }
 }
 
 fn grouping<C: CombineFn>(
@@ -169,6 +184,22 @@ fn grouping<C: CombineFn>(
     combine: C,
     retractions_possible: bool,
 ) -> Result<Box<dyn Step>, SpecError> {
+    if retractions_possible
+        && !strategy.accumulation.accumulates()
+        && combine.inversion() != Inversion::Subtract
+    {
+        return Err(SpecError {
+            file: spec.file.clone(),
+            path: path.to_owned(),
+            message: format!(
+                "{} cannot take back the retractions an earlier step emits while its window \
+                 discards fired panes; use accumulation: accumulating or retracting, or a \
+                 combine that subtracts (sum, count, mean)",
+                combine.name()
+            ),
+            mark: None,
+        });
+    }
     GroupByKeyAndWindow::new(path, strategy, combine, retractions_possible)
         .map(|step| Box::new(step) as Box<dyn Step>)
         .map_err(|err| SpecError {
@@ -395,5 +426,34 @@ impl Driver {
         self.dead_letters
             .flush()
             .map_err(io_error("cannot write the dead-letter output"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    #[test]
+    fn combines_that_cannot_take_back_retractions_are_refused() {
+        let head = "source: { test_stream: in.jsonl }\nsink: { stdout: {} }\n";
+        let text = format!(
+            "{head}steps:
+  - window: {{ sessions: {{ gap: 1m }}, accumulation: retracting }}
+  - combine: sum
+  - window: {{ fixed: {{ size: 1h }} }}
+  - combine: max
+"
+        );
+        let build = |text: &str| build_steps(&crate::spec::parse(Path::new("p.yaml"), text).unwrap()).map(|_| ());
+        let err = build(&text).unwrap_err();
+        assert_eq!(err.path, "steps[3].combine");
+        assert!(err.message.starts_with("max cannot take back"), "{err}");
+        let accumulating = text.replace(
+            "fixed: { size: 1h } }",
+            "fixed: { size: 1h }, accumulation: accumulating }",
+        );
+        assert!(build(&accumulating).is_ok());
+        assert!(build(&text.replace("combine: max", "combine: sum")).is_ok());
     }
 }

@@ -596,7 +596,8 @@ impl<C: CombineFn> GroupByKeyAndWindow<C> {
             .collect();
         let mut accs = [self.empty_acc.clone()];
         let everything = 0..inputs.len();
-        // These inputs were accepted once, so they are accepted again.
+        // These inputs were accepted once, so they are accepted again; a function that
+        // stops working reports it on the next bundle.
         let _ = self
             .combine
             .add_inputs(&mut accs, std::slice::from_ref(&everything), &inputs);
@@ -624,6 +625,28 @@ impl<C: CombineFn> GroupByKeyAndWindow<C> {
             )));
         }
         for (pane, value) in pending.into_iter().zip(values) {
+            let value = match value {
+                Ok(value) => value,
+                Err(reason) => {
+                    // The pane cannot be produced; say so rather than lose it silently.
+                    self.stats.dead_lettered += 1;
+                    let record = Record {
+                        key: pane.key.clone(),
+                        value: serde_json::Value::Null,
+                        timestamp: pane.timestamp,
+                        window: pane.target.window,
+                        pane: pane.pane,
+                        retraction: false,
+                    };
+                    let step = format!("{} ({})", self.name, self.combine.name());
+                    out.dead_letters.push(DeadLetter::step(
+                        &step,
+                        &record,
+                        format!("cannot extract the output of window {}: {reason}", pane.target.window),
+                    ));
+                    continue;
+                }
+            };
             if let Some(previous) = pane.replaces {
                 self.stats.retractions_out += 1;
                 self.stats.records_out += 1;
@@ -864,7 +887,11 @@ impl<C: CombineFn> GroupByKeyAndWindow<C> {
 
     /// Step 3 of a bundle: adds the routed records to their accumulators in one call.
     /// Returns the reasons records were rejected, by record index.
-    fn add_to_accumulators(&mut self, records: &[Record], routed: &Routed) -> Vec<(usize, String)> {
+    fn add_to_accumulators(
+        &mut self,
+        records: &[Record],
+        routed: &Routed,
+    ) -> Result<Vec<(usize, String)>, StepFault> {
         let subtract = self.combine.inversion() != Inversion::None;
         let mut flat: Vec<usize> = Vec::with_capacity(routed.members.len());
         let mut ranges: Vec<Range<usize>> = Vec::with_capacity(routed.groups.len());
@@ -902,10 +929,11 @@ impl<C: CombineFn> GroupByKeyAndWindow<C> {
                 state.acc = acc;
             }
         }
-        rejections
+        let rejections = rejections.map_err(|err| self.fault(err.to_string()))?;
+        Ok(rejections
             .into_iter()
             .filter_map(|rejection| flat.get(rejection.input).map(|&i| (i, rejection.reason)))
-            .collect()
+            .collect())
     }
 
     /// Step 4 of a bundle: for each window, keep retained inputs, update its trigger,
@@ -1034,7 +1062,7 @@ impl<C: CombineFn> Step for GroupByKeyAndWindow<C> {
 
         // 3. One combine call for the whole bundle.
         let mut rejected: Vec<Option<String>> = vec![None; records.len()];
-        for (i, reason) in self.add_to_accumulators(&records, &routed) {
+        for (i, reason) in self.add_to_accumulators(&records, &routed)? {
             rejected[i] = Some(reason);
         }
 

@@ -17,7 +17,8 @@ pub mod document;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use crate::combine::{Builtin, Inversion};
+use crate::combine::Builtin;
+use crate::plugin::{Grants, Limits, PluginSpec};
 use crate::group::WindowingStrategy;
 use crate::pane::{AccumulationMode, TimestampCombiner};
 use crate::time::parse_duration;
@@ -159,6 +160,8 @@ pub enum StepSpec {
 pub enum CombineSpec {
     /// One of the built-ins.
     Builtin(Builtin),
+    /// A CombineFn plugin.
+    Plugin(PluginSpec),
 }
 
 /// Where panes go.
@@ -553,8 +556,6 @@ impl Reader<'_> {
             return Err(self.expected(at, "a list of steps", node));
         };
         let mut steps = Vec::new();
-        let mut strategy: Option<WindowingStrategy> = None;
-        let mut retractions_upstream = false;
         for (index, item) in items.iter().enumerate() {
             let at = at.index(index);
             let (kind, body, mark) = self.choice(&at, item, &["window", "combine"], "step")?;
@@ -563,33 +564,14 @@ impl Reader<'_> {
             let body = body.unwrap_or(&empty);
             match kind {
                 "window" => {
-                    let parsed = self.window(&step_at, body)?;
-                    strategy = Some(parsed.clone());
+                    let strategy = self.window(&step_at, body)?;
                     steps.push(StepSpec::Window {
                         path: step_at.path,
-                        strategy: parsed,
+                        strategy,
                     });
                 }
                 _ => {
                     let combine = self.combine(&step_at, body)?;
-                    let current = strategy.clone().unwrap_or_default();
-                    let CombineSpec::Builtin(builtin) = &combine;
-                    if retractions_upstream
-                        && !current.accumulation.accumulates()
-                        && builtin.inversion() != Inversion::Subtract
-                    {
-                        return Err(self.error(
-                            &step_at,
-                            format!(
-                                "{} cannot take back the retractions an earlier step emits while \
-                                 its window discards fired panes; use accumulation: accumulating \
-                                 or retracting, or a combine that subtracts (sum, count, mean)",
-                                builtin.name()
-                            ),
-                            mark,
-                        ));
-                    }
-                    retractions_upstream |= current.accumulation == AccumulationMode::Retracting;
                     steps.push(StepSpec::Combine {
                         path: step_at.path,
                         combine,
@@ -849,11 +831,96 @@ impl Reader<'_> {
                 Some(builtin) => Ok(CombineSpec::Builtin(builtin)),
                 None => Err(self.error(at, unknown("combine function", name, &names), node.mark)),
             },
+            NodeValue::Map(_) => Ok(CombineSpec::Plugin(self.plugin(at, node)?)),
             _ => Err(self.expected(
                 at,
-                &format!("a built-in combine function ({})", names.join(", ")),
+                &format!(
+                    "a built-in combine function ({}) or {{plugin: path, config: …}}",
+                    names.join(", ")
+                ),
                 node,
             )),
+        }
+    }
+
+    /// `{plugin: path, config: …, limits: …, grants: …}`.
+    fn plugin(&self, at: &At, node: &Node) -> Result<PluginSpec> {
+        let map = self.map(at, node, &["plugin", "config", "limits", "grants"])?;
+        let path = self.path(&at.key("plugin"), map.require(self, at, "plugin")?)?;
+        let config = match map.get("config") {
+            Some(node) => {
+                let config = to_json(node);
+                if !config.is_object() && !config.is_null() {
+                    return Err(self.expected(&at.key("config"), "a map of settings", node));
+                }
+                if config.is_null() { serde_json::json!({}) } else { config }
+            }
+            None => serde_json::json!({}),
+        };
+        let mut limits = Limits::default();
+        if let Some(node) = map.get("limits") {
+            let at = at.key("limits");
+            let limits_map = self.map(&at, node, &["memory", "cpu_per_call", "output", "faults"])?;
+            if let Some(node) = limits_map.get("memory") {
+                limits.memory = self.size(&at.key("memory"), node)?;
+            }
+            if let Some(node) = limits_map.get("cpu_per_call") {
+                let millis = self.positive_duration(&at.key("cpu_per_call"), node)?;
+                limits.cpu_per_call = std::time::Duration::from_millis(millis as u64);
+            }
+            if let Some(node) = limits_map.get("output") {
+                limits.output = self.size(&at.key("output"), node)?;
+            }
+            if let Some(node) = limits_map.get("faults") {
+                limits.max_faults = self.count(&at.key("faults"), node, 1)?.min(u32::MAX as u64) as u32;
+            }
+        }
+        let mut grants = Grants::default();
+        if let Some(node) = map.get("grants") {
+            let at = at.key("grants");
+            let grants_map = self.map(&at, node, &["clock", "network", "read"])?;
+            if let Some(node) = grants_map.get("clock") {
+                grants.clock = self.boolean(&at.key("clock"), node)?;
+            }
+            if let Some(node) = grants_map.get("network") {
+                grants.network = self.boolean(&at.key("network"), node)?;
+            }
+            if let Some(node) = grants_map.get("read") {
+                let at = at.key("read");
+                let NodeValue::Seq(dirs) = &node.value else {
+                    return Err(self.expected(&at, "a list of directories", node));
+                };
+                for (i, dir) in dirs.iter().enumerate() {
+                    let path = self.path(&at.index(i), dir)?;
+                    if !path.is_dir() {
+                        return Err(self.expected(&at.index(i), "an existing directory", dir));
+                    }
+                    grants.read.push(path);
+                }
+            }
+        }
+        Ok(PluginSpec {
+            path,
+            config,
+            limits,
+            grants,
+        })
+    }
+
+    fn boolean(&self, at: &At, node: &Node) -> Result<bool> {
+        match node.value {
+            NodeValue::Bool(value) => Ok(value),
+            _ => Err(self.expected(at, "true or false", node)),
+        }
+    }
+
+    /// A size in bytes: `65536`, `512KiB`, `64MiB`, `1GiB` (or KB/MB/GB, powers of 1000).
+    fn size(&self, at: &At, node: &Node) -> Result<u64> {
+        let expected = "a size such as 512KiB, 64MiB, 1GiB or a number of bytes";
+        match &node.value {
+            NodeValue::Int(bytes) if *bytes > 0 => Ok(*bytes as u64),
+            NodeValue::Str(text) => parse_size(text).ok_or_else(|| self.expected(at, expected, node)),
+            _ => Err(self.expected(at, expected, node)),
         }
     }
 
@@ -937,6 +1004,39 @@ impl<'n> Map<'n> {
     fn require(&self, reader: &Reader<'_>, at: &At, key: &str) -> Result<&'n Node> {
         self.get(key)
             .ok_or_else(|| reader.error(at, format!("missing {key:?}"), self.mark))
+    }
+}
+
+/// Parses `512KiB`, `64MiB`, `1GiB`, `10MB` or a number of bytes.
+pub fn parse_size(text: &str) -> Option<u64> {
+    let text = text.trim();
+    let digits = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+    let number: u64 = text[..digits].parse().ok()?;
+    let unit: u64 = match text[digits..].trim() {
+        "" | "B" => 1,
+        "KiB" => 1 << 10,
+        "MiB" => 1 << 20,
+        "GiB" => 1 << 30,
+        "KB" | "kB" => 1_000,
+        "MB" => 1_000_000,
+        "GB" => 1_000_000_000,
+        _ => return None,
+    };
+    number.checked_mul(unit).filter(|&bytes| bytes > 0)
+}
+
+/// A document node as JSON (for plugin configuration).
+fn to_json(node: &Node) -> serde_json::Value {
+    match &node.value {
+        NodeValue::Null => serde_json::Value::Null,
+        NodeValue::Bool(b) => serde_json::Value::Bool(*b),
+        NodeValue::Int(i) => serde_json::Value::from(*i),
+        NodeValue::Float(f) => serde_json::Number::from_f64(*f).map_or(serde_json::Value::Null, serde_json::Value::Number),
+        NodeValue::Str(s) => serde_json::Value::String(s.clone()),
+        NodeValue::Seq(items) => serde_json::Value::Array(items.iter().map(to_json).collect()),
+        NodeValue::Map(entries) => serde_json::Value::Object(
+            entries.iter().map(|entry| (entry.key.clone(), to_json(&entry.value))).collect(),
+        ),
     }
 }
 

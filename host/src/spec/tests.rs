@@ -295,27 +295,6 @@ fn missing_sections_and_syntax_errors() {
 }
 
 #[test]
-fn non_invertible_combines_refuse_retractions_they_cannot_take_back() {
-    let text = format!(
-        "{HEAD}steps:
-  - window: {{ sessions: {{ gap: 1m }}, accumulation: retracting }}
-  - combine: sum
-  - window: {{ fixed: {{ size: 1h }} }}
-  - combine: max
-"
-    );
-    let err = error(&text);
-    assert_eq!(err.path, "steps[3].combine");
-    let accumulating = text.replace(
-        "fixed: { size: 1h } }",
-        "fixed: { size: 1h }, accumulation: accumulating }",
-    );
-    assert!(spec(&accumulating).is_ok());
-    let summing = text.replace("combine: max", "combine: sum");
-    assert!(spec(&summing).is_ok());
-}
-
-#[test]
 fn file_and_generator_sources() {
     let text = "source:
   file:
@@ -371,6 +350,50 @@ checkpoint: { interval: 10s, keep: 3 }
         ),
         (Some(10), 2, 5, 9)
     );
+}
+
+#[test]
+fn plugin_references_with_config_limits_and_grants() {
+    let text = format!(
+        "{HEAD}steps:
+  - combine:
+      plugin: plugins/sum
+      config: {{ field: score, weights: [1, 2.5], nested: {{ on: true }} }}
+      limits: {{ memory: 32MiB, cpu_per_call: 250ms, output: 1MiB, faults: 3 }}
+      grants: {{ clock: true }}
+"
+    );
+    let spec = spec(&text).unwrap();
+    let StepSpec::Combine {
+        combine: CombineSpec::Plugin(plugin),
+        ..
+    } = &spec.steps[0]
+    else {
+        panic!("expected a plugin combine")
+    };
+    assert_eq!(plugin.path, PathBuf::from("dir/plugins/sum"));
+    assert_eq!(
+        plugin.config,
+        serde_json::json!({"field": "score", "weights": [1, 2.5], "nested": {"on": true}})
+    );
+    assert_eq!(plugin.limits.memory, 32 << 20);
+    assert_eq!(plugin.limits.cpu_per_call, std::time::Duration::from_millis(250));
+    assert_eq!(plugin.limits.output, 1 << 20);
+    assert_eq!(plugin.limits.max_faults, 3);
+    assert!(plugin.grants.clock && !plugin.grants.network);
+    let err = error(&format!("{HEAD}steps:\n  - combine: {{ plugin: p, limits: {{ memory: lots }} }}\n"));
+    assert_eq!(err.path, "steps[0].combine.limits.memory");
+    let err = error(&format!("{HEAD}steps:\n  - combine: {{ plugn: p }}\n"));
+    assert_eq!(err.message, "unknown key \"plugn\"; did you mean \"plugin\"?");
+}
+
+#[test]
+fn sizes() {
+    assert_eq!(parse_size("64MiB"), Some(64 << 20));
+    assert_eq!(parse_size("10MB"), Some(10_000_000));
+    assert_eq!(parse_size("4096"), Some(4096));
+    assert_eq!(parse_size("0"), None);
+    assert_eq!(parse_size("lots"), None);
 }
 
 #[test]

@@ -1,0 +1,718 @@
+//! Plugins: user code as sandboxed WebAssembly components (the WIT contract is in
+//! `wit/`).
+//!
+//! A plugin is loaded from a `.wasm` component or from a plugin crate folder, which
+//! the host builds for `wasm32-wasip2`. It is checked against the world its step
+//! needs (a missing export is named), compiled once — the compiled artifact is cached
+//! on disk by content hash — and instantiated from a pre-instantiated template with
+//! the pooling allocator.
+//!
+//! Each plugin runs in a [`Sandbox`]: its own store with a memory cap, a CPU budget
+//! per call (epoch interruption), a cap on output size, and no clock, files or
+//! network unless granted. A call that traps costs the plugin its instance only; the
+//! caller re-runs the batch element by element ([`isolate`]) to find the poison
+//! elements, and after too many faults in a row the step is quarantined.
+
+pub mod bindings;
+mod build;
+pub mod combine;
+pub mod dofn;
+mod host;
+mod keyed;
+pub mod trigger;
+pub mod window;
+
+use std::fmt;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use sha2::{Digest, Sha256};
+use wasmtime::component::{Component, HasSelf, Linker};
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, Trap};
+
+use crate::record::Record;
+use crate::window::Window;
+use bindings::{Blobs, Elements};
+pub use host::Metrics;
+use host::{LogTail, PluginData};
+
+/// How often the CPU-budget clock ticks.
+const EPOCH_TICK: Duration = Duration::from_millis(10);
+
+/// Resource limits of a plugin instance.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// Linear memory per instance, in bytes.
+    pub memory: u64,
+    /// CPU time per call.
+    pub cpu_per_call: Duration,
+    /// Output per call, in bytes.
+    pub output: u64,
+    /// Faults in a row after which the step is quarantined.
+    pub max_faults: u32,
+}
+
+impl Default for Limits {
+    /// 64 MiB of memory, 1 s of CPU and 64 MiB of output per call, 5 faults.
+    fn default() -> Self {
+        Limits {
+            memory: 64 << 20,
+            cpu_per_call: Duration::from_secs(1),
+            output: 64 << 20,
+            max_faults: 5,
+        }
+    }
+}
+
+/// What a plugin may reach beyond its own memory.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Grants {
+    /// The real clock (otherwise it reads the epoch).
+    pub clock: bool,
+    /// The network.
+    pub network: bool,
+    /// Directories it may read.
+    pub read: Vec<PathBuf>,
+}
+
+/// A plugin as a spec names it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PluginSpec {
+    /// A `.wasm` component or a plugin crate folder.
+    pub path: PathBuf,
+    /// The step's configuration, handed to the plugin as JSON.
+    pub config: serde_json::Value,
+    /// Resource limits.
+    pub limits: Limits,
+    /// Capabilities beyond computation.
+    pub grants: Grants,
+}
+
+impl PluginSpec {
+    /// A plugin at `path` with no configuration, default limits and no grants.
+    pub fn new(path: impl Into<PathBuf>) -> Self {
+        PluginSpec {
+            path: path.into(),
+            config: serde_json::json!({}),
+            limits: Limits::default(),
+            grants: Grants::default(),
+        }
+    }
+}
+
+/// A plugin that cannot be used.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum PluginError {
+    /// The file could not be read.
+    #[error("cannot read the plugin {path}: {message}")]
+    Read {
+        /// The plugin.
+        path: PathBuf,
+        /// Why.
+        message: String,
+    },
+    /// A plugin crate did not build.
+    #[error("cannot build the plugin crate {dir}: {message}")]
+    Build {
+        /// The crate folder.
+        dir: PathBuf,
+        /// Why.
+        message: String,
+    },
+    /// The file is not a WebAssembly component.
+    #[error("{path} is not a WebAssembly component: {message}")]
+    NotComponent {
+        /// The plugin.
+        path: PathBuf,
+        /// What wasmtime said.
+        message: String,
+    },
+    /// The component does not implement the world the step needs.
+    #[error(
+        "{path} does not export {missing}, which a {kind} step needs (it exports {found})"
+    )]
+    MissingExport {
+        /// The plugin.
+        path: PathBuf,
+        /// What kind of plugin the step needs.
+        kind: &'static str,
+        /// The missing export.
+        missing: String,
+        /// What it does export.
+        found: String,
+    },
+    /// The component needs imports the host does not provide.
+    #[error("{path} cannot be linked: {message}")]
+    Link {
+        /// The plugin.
+        path: PathBuf,
+        /// What wasmtime said.
+        message: String,
+    },
+    /// The plugin failed to start (its `init` failed or trapped).
+    #[error("{path} failed to start: {message}")]
+    Init {
+        /// The plugin.
+        path: PathBuf,
+        /// Why.
+        message: String,
+    },
+}
+
+/// Why a call into a plugin did not succeed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CallError {
+    /// The call trapped or broke a limit; the instance is gone.
+    Fault(String),
+    /// Too many faults in a row: the step must stop.
+    Quarantined(String),
+}
+
+/// The engine, linkers and compile cache shared by all plugins of a process.
+pub struct Runtime {
+    engine: Engine,
+    dofn: Linker<PluginData>,
+    combine: Linker<PluginData>,
+    window: Linker<PluginData>,
+    trigger: Linker<PluginData>,
+    cache_dir: Option<PathBuf>,
+}
+
+impl fmt::Debug for Runtime {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Runtime").field("cache_dir", &self.cache_dir).finish()
+    }
+}
+
+static RUNTIME: OnceLock<Result<Arc<Runtime>, String>> = OnceLock::new();
+
+impl Runtime {
+    /// The process's runtime, created on first use.
+    pub fn shared() -> Result<Arc<Runtime>, PluginError> {
+        RUNTIME
+            .get_or_init(|| Runtime::new().map(Arc::new).map_err(|err| err.to_string()))
+            .clone()
+            .map_err(|message| PluginError::Init {
+                path: PathBuf::from("(runtime)"),
+                message,
+            })
+    }
+
+    fn new() -> wasmtime::Result<Runtime> {
+        let mut config = Config::new();
+        config.wasm_component_model(true);
+        config.epoch_interruption(true);
+        let mut pooling = PoolingAllocationConfig::default();
+        pooling
+            .total_component_instances(2000)
+            .total_core_instances(8000)
+            .total_memories(2000)
+            .total_tables(8000)
+            .total_stacks(2000)
+            .max_memory_size(1 << 30);
+        config.allocation_strategy(InstanceAllocationStrategy::Pooling(pooling));
+        let engine = Engine::new(&config)?;
+        // The CPU budget of a call is counted in epoch ticks.
+        let ticker = engine.weak();
+        std::thread::Builder::new()
+            .name("millrace-epoch".to_owned())
+            .spawn(move || {
+                while let Some(engine) = ticker.upgrade() {
+                    engine.increment_epoch();
+                    drop(engine);
+                    std::thread::sleep(EPOCH_TICK);
+                }
+            })
+            .map_err(|err| wasmtime::Error::msg(err.to_string()))?;
+        let linker = |add: fn(&mut Linker<PluginData>) -> wasmtime::Result<()>| -> wasmtime::Result<_> {
+            let mut linker = Linker::new(&engine);
+            wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
+            add(&mut linker)?;
+            Ok(linker)
+        };
+        Ok(Runtime {
+            dofn: linker(|l| bindings::dofn::DofnPlugin::add_to_linker::<_, HasSelf<_>>(l, |d| d))?,
+            combine: linker(|l| bindings::combine::CombinePlugin::add_to_linker::<_, HasSelf<_>>(l, |d| d))?,
+            window: linker(|l| bindings::window::WindowPlugin::add_to_linker::<_, HasSelf<_>>(l, |d| d))?,
+            trigger: linker(|l| bindings::trigger::TriggerPlugin::add_to_linker::<_, HasSelf<_>>(l, |d| d))?,
+            cache_dir: cache_dir(),
+            engine,
+        })
+    }
+
+    /// Loads and compiles the component at `path` (building it first if it is a
+    /// plugin crate folder), reusing the on-disk compile cache.
+    pub fn component(&self, path: &Path) -> Result<(Component, PathBuf, String), PluginError> {
+        let wasm_path = if path.is_dir() {
+            build::build_crate(path)?
+        } else {
+            path.to_owned()
+        };
+        let bytes = std::fs::read(&wasm_path).map_err(|err| PluginError::Read {
+            path: path.to_owned(),
+            message: err.to_string(),
+        })?;
+        let hash = hex(&Sha256::digest(&bytes));
+        let not_component = |message: String| PluginError::NotComponent {
+            path: path.to_owned(),
+            message,
+        };
+        if !bytes.starts_with(b"\0asm") {
+            return Err(not_component("it does not start with the WebAssembly magic number".to_owned()));
+        }
+        let cached = self.cache_path(&hash);
+        if let Some(cached) = &cached
+            && cached.exists()
+        {
+            // SAFETY: the file was written by `Component::serialize` of this same
+            // engine configuration (the key includes its compatibility hash) and is
+            // only ever replaced atomically.
+            if let Ok(component) = unsafe { Component::deserialize_file(&self.engine, cached) } {
+                return Ok((component, wasm_path, hash));
+            }
+        }
+        let component = Component::new(&self.engine, &bytes).map_err(|err| not_component(format!("{err:#}")))?;
+        if let (Some(cached), Ok(serialized)) = (cached, component.serialize()) {
+            // A cache that cannot be written only costs a recompile next time.
+            let temp = cached.with_extension(format!("tmp{}", std::process::id()));
+            if std::fs::write(&temp, serialized).is_ok() {
+                let _ = std::fs::rename(&temp, &cached);
+            }
+        }
+        Ok((component, wasm_path, hash))
+    }
+
+    fn cache_path(&self, hash: &str) -> Option<PathBuf> {
+        use std::hash::{Hash, Hasher};
+        let dir = self.cache_dir.as_ref()?;
+        std::fs::create_dir_all(dir).ok()?;
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        self.engine.precompile_compatibility_hash().hash(&mut hasher);
+        Some(dir.join(format!("{hash}-{:016x}.cwasm", hasher.finish())))
+    }
+
+    /// The engine.
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+}
+
+fn cache_dir() -> Option<PathBuf> {
+    if let Some(dir) = std::env::var_os("MILLRACE_CACHE_DIR") {
+        return Some(PathBuf::from(dir).join("components"));
+    }
+    let base = std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cache")))?;
+    Some(base.join("millrace").join("components"))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A kind of plugin: a world of the WIT package.
+pub trait World: 'static {
+    /// The instantiated bindings.
+    type Bindings;
+    /// The pre-instantiated template.
+    type Pre: Clone;
+    /// What `init` reports.
+    type Info: Clone;
+    /// The step kind, for messages ("CombineFn").
+    const KIND: &'static str;
+    /// The interface the component must export.
+    const EXPORT: &'static str;
+
+    /// The linker for this world.
+    fn linker(runtime: &Runtime) -> &Linker<PluginData>;
+    /// Builds the template.
+    fn pre(linker: &Linker<PluginData>, component: &Component) -> wasmtime::Result<Self::Pre>;
+    /// Instantiates the template.
+    fn instantiate(pre: &Self::Pre, store: &mut Store<PluginData>) -> wasmtime::Result<Self::Bindings>;
+    /// Calls the plugin's `init`.
+    fn init(bindings: &Self::Bindings, store: &mut Store<PluginData>) -> wasmtime::Result<Result<Self::Info, String>>;
+}
+
+/// A live instance of a plugin.
+struct Live<W: World> {
+    store: Store<PluginData>,
+    bindings: W::Bindings,
+}
+
+/// A plugin instance with its limits and fault accounting; see the module docs.
+pub struct Sandbox<W: World> {
+    runtime: Arc<Runtime>,
+    pre: W::Pre,
+    spec: PluginSpec,
+    label: Arc<str>,
+    log: LogTail,
+    metrics: Arc<Mutex<Metrics>>,
+    live: Option<Live<W>>,
+    info: W::Info,
+    faults_in_a_row: u32,
+    faults: u64,
+    hash: String,
+}
+
+impl<W: World> Sandbox<W> {
+    /// Loads the plugin `spec` names for a step called `step`, checks it against the
+    /// world, and starts it once to validate its configuration.
+    pub fn new(spec: &PluginSpec, step: &str) -> Result<Self, PluginError> {
+        let runtime = Runtime::shared()?;
+        let (component, _wasm, hash) = runtime.component(&spec.path)?;
+        check_exports::<W>(&runtime, &component, &spec.path)?;
+        let pre = W::pre(W::linker(&runtime), &component).map_err(|err| PluginError::Link {
+            path: spec.path.clone(),
+            message: format!("{err:#}"),
+        })?;
+        let label: Arc<str> = Arc::from(format!("{step} ({})", spec.path.display()));
+        let log = LogTail::default();
+        let metrics = Arc::new(Mutex::new(Metrics::default()));
+        let (live, info) = start::<W>(&runtime, &pre, spec, &label, &log, &metrics).map_err(|message| {
+            PluginError::Init {
+                path: spec.path.clone(),
+                message,
+            }
+        })?;
+        Ok(Sandbox {
+            runtime,
+            pre,
+            spec: spec.clone(),
+            label,
+            log,
+            metrics,
+            live: Some(live),
+            info,
+            faults_in_a_row: 0,
+            faults: 0,
+            hash,
+        })
+    }
+
+    /// What the plugin's `init` reported.
+    pub fn info(&self) -> &W::Info {
+        &self.info
+    }
+
+    /// The plugin's counters and gauges.
+    pub fn metrics(&self) -> Metrics {
+        self.metrics.lock().map(|m| m.clone()).unwrap_or_default()
+    }
+
+    /// How many calls faulted so far.
+    pub fn faults(&self) -> u64 {
+        self.faults
+    }
+
+    /// The sha256 of the component.
+    pub fn hash(&self) -> &str {
+        &self.hash
+    }
+
+    /// The limits the plugin runs under.
+    pub fn limits(&self) -> &Limits {
+        &self.spec.limits
+    }
+
+    /// Calls into the plugin. A trap, a blown CPU budget or memory cap, or output
+    /// larger than the limit (as reported by `size`) is a fault: the instance is
+    /// dropped and re-created for the next call.
+    pub fn call<R>(
+        &mut self,
+        f: impl FnOnce(&W::Bindings, &mut Store<PluginData>) -> wasmtime::Result<R>,
+        size: impl FnOnce(&R) -> usize,
+    ) -> Result<R, CallError> {
+        if self.live.is_none() {
+            match start::<W>(&self.runtime, &self.pre, &self.spec, &self.label, &self.log, &self.metrics) {
+                Ok((live, _)) => self.live = Some(live),
+                Err(message) => return Err(self.fault(message)),
+            }
+        }
+        let Some(live) = self.live.as_mut() else {
+            return Err(self.fault("the plugin could not be started".to_owned()));
+        };
+        let ticks = (self.spec.limits.cpu_per_call.as_millis() / EPOCH_TICK.as_millis()).max(1) as u64;
+        live.store.set_epoch_deadline(ticks);
+        live.store.data_mut().limiter.denied = false;
+        live.store.data().log.clear();
+        match f(&live.bindings, &mut live.store) {
+            Ok(result) => {
+                let bytes = size(&result);
+                if bytes as u64 > self.spec.limits.output {
+                    let message = format!(
+                        "returned {} of output, more than its limit of {}",
+                        format_bytes(bytes as u64),
+                        format_bytes(self.spec.limits.output)
+                    );
+                    self.live = None;
+                    return Err(self.fault(message));
+                }
+                self.faults_in_a_row = 0;
+                Ok(result)
+            }
+            Err(err) => {
+                let message = describe_fault(&err, &live.store, &self.spec.limits);
+                self.live = None;
+                Err(self.fault(message))
+            }
+        }
+    }
+
+    fn fault(&mut self, message: String) -> CallError {
+        self.faults += 1;
+        self.faults_in_a_row += 1;
+        tracing::warn!(plugin = %self.label, "plugin fault: {message}");
+        if self.faults_in_a_row >= self.spec.limits.max_faults {
+            CallError::Quarantined(format!(
+                "quarantined after {} faults in a row of the plugin {}; the last: {message}",
+                self.faults_in_a_row,
+                self.spec.path.display()
+            ))
+        } else {
+            CallError::Fault(message)
+        }
+    }
+}
+
+/// Instantiates the template and calls `init`.
+fn start<W: World>(
+    runtime: &Runtime,
+    pre: &W::Pre,
+    spec: &PluginSpec,
+    label: &Arc<str>,
+    log: &LogTail,
+    metrics: &Arc<Mutex<Metrics>>,
+) -> Result<(Live<W>, W::Info), String> {
+    let data = PluginData::new(spec, label.clone(), metrics.clone(), log.clone());
+    let mut store = Store::new(runtime.engine(), data);
+    store.limiter(|data| &mut data.limiter);
+    store.epoch_deadline_trap();
+    let ticks = (spec.limits.cpu_per_call.as_millis() / EPOCH_TICK.as_millis()).max(1) as u64;
+    store.set_epoch_deadline(ticks);
+    let bindings = W::instantiate(pre, &mut store).map_err(|err| describe_fault(&err, &store, &spec.limits))?;
+    let info = W::init(&bindings, &mut store)
+        .map_err(|err| describe_fault(&err, &store, &spec.limits))?
+        .map_err(|message| format!("init failed: {message}"))?;
+    Ok((Live { store, bindings }, info))
+}
+
+/// Says what a trap means, with what the plugin printed (a panic message).
+fn describe_fault(err: &wasmtime::Error, store: &Store<PluginData>, limits: &Limits) -> String {
+    let mut message = match err.downcast_ref::<Trap>() {
+        Some(Trap::Interrupt) => format!(
+            "ran longer than its CPU limit of {} per call",
+            crate::time::format_duration(limits.cpu_per_call.as_millis() as i64)
+        ),
+        _ if store.data().limiter.denied => {
+            format!("exceeded its memory limit of {}", format_bytes(limits.memory))
+        }
+        Some(trap) => format!("trapped: {trap}"),
+        None => format!("{err:#}"),
+    };
+    let printed = store.data().log.message();
+    if !printed.is_empty() {
+        message.push_str(": ");
+        message.push_str(&printed);
+    }
+    message
+}
+
+/// Formats a size in bytes as KiB/MiB/GiB.
+pub fn format_bytes(bytes: u64) -> String {
+    const UNITS: [(u64, &str); 3] = [(1 << 30, "GiB"), (1 << 20, "MiB"), (1 << 10, "KiB")];
+    for (size, unit) in UNITS {
+        if bytes >= size && bytes % size == 0 {
+            return format!("{} {unit}", bytes / size);
+        }
+    }
+    format!("{bytes} bytes")
+}
+
+/// Checks that the component exports what the world needs, naming what is missing.
+fn check_exports<W: World>(runtime: &Runtime, component: &Component, path: &Path) -> Result<(), PluginError> {
+    let ty = component.component_type();
+    let exports: Vec<String> = ty.exports(runtime.engine()).map(|(name, _)| name.to_owned()).collect();
+    if exports.iter().any(|name| name == W::EXPORT) {
+        return Ok(());
+    }
+    Err(PluginError::MissingExport {
+        path: path.to_owned(),
+        kind: W::KIND,
+        missing: W::EXPORT.to_owned(),
+        found: if exports.is_empty() {
+            "nothing".to_owned()
+        } else {
+            exports.join(", ")
+        },
+    })
+}
+
+/// What one attempt at a call produced.
+pub enum Attempt<T> {
+    /// It worked.
+    Done(T),
+    /// It failed as a whole (an error value or a fault), with the reason.
+    Failed(String),
+}
+
+/// Runs `call` over `items` at once; if that fails as a whole, runs it on each item
+/// alone so that only the items that fail are lost. Returns, per range of items that
+/// was attempted, the result. A quarantine stops everything.
+pub fn isolate<T>(
+    items: usize,
+    mut call: impl FnMut(Range<usize>) -> Result<Attempt<T>, String>,
+) -> Result<Vec<(Range<usize>, Result<T, String>)>, String> {
+    if items == 0 {
+        return Ok(Vec::new());
+    }
+    match call(0..items)? {
+        Attempt::Done(result) => return Ok(vec![(0..items, Ok(result))]),
+        Attempt::Failed(reason) if items == 1 => return Ok(vec![(0..1, Err(reason))]),
+        Attempt::Failed(_) => {}
+    }
+    let mut results = Vec::with_capacity(items);
+    for index in 0..items {
+        let result = match call(index..index + 1)? {
+            Attempt::Done(result) => Ok(result),
+            Attempt::Failed(reason) => Err(reason),
+        };
+        results.push((index..index + 1, result));
+    }
+    Ok(results)
+}
+
+/// Turns a call's outcome into an [`Attempt`], or the quarantine message.
+pub fn attempt<T>(outcome: Result<Result<T, String>, CallError>) -> Result<Attempt<T>, String> {
+    match outcome {
+        Ok(Ok(value)) => Ok(Attempt::Done(value)),
+        Ok(Err(message)) => Ok(Attempt::Failed(message)),
+        Err(CallError::Fault(message)) => Ok(Attempt::Failed(message)),
+        Err(CallError::Quarantined(message)) => Err(message),
+    }
+}
+
+/// Builds a [`Blobs`] buffer.
+#[derive(Default)]
+pub struct BlobsBuilder {
+    bytes: Vec<u8>,
+    ends: Vec<u32>,
+}
+
+impl BlobsBuilder {
+    /// Appends one item.
+    pub fn push(&mut self, item: &[u8]) {
+        self.bytes.extend_from_slice(item);
+        self.ends.push(self.bytes.len() as u32);
+    }
+
+    /// Appends a value as JSON.
+    pub fn push_json(&mut self, value: &serde_json::Value) {
+        // Writing JSON into a Vec cannot fail.
+        let _ = serde_json::to_writer(&mut self.bytes, value);
+        self.ends.push(self.bytes.len() as u32);
+    }
+
+    /// The finished buffer.
+    pub fn finish(self) -> Blobs {
+        Blobs {
+            bytes: self.bytes,
+            ends: self.ends,
+        }
+    }
+}
+
+/// The items of a [`Blobs`] buffer.
+pub fn items(blobs: &Blobs) -> impl Iterator<Item = &[u8]> {
+    let mut start = 0usize;
+    blobs.ends.iter().map(move |&end| {
+        let end = (end as usize).min(blobs.bytes.len());
+        let item = &blobs.bytes[start.min(end)..end];
+        start = end;
+        item
+    })
+}
+
+/// The size of a [`Blobs`] buffer, for output limits.
+pub fn blobs_size(blobs: &Blobs) -> usize {
+    blobs.bytes.len() + 4 * blobs.ends.len()
+}
+
+/// A batch of records, column by column.
+pub fn elements<'a>(records: impl IntoIterator<Item = &'a Record>) -> Elements {
+    let mut keys = BlobsBuilder::default();
+    let mut values = BlobsBuilder::default();
+    let mut timestamps = Vec::new();
+    let mut window_starts = Vec::new();
+    let mut window_ends = Vec::new();
+    for record in records {
+        keys.push(record.key.as_json().as_bytes());
+        values.push_json(&record.value);
+        timestamps.push(record.timestamp);
+        let (start, end) = window_bounds(&record.window);
+        window_starts.push(start);
+        window_ends.push(end);
+    }
+    Elements {
+        keys: keys.finish(),
+        values: values.finish(),
+        timestamps,
+        window_starts,
+        window_ends,
+    }
+}
+
+/// A window as the WIT contract writes it.
+pub fn window_bounds(window: &Window) -> (i64, i64) {
+    (window.start(), window.end())
+}
+
+/// A window read from the WIT contract.
+pub fn window_from(start: i64, end: i64) -> Window {
+    if start == i64::MIN && end == i64::MAX {
+        Window::Global
+    } else {
+        Window::interval(start, end)
+    }
+}
+
+/// Reads a JSON value a plugin produced.
+pub fn read_json(bytes: &[u8]) -> Result<serde_json::Value, String> {
+    serde_json::from_slice(bytes).map_err(|err| format!("the plugin produced invalid JSON: {err}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn isolation_retries_each_item_and_keeps_the_good_ones() {
+        let results = isolate(3, |range| {
+            Ok(if range.contains(&1) {
+                Attempt::Failed(format!("bad {range:?}"))
+            } else {
+                Attempt::Done(range.start)
+            })
+        })
+        .unwrap();
+        let summary: Vec<_> = results.into_iter().map(|(range, result)| (range.start, result)).collect();
+        assert_eq!(
+            summary,
+            vec![(0, Ok(0)), (1, Err("bad 1..2".to_owned())), (2, Ok(2))]
+        );
+        assert_eq!(isolate(2, |_| Ok(Attempt::Done(()))).unwrap().len(), 1, "one call when it works");
+        assert_eq!(
+            isolate::<()>(2, |_| Err("quarantined".into())).unwrap_err(),
+            "quarantined"
+        );
+    }
+
+    #[test]
+    fn sizes_read_well() {
+        assert_eq!(format_bytes(64 << 20), "64 MiB");
+        assert_eq!(format_bytes(1 << 30), "1 GiB");
+        assert_eq!(format_bytes(1000), "1000 bytes");
+    }
+}
