@@ -7,7 +7,8 @@ use std::marker::PhantomData;
 
 use crate::bindings::{combine, dofn, trigger, window};
 use crate::{
-    CombineFn, Config, DoFn, Element, Emitter, Error, Inversion, Level, Timer, Trigger, Window, WindowFn,
+    CombineFn, Config, DoFn, Element, Emitter, Error, Inversion, Level, Timer, Trigger, Window,
+    WindowFn,
 };
 
 // -- Shared helpers ----------------------------------------------------------------
@@ -194,7 +195,9 @@ pub struct DoFnGlue<T>(PhantomData<T>);
 
 mod dofn_types {
     pub use crate::bindings::dofn::exports::millrace::plugin::dofn::{FiredTimers, Output};
-    pub use crate::bindings::dofn::millrace::plugin::types::{Blobs, ElementError, Elements, Error};
+    pub use crate::bindings::dofn::millrace::plugin::types::{
+        Blobs, ElementError, Elements, Error,
+    };
 }
 
 fn wit_error_dofn(err: Error) -> dofn_types::Error {
@@ -236,7 +239,8 @@ impl Emitter {
 
 impl<T: DoFn> dofn::exports::millrace::plugin::dofn::Guest for DoFnGlue<T> {
     fn init() -> Result<(), dofn_types::Error> {
-        let config = start(&DoFnHost, &dofn::millrace::plugin::host::config()).map_err(wit_error_dofn)?;
+        let config =
+            start(&DoFnHost, &dofn::millrace::plugin::host::config()).map_err(wit_error_dofn)?;
         store(T::new(&config).map_err(wit_error_dofn)?);
         Ok(())
     }
@@ -342,7 +346,8 @@ fn fold_groups<T: CombineFn>(
     let inputs: Vec<&[u8]> = split(&inputs.bytes, &inputs.ends).collect();
     let mut out = BlobsBuilder::default();
     let mut rejected = Vec::new();
-    for (acc_bytes, range) in split(&accumulators.bytes, &accumulators.ends).zip(ranges(group_ends)) {
+    for (acc_bytes, range) in split(&accumulators.bytes, &accumulators.ends).zip(ranges(group_ends))
+    {
         let mut acc: T::Accumulator = decode_postcard(acc_bytes, "accumulator")?;
         for index in range {
             let result = inputs
@@ -367,8 +372,8 @@ fn fold_groups<T: CombineFn>(
 
 impl<T: CombineFn> combine::exports::millrace::plugin::combine_fn::Guest for CombineGlue<T> {
     fn init() -> Result<combine_types::Info, combine_types::Error> {
-        let config =
-            start(&CombineHost, &combine::millrace::plugin::host::config()).map_err(wit_error_combine)?;
+        let config = start(&CombineHost, &combine::millrace::plugin::host::config())
+            .map_err(wit_error_combine)?;
         store(T::new(&config).map_err(wit_error_combine)?);
         Ok(combine_types::Info {
             accumulator_format: format!("postcard/{}", T::ACCUMULATOR_FORMAT),
@@ -382,7 +387,8 @@ impl<T: CombineFn> combine::exports::millrace::plugin::combine_fn::Guest for Com
 
     fn create_accumulator() -> Vec<u8> {
         with_instance(|function: &mut T| {
-            postcard::to_allocvec(&function.create_accumulator()).map_err(|err| Error::new(err.to_string()))
+            postcard::to_allocvec(&function.create_accumulator())
+                .map_err(|err| Error::new(err.to_string()))
         })
         .unwrap_or_default()
     }
@@ -393,9 +399,13 @@ impl<T: CombineFn> combine::exports::millrace::plugin::combine_fn::Guest for Com
         group_ends: Vec<u32>,
     ) -> Result<combine_types::Added, combine_types::Error> {
         with_instance(|function: &mut T| {
-            fold_groups(function, &accumulators, &inputs, &group_ends, |f, acc, input| {
-                f.add_input(acc, input)
-            })
+            fold_groups(
+                function,
+                &accumulators,
+                &inputs,
+                &group_ends,
+                |f, acc, input| f.add_input(acc, input),
+            )
         })
         .map_err(wit_error_combine)
     }
@@ -409,9 +419,13 @@ impl<T: CombineFn> combine::exports::millrace::plugin::combine_fn::Guest for Com
             return Err(combine_types::UncombineError::NotInvertible);
         }
         with_instance(|function: &mut T| {
-            fold_groups(function, &accumulators, &inputs, &group_ends, |f, acc, input| {
-                f.uncombine(acc, input)
-            })
+            fold_groups(
+                function,
+                &accumulators,
+                &inputs,
+                &group_ends,
+                |f, acc, input| f.uncombine(acc, input),
+            )
         })
         .map_err(|err| combine_types::UncombineError::Failed(wit_error_combine(err)))
     }
@@ -426,7 +440,8 @@ impl<T: CombineFn> combine::exports::millrace::plugin::combine_fn::Guest for Com
             for range in ranges(&group_ends) {
                 let mut merged = function.create_accumulator();
                 for bytes in accs.get(range).unwrap_or_default() {
-                    function.merge_accumulators(&mut merged, decode_postcard(bytes, "accumulator")?);
+                    function
+                        .merge_accumulators(&mut merged, decode_postcard(bytes, "accumulator")?);
                 }
                 out.push_postcard(&merged)?;
             }
@@ -435,7 +450,9 @@ impl<T: CombineFn> combine::exports::millrace::plugin::combine_fn::Guest for Com
         .map_err(wit_error_combine)
     }
 
-    fn extract_outputs(accumulators: combine_types::Blobs) -> Result<combine_types::Blobs, combine_types::Error> {
+    fn extract_outputs(
+        accumulators: combine_types::Blobs,
+    ) -> Result<combine_types::Blobs, combine_types::Error> {
         with_instance(|function: &mut T| {
             let mut out = BlobsBuilder::default();
             for bytes in split(&accumulators.bytes, &accumulators.ends) {
@@ -454,7 +471,9 @@ impl<T: CombineFn> combine::exports::millrace::plugin::combine_fn::Guest for Com
 pub struct WindowGlue<T>(PhantomData<T>);
 
 mod window_types {
-    pub use crate::bindings::window::exports::millrace::plugin::window_fn::{Assignment, Info, Merges};
+    pub use crate::bindings::window::exports::millrace::plugin::window_fn::{
+        Assignment, Info, Merges,
+    };
     pub use crate::bindings::window::millrace::plugin::types::{Elements, Error};
 }
 
@@ -466,13 +485,17 @@ fn wit_error_window(err: Error) -> window_types::Error {
 
 impl<T: WindowFn> window::exports::millrace::plugin::window_fn::Guest for WindowGlue<T> {
     fn init() -> Result<window_types::Info, window_types::Error> {
-        let config =
-            start(&WindowHost, &window::millrace::plugin::host::config()).map_err(wit_error_window)?;
+        let config = start(&WindowHost, &window::millrace::plugin::host::config())
+            .map_err(wit_error_window)?;
         store(T::new(&config).map_err(wit_error_window)?);
-        Ok(window_types::Info { merging: T::MERGING })
+        Ok(window_types::Info {
+            merging: T::MERGING,
+        })
     }
 
-    fn assign(input: window_types::Elements) -> Result<window_types::Assignment, window_types::Error> {
+    fn assign(
+        input: window_types::Elements,
+    ) -> Result<window_types::Assignment, window_types::Error> {
         with_instance(|function: &mut T| {
             let mut assignment = window_types::Assignment {
                 starts: Vec::new(),
@@ -554,8 +577,8 @@ fn wit_error_trigger(err: Error) -> trigger_types::Error {
 
 impl<T: Trigger> trigger::exports::millrace::plugin::trigger::Guest for TriggerGlue<T> {
     fn init() -> Result<(), trigger_types::Error> {
-        let config =
-            start(&TriggerHost, &trigger::millrace::plugin::host::config()).map_err(wit_error_trigger)?;
+        let config = start(&TriggerHost, &trigger::millrace::plugin::host::config())
+            .map_err(wit_error_trigger)?;
         store(T::new(&config).map_err(wit_error_trigger)?);
         Ok(())
     }
@@ -570,7 +593,9 @@ impl<T: Trigger> trigger::exports::millrace::plugin::trigger::Guest for TriggerG
             let values: Vec<&[u8]> = split(&input.values.bytes, &input.values.ends).collect();
             let mut out_states = BlobsBuilder::default();
             let mut fire = Vec::new();
-            for (state_bytes, range) in split(&states.bytes, &states.ends).zip(ranges(&element_ends)) {
+            for (state_bytes, range) in
+                split(&states.bytes, &states.ends).zip(ranges(&element_ends))
+            {
                 let mut state: T::State = if state_bytes.is_empty() {
                     T::State::default()
                 } else {

@@ -322,7 +322,11 @@ impl Emitter {
     }
 
     /// Emits `value` under `key`, with the current element's timestamp.
-    pub fn emit_keyed<K: Serialize, V: Serialize>(&mut self, key: &K, value: &V) -> Result<(), Error> {
+    pub fn emit_keyed<K: Serialize, V: Serialize>(
+        &mut self,
+        key: &K,
+        value: &V,
+    ) -> Result<(), Error> {
         self.emit_at(key, value, self.timestamp)
     }
 
@@ -337,7 +341,12 @@ impl Emitter {
         self.push_raw(&key, value, timestamp)
     }
 
-    fn push_raw<V: Serialize>(&mut self, key: &[u8], value: &V, timestamp: i64) -> Result<(), Error> {
+    fn push_raw<V: Serialize>(
+        &mut self,
+        key: &[u8],
+        value: &V,
+        timestamp: i64,
+    ) -> Result<(), Error> {
         serde_json::to_writer(&mut self.values, value)?;
         self.keys.extend_from_slice(key);
         self.key_ends.push(self.keys.len() as u32);

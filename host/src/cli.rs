@@ -98,6 +98,7 @@ fn init_logging(verbose: u8) {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr)
         .with_target(false)
         .try_init();
@@ -193,7 +194,12 @@ fn describe_source(source: &SourceSpec) -> String {
 
 fn describe_step(step: &StepSpec) -> String {
     match step {
-        StepSpec::Window { path, strategy } => {
+        StepSpec::Window {
+            path,
+            strategy,
+            custom,
+            ..
+        } => {
             let window = match &strategy.window_fn {
                 WindowFn::Global => "global".to_owned(),
                 WindowFn::Fixed { size, offset } => {
@@ -216,6 +222,11 @@ fn describe_step(step: &StepSpec) -> String {
                 WindowFn::Sessions { gap } => {
                     format!("sessions with gap {}", format_duration(*gap))
                 }
+                WindowFn::Custom(custom) => format!("custom ({})", custom.name()),
+            };
+            let window = match custom {
+                Some(plugin) => format!("custom window function {}", plugin.path.display()),
+                None => window,
             };
             format!(
                 "{path}: {window}, trigger {}, {:?}, allowed lateness {}, timestamps {:?}",
@@ -225,6 +236,7 @@ fn describe_step(step: &StepSpec) -> String {
                 strategy.timestamp_combiner
             )
         }
+        StepSpec::ParDo { path, plugin } => format!("{path}: pardo {}", plugin.path.display()),
         StepSpec::Combine { path, combine } => match combine {
             CombineSpec::Builtin(builtin) => format!("{path}: {}", builtin.name()),
             CombineSpec::Plugin(plugin) => format!("{path}: plugin {}", plugin.path.display()),

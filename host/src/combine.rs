@@ -445,7 +445,10 @@ impl CombineFn for BuiltinFn {
         &mut self,
         accumulators: &[&BuiltinAccumulator],
     ) -> Result<Vec<Result<Value, String>>, CombineError> {
-        Ok(accumulators.iter().map(|acc| Ok(self.extract(acc))).collect())
+        Ok(accumulators
+            .iter()
+            .map(|acc| Ok(self.extract(acc)))
+            .collect())
     }
 }
 
@@ -468,7 +471,11 @@ mod tests {
         let rejected = function
             .add_inputs(&mut accs, std::slice::from_ref(&everything), &batch)
             .unwrap();
-        let out = function.extract_outputs(&[&accs[0]]).unwrap().remove(0).unwrap();
+        let out = function
+            .extract_outputs(&[&accs[0]])
+            .unwrap()
+            .remove(0)
+            .unwrap();
         (out, rejected)
     }
 
@@ -541,7 +548,9 @@ mod tests {
                     retraction: false,
                 })
                 .collect();
-            function.add_inputs(&mut parts, &[0..1, 1..3], &inputs).unwrap();
+            function
+                .add_inputs(&mut parts, &[0..1, 1..3], &inputs)
+                .unwrap();
             let merged = function.merge_accumulators(parts).unwrap();
             let (whole, _) = run(builtin, &adds(&values));
             assert_eq!(

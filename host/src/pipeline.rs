@@ -214,6 +214,32 @@ impl Step for AssignWindows {
 
     fn process(&mut self, mut input: Vec<Record>, out: &mut StepOutput) -> Result<(), StepFault> {
         self.stats.records_in += input.len() as u64;
+        if let WindowFn::Custom(custom) = &self.window_fn {
+            let assigned = custom.assign(&input).map_err(|message| StepFault {
+                step: self.name.clone(),
+                message,
+            })?;
+            let step = format!("{} ({})", self.name, custom.name());
+            for (record, windows) in input.into_iter().zip(assigned) {
+                match windows {
+                    Ok(windows) => {
+                        for window in windows {
+                            self.stats.records_out += 1;
+                            out.records.push(Record {
+                                window,
+                                ..record.clone()
+                            });
+                        }
+                    }
+                    Err(reason) => {
+                        self.stats.dead_lettered += 1;
+                        out.dead_letters
+                            .push(DeadLetter::step(&step, &record, reason));
+                    }
+                }
+            }
+            return Ok(());
+        }
         let mut windows: AssignedWindows = SmallVec::new();
         if !matches!(self.window_fn, WindowFn::Sliding { .. }) {
             // One window per record: assign in place.

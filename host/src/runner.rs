@@ -13,18 +13,23 @@ use std::time::{Duration, Instant};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::combine::{CombineFn, Inversion};
-use crate::plugin::PluginError;
-use crate::plugin::combine::WasmCombine;
 use crate::dead_letter::{self, DeadLetter, DeadLetterWriter};
 use crate::group::{GroupByKeyAndWindow, WindowingStrategy};
 use crate::pane::AccumulationMode;
 use crate::pipeline::{AssignWindows, Event, Pipeline, Step, StepFault, StepOutput, StepStats};
+use crate::plugin::combine::WasmCombine;
+use crate::plugin::dofn::ParDo;
+use crate::plugin::trigger::WasmTrigger;
+use crate::plugin::window::WasmWindows;
+use crate::plugin::{PluginError, PluginSpec};
 use crate::sink::{JsonLinesSink, Sink};
 use crate::source::{Clock, Generator, JsonLines, Poll, Source, TestStream};
 use crate::spec::{
     CombineSpec, DeadLetterSpec, PipelineSpec, SinkSpec, SourceSpec, SpecError, StepSpec,
 };
 use crate::time::{MAX_TIMESTAMP, wall_clock_now};
+use crate::trigger::DataTrigger;
+use crate::window::WindowFn;
 
 /// Where `--input` and `--output` point: a path, or `-` for stdin/stdout.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -135,28 +140,57 @@ fn io_error(what: impl Into<String>) -> impl FnOnce(io::Error) -> RunError {
 pub fn build_steps(spec: &PipelineSpec) -> Result<Vec<Box<dyn Step>>, SpecError> {
     let mut steps: Vec<Box<dyn Step>> = Vec::new();
     let mut strategy = WindowingStrategy::default();
+    let mut window_path = String::new();
+    let mut trigger_plugins: &[PluginSpec] = &[];
     let mut retractions_possible = false;
     for step in &spec.steps {
         match step {
             StepSpec::Window {
                 path,
                 strategy: next,
+                custom,
+                trigger_plugins: plugins,
             } => {
                 strategy = next.clone();
+                if let Some(custom) = custom {
+                    let window_fn = WasmWindows::load(custom, path)
+                        .map_err(|err| plugin_error(spec, &format!("{path}.custom"), &err))?;
+                    strategy.window_fn = WindowFn::Custom(window_fn);
+                }
+                window_path = path.clone();
+                trigger_plugins = plugins;
                 steps.push(Box::new(AssignWindows::new(
                     path.clone(),
-                    next.window_fn.clone(),
+                    strategy.window_fn.clone(),
                 )));
             }
+            StepSpec::ParDo { path, plugin } => {
+                let step =
+                    ParDo::new(plugin, path).map_err(|err| plugin_error(spec, path, &err))?;
+                steps.push(Box::new(step));
+            }
             StepSpec::Combine { path, combine } => {
+                // Each grouping gets its own instances of the trigger's plugins.
+                let mut data_triggers: Vec<Box<dyn DataTrigger>> = Vec::new();
+                for plugin in trigger_plugins {
+                    let trigger = WasmTrigger::new(plugin, path).map_err(|err| {
+                        plugin_error(spec, &format!("{window_path}.trigger"), &err)
+                    })?;
+                    data_triggers.push(Box::new(trigger));
+                }
+                let group = Grouping {
+                    spec,
+                    path,
+                    strategy: strategy.clone(),
+                    retractions_possible,
+                    data_triggers,
+                };
                 let step = match combine {
-                    CombineSpec::Builtin(builtin) => {
-                        grouping(spec, path, strategy.clone(), builtin.function(), retractions_possible)?
-                    }
+                    CombineSpec::Builtin(builtin) => group.build(builtin.function())?,
                     CombineSpec::Plugin(plugin) => {
                         let function = WasmCombine::new(plugin, path)
                             .map_err(|err| plugin_error(spec, path, &err))?;
-                        grouping(spec, path, strategy.clone(), function, retractions_possible)?
+                        group.build(function)?
                     }
                 };
                 steps.push(step);
@@ -177,37 +211,40 @@ fn plugin_error(spec: &PipelineSpec, path: &str, err: &PluginError) -> SpecError
     }
 }
 
-fn grouping<C: CombineFn>(
-    spec: &PipelineSpec,
-    path: &str,
+/// What a `combine` step's grouping is built from.
+struct Grouping<'a> {
+    spec: &'a PipelineSpec,
+    path: &'a str,
     strategy: WindowingStrategy,
-    combine: C,
     retractions_possible: bool,
-) -> Result<Box<dyn Step>, SpecError> {
-    if retractions_possible
-        && !strategy.accumulation.accumulates()
-        && combine.inversion() != Inversion::Subtract
-    {
-        return Err(SpecError {
-            file: spec.file.clone(),
-            path: path.to_owned(),
-            message: format!(
+    data_triggers: Vec<Box<dyn DataTrigger>>,
+}
+
+impl Grouping<'_> {
+    fn build<C: CombineFn>(self, combine: C) -> Result<Box<dyn Step>, SpecError> {
+        let error = |message: String| SpecError {
+            file: self.spec.file.clone(),
+            path: self.path.to_owned(),
+            message,
+            mark: None,
+        };
+        if self.retractions_possible
+            && !self.strategy.accumulation.accumulates()
+            && combine.inversion() != Inversion::Subtract
+        {
+            return Err(error(format!(
                 "{} cannot take back the retractions an earlier step emits while its window \
                  discards fired panes; use accumulation: accumulating or retracting, or a \
                  combine that subtracts (sum, count, mean)",
                 combine.name()
-            ),
-            mark: None,
-        });
+            )));
+        }
+        let step =
+            GroupByKeyAndWindow::new(self.path, self.strategy, combine, self.retractions_possible)
+                .map_err(|err| error(err.to_string()))?
+                .with_data_triggers(self.data_triggers);
+        Ok(Box::new(step))
     }
-    GroupByKeyAndWindow::new(path, strategy, combine, retractions_possible)
-        .map(|step| Box::new(step) as Box<dyn Step>)
-        .map_err(|err| SpecError {
-            file: spec.file.clone(),
-            path: path.to_owned(),
-            message: err.to_string(),
-            mark: None,
-        })
 }
 
 /// Opens the spec's source, or the one `--input` names.
@@ -445,7 +482,9 @@ mod tests {
   - combine: max
 "
         );
-        let build = |text: &str| build_steps(&crate::spec::parse(Path::new("p.yaml"), text).unwrap()).map(|_| ());
+        let build = |text: &str| {
+            build_steps(&crate::spec::parse(Path::new("p.yaml"), text).unwrap()).map(|_| ())
+        };
         let err = build(&text).unwrap_err();
         assert_eq!(err.path, "steps[3].combine");
         assert!(err.message.starts_with("max cannot take back"), "{err}");

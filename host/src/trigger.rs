@@ -18,9 +18,9 @@
 //! let mut state = machine.new_state();
 //! let time = TriggerTime { window: Window::Global, input_watermark: 0, processing_time: 0 };
 //! let mut timers = Vec::new();
-//! machine.on_elements(&mut state, &time, &mut timers, 1);
+//! machine.on_elements(&mut state, &time, &mut timers, 1, &[]);
 //! assert!(!machine.should_fire(&state, &time));
-//! machine.on_elements(&mut state, &time, &mut timers, 1);
+//! machine.on_elements(&mut state, &time, &mut timers, 1, &[]);
 //! assert!(machine.should_fire(&state, &time));
 //! machine.on_fire(&mut state, &time);
 //! assert!(machine.is_closed(&state));
@@ -75,6 +75,43 @@ pub enum Trigger {
         /// The trigger that ends it.
         until: Box<Trigger>,
     },
+    /// Fire (once) when data-driven trigger number `index` says so; the grouping asks
+    /// it about every bundle of elements (see [`DataTrigger`]).
+    Plugin {
+        /// Which of the grouping's data-driven triggers.
+        index: usize,
+    },
+}
+
+/// A data-driven trigger: looks at the elements that arrive in windows and says which
+/// windows should fire (paper §3.3.6). Implemented by plugins.
+pub trait DataTrigger: Send {
+    /// For each window — its bounds, the elements that just arrived and what this
+    /// trigger kept for it (empty at first) — decides whether it fires now and what to
+    /// keep. An error means the trigger cannot go on.
+    fn on_elements(
+        &mut self,
+        windows: &[DataTriggerInput<'_>],
+    ) -> Result<Vec<DataTriggerDecision>, String>;
+}
+
+/// What a [`DataTrigger`] is shown for one window.
+pub struct DataTriggerInput<'a> {
+    /// The window.
+    pub window: Window,
+    /// The elements that just arrived in it.
+    pub elements: Vec<&'a crate::record::Record>,
+    /// What the trigger kept for the window.
+    pub state: &'a [u8],
+}
+
+/// What a [`DataTrigger`] decided for one window.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DataTriggerDecision {
+    /// Fire now.
+    pub fire: bool,
+    /// What to keep for the window.
+    pub state: Vec<u8>,
 }
 
 /// Boundaries every `period` milliseconds, shifted by `offset`.
@@ -143,6 +180,7 @@ impl fmt::Display for Trigger {
             Trigger::OrFinally { trigger, until } => {
                 write!(f, "or_finally({trigger} until {until})")
             }
+            Trigger::Plugin { index } => write!(f, "plugin #{index}"),
         }
     }
 }
@@ -160,6 +198,12 @@ pub const MAX_NODES: usize = 64;
 
 /// Marks an unset processing-time target.
 const UNSET: i64 = i64::MIN;
+
+/// What arrived in a window: how many elements, and what data-driven triggers said.
+struct Arrivals<'a> {
+    count: u64,
+    signals: &'a [bool],
+}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Kind {
@@ -179,6 +223,7 @@ enum Kind {
     AfterAny,
     AfterAll,
     OrFinally,
+    Plugin(usize),
 }
 
 impl Kind {
@@ -276,6 +321,18 @@ impl TriggerMachine {
         state.is_finished(0)
     }
 
+    /// How many data-driven triggers the tree has.
+    pub fn data_triggers(&self) -> usize {
+        self.nodes
+            .iter()
+            .filter_map(|node| match node.kind {
+                Kind::Plugin(index) => Some(index + 1),
+                _ => None,
+            })
+            .max()
+            .unwrap_or(0)
+    }
+
     /// Whether the trigger ever looks at the watermark (it fires at the end of the window).
     pub fn watches_watermark(&self) -> bool {
         self.nodes.iter().any(|node| {
@@ -286,15 +343,17 @@ impl TriggerMachine {
         })
     }
 
-    /// Records `count` elements arriving in the window.
+    /// Records `count` elements arriving in the window; `signals[i]` says whether
+    /// data-driven trigger `i` wants the window to fire.
     pub fn on_elements(
         &self,
         state: &mut TriggerState,
         time: &TriggerTime,
         timers: &mut Vec<TimerRequest>,
         count: u64,
+        signals: &[bool],
     ) {
-        self.element(0, state, time, timers, count);
+        self.element(0, state, time, timers, &Arrivals { count, signals });
     }
 
     /// Sets the state of a window produced by a merge. `state` starts as the result
@@ -348,7 +407,7 @@ impl TriggerMachine {
         state: &mut TriggerState,
         time: &TriggerTime,
         timers: &mut Vec<TimerRequest>,
-        count: u64,
+        arrivals: &Arrivals<'_>,
     ) {
         let node = &self.nodes[n];
         match node.kind {
@@ -359,10 +418,10 @@ impl TriggerMachine {
                 if self.merging {
                     // A merge may revive either sub-trigger, so both keep counting.
                     for &child in &node.children {
-                        self.element(child, state, time, timers, count);
+                        self.element(child, state, time, timers, arrivals);
                     }
                 } else if let Some(child) = self.first_unfinished(n, state) {
-                    self.element(child, state, time, timers, count);
+                    self.element(child, state, time, timers, arrivals);
                 }
             }
             Kind::ProcessingTime { delay, align } => {
@@ -379,26 +438,33 @@ impl TriggerMachine {
                 }
             }
             Kind::Count(_) => {
-                state.slots[self.slot(n)] = state.slots[self.slot(n)].saturating_add(count as i64)
+                let slot = self.slot(n);
+                state.slots[slot] = state.slots[slot].saturating_add(arrivals.count as i64);
+            }
+            Kind::Plugin(index) => {
+                if arrivals.signals.get(index).copied().unwrap_or(false) {
+                    let slot = self.slot(n);
+                    state.slots[slot] = 1;
+                }
             }
             Kind::Repeatedly | Kind::AfterAny | Kind::OrFinally => {
                 for &child in &node.children {
-                    self.element(child, state, time, timers, count);
+                    self.element(child, state, time, timers, arrivals);
                 }
             }
             Kind::AfterEach => {
                 if self.merging {
                     for &child in &node.children {
-                        self.element(child, state, time, timers, count);
+                        self.element(child, state, time, timers, arrivals);
                     }
                 } else if let Some(child) = self.first_unfinished(n, state) {
-                    self.element(child, state, time, timers, count);
+                    self.element(child, state, time, timers, arrivals);
                 }
             }
             Kind::AfterAll => {
                 for &child in &node.children {
                     if !state.is_finished(child) {
-                        self.element(child, state, time, timers, count);
+                        self.element(child, state, time, timers, arrivals);
                     }
                 }
             }
@@ -461,6 +527,16 @@ impl TriggerMachine {
                     });
                 }
             }
+            Kind::Plugin(_) => {
+                let slot = self.slot(n);
+                if finished_in_any(n) {
+                    state.set_finished(n, true);
+                    state.slots[slot] = 0;
+                } else {
+                    let pending = sources.iter().any(|s| s.slots[slot] != 0);
+                    state.slots[slot] = i64::from(pending);
+                }
+            }
             Kind::Count(_) => {
                 if finished_in_any(n) {
                     state.set_finished(n, true);
@@ -518,6 +594,7 @@ impl TriggerMachine {
                 target != UNSET && time.processing_time > target
             }
             Kind::Count(count) => state.slots[self.slot(n)] >= count as i64,
+            Kind::Plugin(_) => state.slots[self.slot(n)] != 0,
             Kind::Repeatedly => self.fire_ready(node.children[0], state, time),
             Kind::AfterEach => self
                 .first_unfinished(n, state)
@@ -573,7 +650,7 @@ impl TriggerMachine {
                     state.set_finished(n, true);
                 }
             }
-            Kind::ProcessingTime { .. } | Kind::Count(_) => {
+            Kind::ProcessingTime { .. } | Kind::Count(_) | Kind::Plugin(_) => {
                 self.clear_node(n, state);
                 state.set_finished(n, true);
             }
@@ -680,9 +757,13 @@ fn flatten(trigger: &Trigger, nodes: &mut Vec<Node>) -> usize {
         Trigger::AfterAny(list) => (Kind::AfterAny, list.iter().collect()),
         Trigger::AfterAll(list) => (Kind::AfterAll, list.iter().collect()),
         Trigger::OrFinally { trigger, until } => (Kind::OrFinally, vec![trigger, until]),
+        Trigger::Plugin { index } => (Kind::Plugin(*index), vec![]),
     };
-    let slot = matches!(kind, Kind::ProcessingTime { .. } | Kind::Count(_))
-        .then(|| nodes.iter().filter(|node| node.slot.is_some()).count());
+    let slot = matches!(
+        kind,
+        Kind::ProcessingTime { .. } | Kind::Count(_) | Kind::Plugin(_)
+    )
+    .then(|| nodes.iter().filter(|node| node.slot.is_some()).count());
     nodes.push(Node {
         kind,
         children: SmallVec::new(),
@@ -733,7 +814,7 @@ mod tests {
 
         fn elements(&mut self, count: u64) -> &mut Self {
             self.machine
-                .on_elements(&mut self.state, &self.time, &mut self.timers, count);
+                .on_elements(&mut self.state, &self.time, &mut self.timers, count, &[]);
             self
         }
 
@@ -999,12 +1080,12 @@ mod tests {
         let mut b = machine.new_state();
         let time = h.time;
         let mut timers = Vec::new();
-        machine.on_elements(&mut a, &time, &mut timers, 1);
-        machine.on_elements(&mut b, &time, &mut timers, 1);
+        machine.on_elements(&mut a, &time, &mut timers, 1, &[]);
+        machine.on_elements(&mut b, &time, &mut timers, 1, &[]);
         let mut merged = machine.new_state();
         machine.on_merge(&mut merged, &[&a, &b], &time, &mut timers);
         assert!(!machine.should_fire(&merged, &time));
-        machine.on_elements(&mut merged, &time, &mut timers, 1);
+        machine.on_elements(&mut merged, &time, &mut timers, 1, &[]);
         assert!(machine.should_fire(&merged, &time));
     }
 
@@ -1019,8 +1100,8 @@ mod tests {
             processing_time: now,
             ..h.time
         };
-        machine.on_elements(&mut a, &at(373_000), &mut timers, 1);
-        machine.on_elements(&mut b, &at(399_000), &mut timers, 1);
+        machine.on_elements(&mut a, &at(373_000), &mut timers, 1, &[]);
+        machine.on_elements(&mut b, &at(399_000), &mut timers, 1, &[]);
         let mut merged = machine.new_state();
         timers.clear();
         machine.on_merge(&mut merged, &[&a, &b], &at(426_000), &mut timers);
@@ -1044,7 +1125,7 @@ mod tests {
             processing_time: 0,
         };
         let mut late_window = machine.new_state();
-        machine.on_elements(&mut late_window, &past, &mut timers, 1);
+        machine.on_elements(&mut late_window, &past, &mut timers, 1, &[]);
         assert!(machine.should_fire(&late_window, &past));
         machine.on_fire(&mut late_window, &past);
         // It merges into a window whose end is still ahead: early firings resume.
@@ -1054,7 +1135,7 @@ mod tests {
         };
         let mut merged = machine.new_state();
         machine.on_merge(&mut merged, &[&late_window], &ahead, &mut timers);
-        machine.on_elements(&mut merged, &ahead, &mut timers, 1);
+        machine.on_elements(&mut merged, &ahead, &mut timers, 1, &[]);
         assert!(!machine.should_fire(&merged, &ahead));
         let later = TriggerTime {
             processing_time: MINUTE + 1,
@@ -1065,7 +1146,7 @@ mod tests {
         let mut merged_late = machine.new_state();
         machine.on_merge(&mut merged_late, &[&late_window], &past, &mut timers);
         assert!(!machine.should_fire(&merged_late, &past));
-        machine.on_elements(&mut merged_late, &past, &mut timers, 1);
+        machine.on_elements(&mut merged_late, &past, &mut timers, 1, &[]);
         assert!(machine.should_fire(&merged_late, &past));
     }
 
@@ -1095,6 +1176,34 @@ mod tests {
         };
         machine.on_merge(&mut merged, &[&fired], &moved, &mut timers);
         assert!(!machine.is_closed(&merged));
+    }
+
+    #[test]
+    fn data_driven_triggers_fire_once_when_their_plugin_says_so() {
+        let mut h = Harness::new(Trigger::Repeatedly(Box::new(Trigger::Plugin { index: 0 })));
+        assert_eq!(h.machine.data_triggers(), 1);
+        h.machine
+            .on_elements(&mut h.state, &h.time, &mut h.timers, 3, &[false]);
+        assert!(!h.poll());
+        h.machine
+            .on_elements(&mut h.state, &h.time, &mut h.timers, 1, &[true]);
+        assert!(h.poll());
+        assert!(!h.poll(), "the signal is consumed by the firing");
+        let early = Trigger::AfterWatermark {
+            early: boxed(Trigger::Plugin { index: 1 }),
+            late: None,
+        };
+        let mut h = Harness::with_merging(early, true);
+        h.machine
+            .on_elements(&mut h.state, &h.time, &mut h.timers, 1, &[false, true]);
+        let mut merged = h.machine.new_state();
+        let mut timers = Vec::new();
+        h.machine
+            .on_merge(&mut merged, &[&h.state], &h.time, &mut timers);
+        assert!(
+            h.machine.should_fire(&merged, &h.time),
+            "a pending signal survives a merge"
+        );
     }
 
     #[test]

@@ -15,8 +15,11 @@
 
 use std::cmp::Ordering;
 use std::fmt;
+use std::sync::{Arc, Mutex};
 
 use smallvec::SmallVec;
+
+use crate::record::Record;
 
 use crate::time::{END_OF_GLOBAL_WINDOW, MAX_TIMESTAMP, MIN_TIMESTAMP, Timestamp};
 
@@ -153,12 +156,85 @@ pub enum WindowFn {
         /// Inactivity gap in milliseconds.
         gap: i64,
     },
+    /// A window function from a plugin.
+    Custom(CustomWindowFn),
 }
 
+/// A window function implemented outside the engine (by a plugin), working on
+/// batches: one call assigns a whole bundle, one call merges the windows of all the
+/// keys in a bundle.
+pub trait WindowAssigner: Send {
+    /// The windows of each record, or why that record has none. An error means the
+    /// function cannot go on.
+    fn assign(
+        &mut self,
+        records: &[Record],
+    ) -> Result<Vec<Result<AssignedWindows, String>>, String>;
+
+    /// For each key's windows, which merge. An error means the function cannot go on.
+    fn merge(&mut self, per_key: &[Vec<Window>]) -> Result<Vec<Vec<MergeGroup>>, String>;
+}
+
+/// A shared handle on a [`WindowAssigner`]: the `window` step assigns with it and the
+/// grouping merges with it.
+#[derive(Clone)]
+pub struct CustomWindowFn {
+    name: Arc<str>,
+    merging: bool,
+    assigner: Arc<Mutex<dyn WindowAssigner>>,
+}
+
+impl CustomWindowFn {
+    /// Wraps `assigner`, named `name` in messages.
+    pub fn new(
+        name: impl Into<Arc<str>>,
+        merging: bool,
+        assigner: impl WindowAssigner + 'static,
+    ) -> Self {
+        CustomWindowFn {
+            name: name.into(),
+            merging,
+            assigner: Arc::new(Mutex::new(assigner)),
+        }
+    }
+
+    /// The function's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Assigns a batch of records.
+    pub fn assign(
+        &self,
+        records: &[Record],
+    ) -> Result<Vec<Result<AssignedWindows, String>>, String> {
+        self.assigner
+            .lock()
+            .map_err(|_| format!("{} failed earlier", self.name))?
+            .assign(records)
+    }
+}
+
+impl fmt::Debug for CustomWindowFn {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "CustomWindowFn({})", self.name)
+    }
+}
+
+impl PartialEq for CustomWindowFn {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.assigner, &other.assigner)
+    }
+}
+
+impl Eq for CustomWindowFn {}
+
 impl WindowFn {
-    /// Assigns the windows an element with timestamp `ts` belongs to.
+    /// Assigns the windows an element with timestamp `ts` belongs to. Custom functions
+    /// need the whole record and assign in batches instead ([`CustomWindowFn::assign`]).
     pub fn assign(&self, ts: Timestamp, out: &mut AssignedWindows) {
         match *self {
+            WindowFn::Custom(_) => {}
             WindowFn::Global => out.push(Window::Global),
             WindowFn::Fixed { size, offset } => {
                 let start = aligned_start(ts, size, offset);
@@ -186,16 +262,37 @@ impl WindowFn {
 
     /// Whether windows of this function can merge.
     pub fn is_merging(&self) -> bool {
-        matches!(self, WindowFn::Sessions { .. })
+        match self {
+            WindowFn::Sessions { .. } => true,
+            WindowFn::Custom(custom) => custom.merging,
+            _ => false,
+        }
     }
 
     /// Which of `windows` merge, and into what. Windows that merge with nothing are
     /// left out. Only merging functions ever return groups.
     pub fn merge(&self, windows: &[Window]) -> Vec<MergeGroup> {
-        if !self.is_merging() {
-            return Vec::new();
+        self.merge_batch(&[windows.to_vec()])
+            .ok()
+            .and_then(|mut groups| groups.pop())
+            .unwrap_or_default()
+    }
+
+    /// [`Self::merge`] for the windows of many keys at once. An error means a custom
+    /// function cannot go on.
+    pub fn merge_batch(&self, per_key: &[Vec<Window>]) -> Result<Vec<Vec<MergeGroup>>, String> {
+        match self {
+            WindowFn::Sessions { .. } => Ok(per_key
+                .iter()
+                .map(|windows| merge_overlapping(windows))
+                .collect()),
+            WindowFn::Custom(custom) if custom.merging => custom
+                .assigner
+                .lock()
+                .map_err(|_| format!("{} failed earlier", custom.name))?
+                .merge(per_key),
+            _ => Ok(per_key.iter().map(|_| Vec::new()).collect()),
         }
-        merge_overlapping(windows)
     }
 }
 

@@ -32,7 +32,10 @@ use crate::pipeline::{Step, StepFault, StepOutput, StepStats};
 use crate::record::{Key, Record};
 use crate::time::{MIN_TIMESTAMP, Timestamp};
 use crate::timer::{Resolution, TimeDomain, TimerQueue, TimerRequest};
-use crate::trigger::{Trigger, TriggerMachine, TriggerState, TriggerTime, TriggerTooLarge};
+use crate::trigger::{
+    DataTrigger, DataTriggerInput, Trigger, TriggerMachine, TriggerState, TriggerTime,
+    TriggerTooLarge,
+};
 use crate::window::{Window, WindowFn};
 use state::{
     EmittedPane, KeyId, Keys, NO_GROUP, NOT_QUEUED, QueueKind, Target, TimerTarget, WindowState,
@@ -211,6 +214,7 @@ pub struct GroupByKeyAndWindow<C: CombineFn> {
     pending: Vec<PendingPane<C::Accumulator>>,
     expired: Vec<Target>,
     requests: Vec<TimerRequest>,
+    data_triggers: Vec<Box<dyn DataTrigger>>,
 }
 
 impl<C: CombineFn> GroupByKeyAndWindow<C> {
@@ -244,6 +248,7 @@ impl<C: CombineFn> GroupByKeyAndWindow<C> {
             pending: Vec::new(),
             expired: Vec::new(),
             requests: Vec::new(),
+            data_triggers: Vec::new(),
         })
     }
 
@@ -339,35 +344,18 @@ impl<C: CombineFn> GroupByKeyAndWindow<C> {
         }
     }
 
-    /// Merges the key's active windows with the windows of newly arrived records;
-    /// returns which window each merged window became.
-    fn merge_windows(
-        &mut self,
-        key: KeyId,
-        arriving: &[Window],
-        out: &mut StepOutput,
-    ) -> Result<SmallVec<[(Window, Window); 4]>, StepFault> {
-        let mut mapping = SmallVec::new();
-        let Some(slot) = self.keys.get(key) else {
-            return Ok(mapping);
-        };
-        let mut candidates: SmallVec<[Window; 8]> = slot
-            .windows
-            .iter()
-            .filter(|state| !state.closed)
-            .map(|state| state.window)
-            .collect();
+    /// The windows that may merge for a key: its active windows and the windows of
+    /// newly arrived records.
+    fn merge_candidates(&self, key: KeyId, arriving: &[Window]) -> Vec<Window> {
+        let mut candidates: Vec<Window> = self.keys.get(key).map_or_else(Vec::new, |slot| {
+            slot.windows
+                .iter()
+                .filter(|state| !state.closed)
+                .map(|state| state.window)
+                .collect()
+        });
         candidates.extend_from_slice(arriving);
-        if candidates.len() < 2 {
-            return Ok(mapping);
-        }
-        for group in self.strategy.window_fn.merge(&candidates) {
-            for member in &group.members {
-                mapping.push((*member, group.result));
-            }
-            self.merge_group(key, &group.members, group.result, out)?;
-        }
-        Ok(mapping)
+        candidates
     }
 
     /// Merges the active windows among `members` into `result` (Beam's onMerge).
@@ -435,6 +423,15 @@ impl<C: CombineFn> GroupByKeyAndWindow<C> {
                 kept.last_emitted = rare.last_emitted.take();
                 kept.processing_timers = mem::take(&mut rare.processing_timers);
             }
+        }
+        // Data-driven triggers keep what they kept for the window the result grew from.
+        if let Some(trigger_data) = sources[donor]
+            .rare
+            .as_mut()
+            .map(|rare| mem::take(&mut rare.trigger_data))
+            .filter(|data| !data.is_empty())
+        {
+            merged.rare().trigger_data = trigger_data;
         }
         // Accumulators: a lone source is renamed; several are merged by the function.
         merged.acc = if sources.len() == 1 {
@@ -642,7 +639,10 @@ impl<C: CombineFn> GroupByKeyAndWindow<C> {
                     out.dead_letters.push(DeadLetter::step(
                         &step,
                         &record,
-                        format!("cannot extract the output of window {}: {reason}", pane.target.window),
+                        format!(
+                            "cannot extract the output of window {}: {reason}",
+                            pane.target.window
+                        ),
                     ));
                     continue;
                 }
@@ -803,9 +803,8 @@ impl<C: CombineFn> GroupByKeyAndWindow<C> {
             // Beam merges all of a key's new windows before processing its records.
             order.sort_by_key(|&i| ids[i as usize]);
         }
-        let mut groups: Vec<Target> = Vec::new();
-        let mut merge_results: Vec<Target> = Vec::new();
-        let mut group_of: Vec<u32> = vec![NO_GROUP; records.len()];
+        // Runs of records with the same key (one run per record when nothing merges).
+        let mut runs: Vec<(KeyId, Range<usize>)> = Vec::new();
         let mut run_start = 0;
         while run_start < order.len() {
             let key = ids[order[run_start] as usize];
@@ -817,23 +816,46 @@ impl<C: CombineFn> GroupByKeyAndWindow<C> {
             } else {
                 run_start + 1
             };
-            let mapping = if merging {
-                let mut arriving: SmallVec<[Window; 4]> = order[run_start..run_end]
-                    .iter()
-                    .map(|&i| records[i as usize].window)
-                    .collect();
-                arriving.sort_unstable();
-                arriving.dedup();
-                let mapping = self.merge_windows(key, &arriving, out)?;
-                merge_results.extend(mapping.iter().map(|(_, result)| Target {
+            runs.push((key, run_start..run_end));
+            run_start = run_end;
+        }
+        // One merge call for every key of the bundle.
+        let merges = if merging {
+            let candidates: Vec<Vec<Window>> = runs
+                .iter()
+                .map(|(key, run)| {
+                    let mut arriving: Vec<Window> = order[run.clone()]
+                        .iter()
+                        .map(|&i| records[i as usize].window)
+                        .collect();
+                    arriving.sort_unstable();
+                    arriving.dedup();
+                    self.merge_candidates(*key, &arriving)
+                })
+                .collect();
+            self.strategy
+                .window_fn
+                .merge_batch(&candidates)
+                .map_err(|message| self.fault(format!("merging windows failed: {message}")))?
+        } else {
+            Vec::new()
+        };
+        let mut groups: Vec<Target> = Vec::new();
+        let mut merge_results: Vec<Target> = Vec::new();
+        let mut group_of: Vec<u32> = vec![NO_GROUP; records.len()];
+        for (run_index, (key, run)) in runs.into_iter().enumerate() {
+            let mut mapping: SmallVec<[(Window, Window); 4]> = SmallVec::new();
+            for group in merges.get(run_index).into_iter().flatten() {
+                for member in &group.members {
+                    mapping.push((*member, group.result));
+                }
+                merge_results.push(Target {
                     key,
-                    window: *result,
-                }));
-                mapping
-            } else {
-                SmallVec::new()
-            };
-            for &i in &order[run_start..run_end] {
+                    window: group.result,
+                });
+                self.merge_group(key, &group.members, group.result, out)?;
+            }
+            for &i in &order[run] {
                 let record = &records[i as usize];
                 let window = mapping
                     .iter()
@@ -857,7 +879,6 @@ impl<C: CombineFn> GroupByKeyAndWindow<C> {
                 }
                 group_of[i as usize] = state.group;
             }
-            run_start = run_end;
         }
         // Counting sort of records by group, keeping arrival order within a group.
         let mut starts = vec![0usize; groups.len() + 1];
@@ -943,97 +964,175 @@ impl<C: CombineFn> GroupByKeyAndWindow<C> {
         records: &[Record],
         routed: &Routed,
         rejected: &mut [Option<String>],
-    ) {
+    ) -> Result<(), StepFault> {
         let combine_name = self.combine.name().to_owned();
         let combiner = self.strategy.timestamp_combiner;
         let lateness = self.strategy.allowed_lateness;
         let (input_wm, output_wm) = (self.input_watermark, self.output_watermark);
         let can_subtract = self.combine.inversion() != Inversion::None;
+        let mut arrivals: Vec<Arrival> = Vec::with_capacity(routed.groups.len());
         for (g, &target) in routed.groups.iter().enumerate() {
             let window_max = target.window.max_timestamp();
-            let mut accepted = 0u64;
-            let mut element_hold: Option<Timestamp> = None;
-            let mut late = false;
-            {
-                let Some(state) = self.keys.window_mut(&target) else {
+            let mut arrival = Arrival {
+                group: g,
+                accepted: Vec::new(),
+                element_hold: None,
+                late: false,
+            };
+            let Some(state) = self.keys.window_mut(&target) else {
+                continue;
+            };
+            state.group = NO_GROUP;
+            for &i in routed.group(g) {
+                if rejected[i].is_some() {
                     continue;
-                };
-                state.group = NO_GROUP;
-                for &i in routed.group(g) {
-                    if rejected[i].is_some() {
-                        continue;
-                    }
-                    let record = &records[i];
-                    if self.retain_inputs {
-                        if record.retraction {
-                            match state.retained().iter().position(|v| *v == record.value) {
-                                Some(found) => {
-                                    state.rare().retained.swap_remove(found);
-                                    state.acc_stale = true;
-                                }
-                                None => {
-                                    rejected[i] = Some(format!(
-                                        "{combine_name} cannot retract {}: the window does not hold it",
-                                        record.value
-                                    ));
-                                    continue;
-                                }
+                }
+                let record = &records[i];
+                if self.retain_inputs {
+                    if record.retraction {
+                        match state.retained().iter().position(|v| *v == record.value) {
+                            Some(found) => {
+                                state.rare().retained.swap_remove(found);
+                                state.acc_stale = true;
                             }
-                        } else {
-                            state.rare().retained.push(record.value.clone());
+                            None => {
+                                rejected[i] = Some(format!(
+                                    "{combine_name} cannot retract {}: the window does not hold it",
+                                    record.value
+                                ));
+                                continue;
+                            }
                         }
-                    } else if record.retraction && !can_subtract {
-                        rejected[i] = Some(format!("{combine_name} cannot subtract a retraction"));
-                        continue;
-                    }
-                    accepted += 1;
-                    // Beam's WatermarkHold: hold at the element's output time unless
-                    // that is already behind the output watermark.
-                    let hold = combiner.hold_for(record.timestamp, window_max);
-                    if hold < output_wm || window_max < input_wm {
-                        late = true;
                     } else {
-                        element_hold =
-                            Some(element_hold.map_or(hold, |h| combiner.combine(h, hold)));
+                        state.rare().retained.push(record.value.clone());
                     }
+                } else if record.retraction && !can_subtract {
+                    rejected[i] = Some(format!("{combine_name} cannot subtract a retraction"));
+                    continue;
+                }
+                arrival.accepted.push(i);
+                // Beam's WatermarkHold: hold at the element's output time unless that
+                // is already behind the output watermark.
+                let hold = combiner.hold_for(record.timestamp, window_max);
+                if hold < output_wm || window_max < input_wm {
+                    arrival.late = true;
+                } else {
+                    arrival.element_hold = Some(
+                        arrival
+                            .element_hold
+                            .map_or(hold, |h| combiner.combine(h, hold)),
+                    );
                 }
             }
-            if accepted == 0 {
-                if self
-                    .keys
-                    .window(&target)
-                    .is_some_and(|state| state.is_pristine())
-                {
+            if arrival.accepted.is_empty() {
+                if state.is_pristine() {
                     // Everything routed here was rejected: forget the window again.
                     self.expired.push(target);
                 }
                 continue;
             }
+            arrivals.push(arrival);
+        }
+        let signals = self.ask_data_triggers(records, routed, &arrivals)?;
+        for (arrival, signals) in arrivals.iter().zip(signals) {
+            let target = routed.groups[arrival.group];
             let time = self.trigger_time(target.window);
             let mut requests = mem::take(&mut self.requests);
             requests.clear();
             if let Some(state) = self.keys.window_mut(&target) {
                 state.has_new_content = true;
-                self.trigger
-                    .on_elements(&mut state.trigger, &time, &mut requests, accepted);
+                self.trigger.on_elements(
+                    &mut state.trigger,
+                    &time,
+                    &mut requests,
+                    arrival.accepted.len() as u64,
+                    &signals,
+                );
                 self.queues.register(target.key, state, &requests, lateness);
-                if let Some(hold) = element_hold {
+                if let Some(hold) = arrival.element_hold {
                     state.element_hold = Some(
                         state
                             .element_hold
                             .map_or(hold, |h| combiner.combine(h, hold)),
                     );
                 }
-                if late && lateness > 0 && state.late_hold().is_none() {
-                    // Too late to hold at its own time: hold at the GC time, so that
-                    // the late pane is not late for the next step.
+                if arrival.late && lateness > 0 && state.late_hold().is_none() {
+                    // Too late to hold at its own time: hold at the GC time, so that the
+                    // late pane is not late for the next step.
                     state.rare().late_hold = Some(target.window.gc_time(lateness));
                 }
                 self.queues.schedule_hold(target.key, state);
             }
             self.requests = requests;
         }
+        Ok(())
     }
+
+    /// Asks each data-driven trigger, once for the whole bundle, which windows should
+    /// fire; returns, per arrival, one signal per data-driven trigger.
+    fn ask_data_triggers(
+        &mut self,
+        records: &[Record],
+        routed: &Routed,
+        arrivals: &[Arrival],
+    ) -> Result<Vec<Vec<bool>>, StepFault> {
+        let mut signals = vec![vec![false; self.data_triggers.len()]; arrivals.len()];
+        for index in 0..self.data_triggers.len() {
+            let states: Vec<Vec<u8>> = arrivals
+                .iter()
+                .map(|arrival| {
+                    self.keys
+                        .window(&routed.groups[arrival.group])
+                        .and_then(|state| state.rare.as_ref())
+                        .and_then(|rare| rare.trigger_data.get(index).cloned())
+                        .unwrap_or_default()
+                })
+                .collect();
+            let inputs: Vec<DataTriggerInput<'_>> = arrivals
+                .iter()
+                .zip(&states)
+                .map(|(arrival, state)| DataTriggerInput {
+                    window: routed.groups[arrival.group].window,
+                    elements: arrival.accepted.iter().map(|&i| &records[i]).collect(),
+                    state,
+                })
+                .collect();
+            let decisions = self.data_triggers[index]
+                .on_elements(&inputs)
+                .map_err(|message| self.fault(message))?;
+            drop(inputs);
+            for ((arrival, decision), signal) in arrivals.iter().zip(decisions).zip(&mut signals) {
+                signal[index] = decision.fire;
+                if let Some(state) = self.keys.window_mut(&routed.groups[arrival.group]) {
+                    let kept = &mut state.rare().trigger_data;
+                    if kept.len() <= index {
+                        kept.resize(index + 1, Vec::new());
+                    }
+                    kept[index] = decision.state;
+                }
+            }
+        }
+        Ok(signals)
+    }
+
+    /// Gives the grouping the data-driven triggers its trigger tree refers to
+    /// (`Trigger::Plugin { index }` names `triggers[index]`).
+    pub fn with_data_triggers(mut self, triggers: Vec<Box<dyn DataTrigger>>) -> Self {
+        self.data_triggers = triggers;
+        self
+    }
+}
+
+/// What one window accepted in a bundle.
+struct Arrival {
+    /// The window's group in the bundle.
+    group: usize,
+    /// The records it accepted.
+    accepted: Vec<usize>,
+    /// Where they hold the output watermark.
+    element_hold: Option<Timestamp>,
+    /// Some were too late to hold at their own time.
+    late: bool,
 }
 
 impl<C: CombineFn> Step for GroupByKeyAndWindow<C> {
@@ -1067,7 +1166,7 @@ impl<C: CombineFn> Step for GroupByKeyAndWindow<C> {
         }
 
         // 4. Triggers, timers and holds.
-        self.record_arrivals(&records, &routed, &mut rejected);
+        self.record_arrivals(&records, &routed, &mut rejected)?;
         let step = format!("{} ({})", self.name, self.combine.name());
         for (record, reason) in records.iter().zip(&rejected) {
             if let Some(reason) = reason {

@@ -115,6 +115,8 @@ pub struct Rare {
     pub processing_timers: SmallVec<[Timestamp; 1]>,
     /// The hold of elements too late to hold at their own time (at the GC time).
     pub late_hold: Option<Timestamp>,
+    /// What each data-driven trigger kept for the window.
+    pub trigger_data: Vec<Vec<u8>>,
 }
 
 impl<A> WindowState<A> {

@@ -29,7 +29,9 @@ pub fn build_crate(dir: &Path) -> Result<PathBuf, PluginError> {
         .map_err(|err| failed(format!("cannot run cargo: {err}")))?;
     if !output.status.success() {
         let stderr = String::from_utf8_lossy(&output.stderr);
-        if stderr.contains("target may not be installed") || stderr.contains(TARGET) && stderr.contains("not installed") {
+        if stderr.contains("target may not be installed")
+            || stderr.contains(TARGET) && stderr.contains("not installed")
+        {
             return Err(failed(format!(
                 "the {TARGET} target is not installed; run `rustup target add {TARGET}`"
             )));
@@ -48,9 +50,12 @@ pub fn build_crate(dir: &Path) -> Result<PathBuf, PluginError> {
         if message["reason"] != "compiler-artifact" {
             continue;
         }
-        let matches_package = package
-            .as_deref()
-            .is_none_or(|name| message["target"]["name"].as_str().map(|n| n.replace('-', "_")) == Some(name.replace('-', "_")));
+        let matches_package = package.as_deref().is_none_or(|name| {
+            message["target"]["name"]
+                .as_str()
+                .map(|n| n.replace('-', "_"))
+                == Some(name.replace('-', "_"))
+        });
         if !matches_package {
             continue;
         }

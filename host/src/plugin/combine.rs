@@ -6,12 +6,14 @@ use std::ops::Range;
 use wasmtime::Store;
 use wasmtime::component::Component;
 
-use super::bindings::combine::exports::millrace::plugin::combine_fn::{self, Added, UncombineError};
+use super::bindings::combine::exports::millrace::plugin::combine_fn::{
+    self, Added, UncombineError,
+};
 use super::bindings::combine::{CombinePlugin, CombinePluginPre};
 use super::host::PluginData;
 use super::{
-    Attempt, BlobsBuilder, CallError, PluginError, PluginSpec, Runtime, Sandbox, World, attempt, blobs_size,
-    isolate, items, read_json,
+    Attempt, BlobsBuilder, CallError, PluginError, PluginSpec, Runtime, Sandbox, World, attempt,
+    blobs_size, isolate, items, read_json,
 };
 use crate::combine::{CombineError, CombineFn, CombineInput, Inversion, Rejected};
 use crate::record::Value;
@@ -35,17 +37,26 @@ impl World for CombineWorld {
         CombinePluginPre::new(linker.instantiate_pre(component)?)
     }
 
-    fn instantiate(pre: &Self::Pre, store: &mut Store<PluginData>) -> wasmtime::Result<CombinePlugin> {
+    fn instantiate(
+        pre: &Self::Pre,
+        store: &mut Store<PluginData>,
+    ) -> wasmtime::Result<CombinePlugin> {
         pre.instantiate(store)
     }
 
-    fn init(bindings: &CombinePlugin, store: &mut Store<PluginData>) -> wasmtime::Result<Result<Self::Info, String>> {
+    fn init(
+        bindings: &CombinePlugin,
+        store: &mut Store<PluginData>,
+    ) -> wasmtime::Result<Result<Self::Info, String>> {
         Ok(bindings
             .millrace_plugin_combine_fn()
             .call_init(store)?
             .map_err(|err| err.message))
     }
 }
+
+/// New accumulators, and the inputs (by index) the plugin rejected with a reason.
+type Folded = (Vec<Vec<u8>>, Vec<(usize, String)>);
 
 /// Adding inputs or taking them back.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -73,7 +84,11 @@ impl WasmCombine {
         };
         let empty = sandbox
             .call(
-                |bindings, store| bindings.millrace_plugin_combine_fn().call_create_accumulator(store),
+                |bindings, store| {
+                    bindings
+                        .millrace_plugin_combine_fn()
+                        .call_create_accumulator(store)
+                },
                 Vec::len,
             )
             .map_err(|err| PluginError::Init {
@@ -107,7 +122,7 @@ impl WasmCombine {
         accs: &[Vec<u8>],
         groups: &[Vec<usize>],
         inputs: &[CombineInput<'_>],
-    ) -> Result<Attempt<(Vec<Vec<u8>>, Vec<(usize, String)>)>, String> {
+    ) -> Result<Attempt<Folded>, String> {
         let mut acc_blobs = BlobsBuilder::default();
         let mut input_blobs = BlobsBuilder::default();
         let mut group_ends = Vec::with_capacity(groups.len());
@@ -131,17 +146,22 @@ impl WasmCombine {
                     Fold::Uncombine => combine
                         .call_uncombine(&mut *store, &acc_blobs, &input_blobs, &group_ends)?
                         .map_err(|err| match err {
-                            UncombineError::NotInvertible => "the plugin cannot take inputs back".to_owned(),
+                            UncombineError::NotInvertible => {
+                                "the plugin cannot take inputs back".to_owned()
+                            }
                             UncombineError::Failed(err) => err.message,
                         }),
                 })
             },
-            |added: &Result<Added, String>| added.as_ref().map_or(0, |a| blobs_size(&a.accumulators)),
+            |added: &Result<Added, String>| {
+                added.as_ref().map_or(0, |a| blobs_size(&a.accumulators))
+            },
         );
         Ok(match attempt(outcome)? {
             Attempt::Failed(reason) => Attempt::Failed(reason),
             Attempt::Done(added) => {
-                let new_accs: Vec<Vec<u8>> = items(&added.accumulators).map(<[u8]>::to_vec).collect();
+                let new_accs: Vec<Vec<u8>> =
+                    items(&added.accumulators).map(<[u8]>::to_vec).collect();
                 if new_accs.len() != accs.len() {
                     return Ok(Attempt::Failed(format!(
                         "returned {} accumulators for {} groups",
@@ -152,7 +172,9 @@ impl WasmCombine {
                 let rejected = added
                     .rejected
                     .into_iter()
-                    .filter_map(|error| order.get(error.index as usize).map(|&i| (i, error.message)))
+                    .filter_map(|error| {
+                        order.get(error.index as usize).map(|&i| (i, error.message))
+                    })
                     .collect();
                 Attempt::Done((new_accs, rejected))
             }
@@ -183,7 +205,11 @@ impl WasmCombine {
                     for (acc, new) in accs[range].iter_mut().zip(new_accs) {
                         *acc = new;
                     }
-                    rejected.extend(rejects.into_iter().map(|(input, reason)| Rejected { input, reason }));
+                    rejected.extend(
+                        rejects
+                            .into_iter()
+                            .map(|(input, reason)| Rejected { input, reason }),
+                    );
                 }
                 Err(_) => {
                     // One group failed as a whole: feed it its inputs one at a time.
@@ -196,7 +222,11 @@ impl WasmCombine {
                         {
                             Attempt::Done((mut new_accs, rejects)) => {
                                 accs[group] = new_accs.pop().unwrap_or_else(|| single[0].clone());
-                                rejected.extend(rejects.into_iter().map(|(input, reason)| Rejected { input, reason }));
+                                rejected.extend(
+                                    rejects
+                                        .into_iter()
+                                        .map(|(input, reason)| Rejected { input, reason }),
+                                );
                             }
                             Attempt::Failed(reason) => rejected.push(Rejected { input, reason }),
                         }
@@ -233,7 +263,8 @@ impl CombineFn for WasmCombine {
         let mut adds = Vec::with_capacity(groups.len());
         let mut takes = Vec::with_capacity(groups.len());
         for group in groups {
-            let (take, add): (Vec<usize>, Vec<usize>) = group.clone().partition(|&i| inputs[i].retraction);
+            let (take, add): (Vec<usize>, Vec<usize>) =
+                group.clone().partition(|&i| inputs[i].retraction);
             adds.push(add);
             takes.push(take);
         }
@@ -273,7 +304,10 @@ impl CombineFn for WasmCombine {
         }
     }
 
-    fn extract_outputs(&mut self, accumulators: &[&Vec<u8>]) -> Result<Vec<Result<Value, String>>, CombineError> {
+    fn extract_outputs(
+        &mut self,
+        accumulators: &[&Vec<u8>],
+    ) -> Result<Vec<Result<Value, String>>, CombineError> {
         let results = isolate(accumulators.len(), |range: Range<usize>| {
             let mut blobs = BlobsBuilder::default();
             for acc in &accumulators[range.clone()] {
@@ -291,11 +325,16 @@ impl CombineFn for WasmCombine {
             );
             Ok(match attempt(outcome)? {
                 Attempt::Done(outputs) => {
-                    let values: Vec<Result<Value, String>> = items(&outputs).map(read_json).collect();
+                    let values: Vec<Result<Value, String>> =
+                        items(&outputs).map(read_json).collect();
                     if values.len() == range.len() {
                         Attempt::Done(values)
                     } else {
-                        Attempt::Failed(format!("returned {} outputs for {} accumulators", values.len(), range.len()))
+                        Attempt::Failed(format!(
+                            "returned {} outputs for {} accumulators",
+                            values.len(),
+                            range.len()
+                        ))
                     }
                 }
                 Attempt::Failed(reason) => Attempt::Failed(reason),

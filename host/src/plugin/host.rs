@@ -17,7 +17,9 @@ use wasmtime::ResourceLimiter;
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
 use wasmtime_wasi::p2::{OutputStream, Pollable, StreamResult};
-use wasmtime_wasi::{HostMonotonicClock, HostWallClock, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+use wasmtime_wasi::{
+    HostMonotonicClock, HostWallClock, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView,
+};
 
 use super::bindings::dofn::millrace::plugin::{host, state, types};
 use super::keyed::CallState;
@@ -42,7 +44,11 @@ impl LogTail {
 
     /// What was written, as text, with Rust's panic boilerplate trimmed.
     pub fn message(&self) -> String {
-        let bytes: Vec<u8> = self.0.lock().map(|tail| tail.iter().copied().collect()).unwrap_or_default();
+        let bytes: Vec<u8> = self
+            .0
+            .lock()
+            .map(|tail| tail.iter().copied().collect())
+            .unwrap_or_default();
         String::from_utf8_lossy(&bytes)
             .lines()
             .map(str::trim)
@@ -96,7 +102,11 @@ impl OutputStream for LogTail {
 }
 
 impl AsyncWrite for LogTail {
-    fn poll_write(self: Pin<&mut Self>, _: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
         self.append(buf);
         Poll::Ready(Ok(buf.len()))
     }
@@ -141,7 +151,12 @@ pub struct MemoryLimiter {
 }
 
 impl ResourceLimiter for MemoryLimiter {
-    fn memory_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
         if desired > self.limit {
             self.denied = true;
             return Ok(false);
@@ -149,7 +164,12 @@ impl ResourceLimiter for MemoryLimiter {
         Ok(true)
     }
 
-    fn table_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
         Ok(desired <= 1 << 20)
     }
 }
@@ -180,7 +200,12 @@ pub struct PluginData {
 
 impl PluginData {
     /// Store data for a plugin described by `spec`, reporting as `label`.
-    pub fn new(spec: &PluginSpec, label: Arc<str>, metrics: Arc<Mutex<Metrics>>, log: LogTail) -> Self {
+    pub fn new(
+        spec: &PluginSpec,
+        label: Arc<str>,
+        metrics: Arc<Mutex<Metrics>>,
+        log: LogTail,
+    ) -> Self {
         let mut wasi = WasiCtxBuilder::new();
         wasi.stdout(log.clone()).stderr(log.clone());
         apply_grants(&mut wasi, &spec.grants);
@@ -207,7 +232,9 @@ fn apply_grants(wasi: &mut WasiCtxBuilder, grants: &Grants) {
     if grants.network {
         wasi.inherit_network().allow_ip_name_lookup(true);
     } else {
-        wasi.allow_tcp(false).allow_udp(false).allow_ip_name_lookup(false);
+        wasi.allow_tcp(false)
+            .allow_udp(false)
+            .allow_ip_name_lookup(false);
     }
     for dir in &grants.read {
         let guest = dir.to_string_lossy().into_owned();
@@ -276,13 +303,21 @@ impl state::Host for PluginData {
 
     fn set_event_timer(&mut self, element: u32, name: String, time: i64) {
         if let Some(call) = &mut self.call {
-            call.set_timer(element, name, Some((crate::timer::TimeDomain::EventTime, time)));
+            call.set_timer(
+                element,
+                name,
+                Some((crate::timer::TimeDomain::EventTime, time)),
+            );
         }
     }
 
     fn set_processing_timer(&mut self, element: u32, name: String, time: i64) {
         if let Some(call) = &mut self.call {
-            call.set_timer(element, name, Some((crate::timer::TimeDomain::ProcessingTime, time)));
+            call.set_timer(
+                element,
+                name,
+                Some((crate::timer::TimeDomain::ProcessingTime, time)),
+            );
         }
     }
 

@@ -77,12 +77,15 @@ impl KeyedStore {
     }
 }
 
+/// Pending writes for one key and window: tag to new value (`None` deletes).
+type Writes = HashMap<String, Option<Vec<u8>>>;
+
 /// The state a call in progress reads and writes.
 pub struct CallState {
     /// The key and window of each element (or fired timer) of the call.
     targets: Vec<(Key, Window)>,
     store: Arc<Mutex<KeyedStore>>,
-    values: HashMap<(Key, Window), HashMap<String, Option<Vec<u8>>>>,
+    values: HashMap<(Key, Window), Writes>,
     timers: Vec<(TimerId, Option<(TimeDomain, Timestamp)>)>,
 }
 
@@ -110,12 +113,20 @@ impl CallState {
     /// Writes (or, with `None`, removes) the value `name`.
     pub fn set(&mut self, element: u32, name: String, value: Option<Vec<u8>>) {
         if let Some(target) = self.targets.get(element as usize) {
-            self.values.entry(target.clone()).or_default().insert(name, value);
+            self.values
+                .entry(target.clone())
+                .or_default()
+                .insert(name, value);
         }
     }
 
     /// Sets (or, with `None`, cancels) the timer `name`.
-    pub fn set_timer(&mut self, element: u32, name: String, timer: Option<(TimeDomain, Timestamp)>) {
+    pub fn set_timer(
+        &mut self,
+        element: u32,
+        name: String,
+        timer: Option<(TimeDomain, Timestamp)>,
+    ) {
         if let Some((key, window)) = self.targets.get(element as usize) {
             self.timers.push(((key.clone(), *window, name), timer));
         }
@@ -157,7 +168,11 @@ mod tests {
         let store = Arc::new(Mutex::new(KeyedStore::default()));
         let mut call = CallState::new(store.clone(), vec![target()]);
         call.set(0, "seen".into(), Some(vec![1]));
-        assert_eq!(call.get(0, "seen"), Some(vec![1]), "a call reads its own writes");
+        assert_eq!(
+            call.get(0, "seen"),
+            Some(vec![1]),
+            "a call reads its own writes"
+        );
         let fresh = CallState::new(store.clone(), vec![target()]);
         assert_eq!(fresh.get(0, "seen"), None, "others do not until commit");
         call.commit();

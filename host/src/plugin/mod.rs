@@ -130,9 +130,7 @@ pub enum PluginError {
         message: String,
     },
     /// The component does not implement the world the step needs.
-    #[error(
-        "{path} does not export {missing}, which a {kind} step needs (it exports {found})"
-    )]
+    #[error("{path} does not export {missing}, which a {kind} step needs (it exports {found})")]
     MissingExport {
         /// The plugin.
         path: PathBuf,
@@ -182,7 +180,9 @@ pub struct Runtime {
 
 impl fmt::Debug for Runtime {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Runtime").field("cache_dir", &self.cache_dir).finish()
+        f.debug_struct("Runtime")
+            .field("cache_dir", &self.cache_dir)
+            .finish()
     }
 }
 
@@ -226,17 +226,24 @@ impl Runtime {
                 }
             })
             .map_err(|err| wasmtime::Error::msg(err.to_string()))?;
-        let linker = |add: fn(&mut Linker<PluginData>) -> wasmtime::Result<()>| -> wasmtime::Result<_> {
-            let mut linker = Linker::new(&engine);
-            wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
-            add(&mut linker)?;
-            Ok(linker)
-        };
+        let linker =
+            |add: fn(&mut Linker<PluginData>) -> wasmtime::Result<()>| -> wasmtime::Result<_> {
+                let mut linker = Linker::new(&engine);
+                wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
+                add(&mut linker)?;
+                Ok(linker)
+            };
         Ok(Runtime {
             dofn: linker(|l| bindings::dofn::DofnPlugin::add_to_linker::<_, HasSelf<_>>(l, |d| d))?,
-            combine: linker(|l| bindings::combine::CombinePlugin::add_to_linker::<_, HasSelf<_>>(l, |d| d))?,
-            window: linker(|l| bindings::window::WindowPlugin::add_to_linker::<_, HasSelf<_>>(l, |d| d))?,
-            trigger: linker(|l| bindings::trigger::TriggerPlugin::add_to_linker::<_, HasSelf<_>>(l, |d| d))?,
+            combine: linker(|l| {
+                bindings::combine::CombinePlugin::add_to_linker::<_, HasSelf<_>>(l, |d| d)
+            })?,
+            window: linker(|l| {
+                bindings::window::WindowPlugin::add_to_linker::<_, HasSelf<_>>(l, |d| d)
+            })?,
+            trigger: linker(|l| {
+                bindings::trigger::TriggerPlugin::add_to_linker::<_, HasSelf<_>>(l, |d| d)
+            })?,
             cache_dir: cache_dir(),
             engine,
         })
@@ -260,7 +267,9 @@ impl Runtime {
             message,
         };
         if !bytes.starts_with(b"\0asm") {
-            return Err(not_component("it does not start with the WebAssembly magic number".to_owned()));
+            return Err(not_component(
+                "it does not start with the WebAssembly magic number".to_owned(),
+            ));
         }
         let cached = self.cache_path(&hash);
         if let Some(cached) = &cached
@@ -273,7 +282,8 @@ impl Runtime {
                 return Ok((component, wasm_path, hash));
             }
         }
-        let component = Component::new(&self.engine, &bytes).map_err(|err| not_component(format!("{err:#}")))?;
+        let component = Component::new(&self.engine, &bytes)
+            .map_err(|err| not_component(format!("{err:#}")))?;
         if let (Some(cached), Ok(serialized)) = (cached, component.serialize()) {
             // A cache that cannot be written only costs a recompile next time.
             let temp = cached.with_extension(format!("tmp{}", std::process::id()));
@@ -289,7 +299,9 @@ impl Runtime {
         let dir = self.cache_dir.as_ref()?;
         std::fs::create_dir_all(dir).ok()?;
         let mut hasher = std::collections::hash_map::DefaultHasher::new();
-        self.engine.precompile_compatibility_hash().hash(&mut hasher);
+        self.engine
+            .precompile_compatibility_hash()
+            .hash(&mut hasher);
         Some(dir.join(format!("{hash}-{:016x}.cwasm", hasher.finish())))
     }
 
@@ -331,9 +343,15 @@ pub trait World: 'static {
     /// Builds the template.
     fn pre(linker: &Linker<PluginData>, component: &Component) -> wasmtime::Result<Self::Pre>;
     /// Instantiates the template.
-    fn instantiate(pre: &Self::Pre, store: &mut Store<PluginData>) -> wasmtime::Result<Self::Bindings>;
+    fn instantiate(
+        pre: &Self::Pre,
+        store: &mut Store<PluginData>,
+    ) -> wasmtime::Result<Self::Bindings>;
     /// Calls the plugin's `init`.
-    fn init(bindings: &Self::Bindings, store: &mut Store<PluginData>) -> wasmtime::Result<Result<Self::Info, String>>;
+    fn init(
+        bindings: &Self::Bindings,
+        store: &mut Store<PluginData>,
+    ) -> wasmtime::Result<Result<Self::Info, String>>;
 }
 
 /// A live instance of a plugin.
@@ -371,12 +389,13 @@ impl<W: World> Sandbox<W> {
         let label: Arc<str> = Arc::from(format!("{step} ({})", spec.path.display()));
         let log = LogTail::default();
         let metrics = Arc::new(Mutex::new(Metrics::default()));
-        let (live, info) = start::<W>(&runtime, &pre, spec, &label, &log, &metrics).map_err(|message| {
-            PluginError::Init {
-                path: spec.path.clone(),
-                message,
-            }
-        })?;
+        let (live, info) =
+            start::<W>(&runtime, &pre, spec, &label, &log, &metrics).map_err(|message| {
+                PluginError::Init {
+                    path: spec.path.clone(),
+                    message,
+                }
+            })?;
         Ok(Sandbox {
             runtime,
             pre,
@@ -426,7 +445,14 @@ impl<W: World> Sandbox<W> {
         size: impl FnOnce(&R) -> usize,
     ) -> Result<R, CallError> {
         if self.live.is_none() {
-            match start::<W>(&self.runtime, &self.pre, &self.spec, &self.label, &self.log, &self.metrics) {
+            match start::<W>(
+                &self.runtime,
+                &self.pre,
+                &self.spec,
+                &self.label,
+                &self.log,
+                &self.metrics,
+            ) {
                 Ok((live, _)) => self.live = Some(live),
                 Err(message) => return Err(self.fault(message)),
             }
@@ -434,7 +460,8 @@ impl<W: World> Sandbox<W> {
         let Some(live) = self.live.as_mut() else {
             return Err(self.fault("the plugin could not be started".to_owned()));
         };
-        let ticks = (self.spec.limits.cpu_per_call.as_millis() / EPOCH_TICK.as_millis()).max(1) as u64;
+        let ticks =
+            (self.spec.limits.cpu_per_call.as_millis() / EPOCH_TICK.as_millis()).max(1) as u64;
         live.store.set_epoch_deadline(ticks);
         live.store.data_mut().limiter.denied = false;
         live.store.data().log.clear();
@@ -492,7 +519,8 @@ fn start<W: World>(
     store.epoch_deadline_trap();
     let ticks = (spec.limits.cpu_per_call.as_millis() / EPOCH_TICK.as_millis()).max(1) as u64;
     store.set_epoch_deadline(ticks);
-    let bindings = W::instantiate(pre, &mut store).map_err(|err| describe_fault(&err, &store, &spec.limits))?;
+    let bindings = W::instantiate(pre, &mut store)
+        .map_err(|err| describe_fault(&err, &store, &spec.limits))?;
     let info = W::init(&bindings, &mut store)
         .map_err(|err| describe_fault(&err, &store, &spec.limits))?
         .map_err(|message| format!("init failed: {message}"))?;
@@ -507,12 +535,19 @@ fn describe_fault(err: &wasmtime::Error, store: &Store<PluginData>, limits: &Lim
             crate::time::format_duration(limits.cpu_per_call.as_millis() as i64)
         ),
         _ if store.data().limiter.denied => {
-            format!("exceeded its memory limit of {}", format_bytes(limits.memory))
+            format!(
+                "exceeded its memory limit of {}",
+                format_bytes(limits.memory)
+            )
         }
         Some(trap) => format!("trapped: {trap}"),
         None => format!("{err:#}"),
     };
     let printed = store.data().log.message();
+    if let Some(at) = printed.find("panicked at ") {
+        // A Rust panic: its message says more than the trap it ends in.
+        return printed[at..].to_owned();
+    }
     if !printed.is_empty() {
         message.push_str(": ");
         message.push_str(&printed);
@@ -524,7 +559,7 @@ fn describe_fault(err: &wasmtime::Error, store: &Store<PluginData>, limits: &Lim
 pub fn format_bytes(bytes: u64) -> String {
     const UNITS: [(u64, &str); 3] = [(1 << 30, "GiB"), (1 << 20, "MiB"), (1 << 10, "KiB")];
     for (size, unit) in UNITS {
-        if bytes >= size && bytes % size == 0 {
+        if bytes >= size && bytes.is_multiple_of(size) {
             return format!("{} {unit}", bytes / size);
         }
     }
@@ -532,9 +567,16 @@ pub fn format_bytes(bytes: u64) -> String {
 }
 
 /// Checks that the component exports what the world needs, naming what is missing.
-fn check_exports<W: World>(runtime: &Runtime, component: &Component, path: &Path) -> Result<(), PluginError> {
+fn check_exports<W: World>(
+    runtime: &Runtime,
+    component: &Component,
+    path: &Path,
+) -> Result<(), PluginError> {
     let ty = component.component_type();
-    let exports: Vec<String> = ty.exports(runtime.engine()).map(|(name, _)| name.to_owned()).collect();
+    let exports: Vec<String> = ty
+        .exports(runtime.engine())
+        .map(|(name, _)| name.to_owned())
+        .collect();
     if exports.iter().any(|name| name == W::EXPORT) {
         return Ok(());
     }
@@ -558,13 +600,16 @@ pub enum Attempt<T> {
     Failed(String),
 }
 
+/// The result for each range of items that [`isolate`] attempted.
+pub type Isolated<T> = Vec<(Range<usize>, Result<T, String>)>;
+
 /// Runs `call` over `items` at once; if that fails as a whole, runs it on each item
 /// alone so that only the items that fail are lost. Returns, per range of items that
 /// was attempted, the result. A quarantine stops everything.
 pub fn isolate<T>(
     items: usize,
     mut call: impl FnMut(Range<usize>) -> Result<Attempt<T>, String>,
-) -> Result<Vec<(Range<usize>, Result<T, String>)>, String> {
+) -> Result<Isolated<T>, String> {
     if items == 0 {
         return Ok(Vec::new());
     }
@@ -697,12 +742,19 @@ mod tests {
             })
         })
         .unwrap();
-        let summary: Vec<_> = results.into_iter().map(|(range, result)| (range.start, result)).collect();
+        let summary: Vec<_> = results
+            .into_iter()
+            .map(|(range, result)| (range.start, result))
+            .collect();
         assert_eq!(
             summary,
             vec![(0, Ok(0)), (1, Err("bad 1..2".to_owned())), (2, Ok(2))]
         );
-        assert_eq!(isolate(2, |_| Ok(Attempt::Done(()))).unwrap().len(), 1, "one call when it works");
+        assert_eq!(
+            isolate(2, |_| Ok(Attempt::Done(()))).unwrap().len(),
+            1,
+            "one call when it works"
+        );
         assert_eq!(
             isolate::<()>(2, |_| Err("quarantined".into())).unwrap_err(),
             "quarantined"

@@ -18,9 +18,9 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 use crate::combine::Builtin;
-use crate::plugin::{Grants, Limits, PluginSpec};
 use crate::group::WindowingStrategy;
 use crate::pane::{AccumulationMode, TimestampCombiner};
+use crate::plugin::{Grants, Limits, PluginSpec};
 use crate::time::parse_duration;
 use crate::trigger::{Alignment, MAX_NODES, Trigger, TriggerMachine};
 use crate::window::WindowFn;
@@ -143,8 +143,21 @@ pub enum StepSpec {
     Window {
         /// The step's path in the spec, e.g. `steps[0].window`.
         path: String,
-        /// The windowing.
+        /// The windowing. With a custom window function, `window_fn` is a placeholder
+        /// that the runner replaces with the plugin.
         strategy: WindowingStrategy,
+        /// The custom window function's plugin, if any.
+        custom: Option<PluginSpec>,
+        /// The plugins of the trigger's data-driven parts: `Trigger::Plugin { index }`
+        /// names `trigger_plugins[index]`.
+        trigger_plugins: Vec<PluginSpec>,
+    },
+    /// Run a DoFn plugin on every record.
+    ParDo {
+        /// The step's path in the spec.
+        path: String,
+        /// The plugin.
+        plugin: PluginSpec,
     },
     /// Group by key and window, and combine each group's values.
     Combine {
@@ -558,16 +571,27 @@ impl Reader<'_> {
         let mut steps = Vec::new();
         for (index, item) in items.iter().enumerate() {
             let at = at.index(index);
-            let (kind, body, mark) = self.choice(&at, item, &["window", "combine"], "step")?;
+            let (kind, body, mark) =
+                self.choice(&at, item, &["window", "combine", "pardo"], "step")?;
             let step_at = at.key(kind);
             let empty = empty_at(mark);
             let body = body.unwrap_or(&empty);
             match kind {
                 "window" => {
-                    let strategy = self.window(&step_at, body)?;
+                    let mut trigger_plugins = Vec::new();
+                    let (strategy, custom) = self.window(&step_at, body, &mut trigger_plugins)?;
                     steps.push(StepSpec::Window {
                         path: step_at.path,
                         strategy,
+                        custom,
+                        trigger_plugins,
+                    });
+                }
+                "pardo" => {
+                    let plugin = self.plugin(&step_at, body)?;
+                    steps.push(StepSpec::ParDo {
+                        path: step_at.path,
+                        plugin,
                     });
                 }
                 _ => {
@@ -582,8 +606,13 @@ impl Reader<'_> {
         Ok(steps)
     }
 
-    fn window(&self, at: &At, node: &Node) -> Result<WindowingStrategy> {
-        const FUNCTIONS: [&str; 4] = ["global", "fixed", "sliding", "sessions"];
+    fn window(
+        &self,
+        at: &At,
+        node: &Node,
+        trigger_plugins: &mut Vec<PluginSpec>,
+    ) -> Result<(WindowingStrategy, Option<PluginSpec>)> {
+        const FUNCTIONS: [&str; 5] = ["global", "fixed", "sliding", "sessions", "custom"];
         let map = self.map(
             at,
             node,
@@ -592,6 +621,7 @@ impl Reader<'_> {
                 "fixed",
                 "sliding",
                 "sessions",
+                "custom",
                 "trigger",
                 "accumulation",
                 "allowed_lateness",
@@ -608,7 +638,7 @@ impl Reader<'_> {
             [] => {
                 return Err(self.error(
                     at,
-                    "expected a window function: one of global, fixed, sliding, sessions",
+                    "expected a window function: one of global, fixed, sliding, sessions, custom",
                     map.mark,
                 ));
             }
@@ -627,14 +657,22 @@ impl Reader<'_> {
                 ));
             }
         };
-        let window_fn = self.window_fn(&at.key(&entry.key), &entry.key, &entry.value)?;
+        let (window_fn, custom) = if entry.key == "custom" {
+            let plugin = self.plugin(&at.key("custom"), &entry.value)?;
+            (WindowFn::Global, Some(plugin))
+        } else {
+            (
+                self.window_fn(&at.key(&entry.key), &entry.key, &entry.value)?,
+                None,
+            )
+        };
         let mut strategy = WindowingStrategy {
             window_fn,
             ..WindowingStrategy::default()
         };
         if let Some(node) = map.get("trigger") {
             let trigger_at = at.key("trigger");
-            strategy.trigger = self.trigger(&trigger_at, node)?;
+            strategy.trigger = self.trigger(&trigger_at, node, trigger_plugins)?;
             if let Err(err) = TriggerMachine::new(&strategy.trigger, false) {
                 return Err(self.error(&trigger_at, format!("{err} (max {MAX_NODES})"), node.mark));
             }
@@ -662,7 +700,7 @@ impl Reader<'_> {
                 _ => return Err(self.expected(&at, "end_of_window, earliest or latest", node)),
             };
         }
-        Ok(strategy)
+        Ok((strategy, custom))
     }
 
     fn window_fn(&self, at: &At, kind: &str, node: &Node) -> Result<WindowFn> {
@@ -718,8 +756,16 @@ impl Reader<'_> {
         }
     }
 
-    fn trigger(&self, at: &At, node: &Node) -> Result<Trigger> {
-        const FORMS: [&str; 10] = [
+    fn trigger(&self, at: &At, node: &Node, plugins: &mut Vec<PluginSpec>) -> Result<Trigger> {
+        if let NodeValue::Map(entries) = &node.value
+            && entries.iter().any(|entry| entry.key == "plugin")
+        {
+            plugins.push(self.plugin(at, node)?);
+            return Ok(Trigger::Plugin {
+                index: plugins.len() - 1,
+            });
+        }
+        const FORMS: [&str; 11] = [
             "default",
             "never",
             "after_watermark",
@@ -730,6 +776,7 @@ impl Reader<'_> {
             "after_any",
             "after_all",
             "or_finally",
+            "plugin",
         ];
         let (kind, body, _) = self.choice(at, node, &FORMS, "trigger")?;
         let at = at.key(kind);
@@ -744,11 +791,11 @@ impl Reader<'_> {
                 let map = self.map(&at, body, &["early", "late"])?;
                 let early = map
                     .get("early")
-                    .map(|node| self.trigger(&at.key("early"), node).map(Box::new))
+                    .map(|node| self.trigger(&at.key("early"), node, plugins).map(Box::new))
                     .transpose()?;
                 let late = map
                     .get("late")
-                    .map(|node| self.trigger(&at.key("late"), node).map(Box::new))
+                    .map(|node| self.trigger(&at.key("late"), node, plugins).map(Box::new))
                     .transpose()?;
                 Ok(Trigger::AfterWatermark { early, late })
             }
@@ -782,9 +829,9 @@ impl Reader<'_> {
                 Ok(Trigger::AfterProcessingTime { delay, align })
             }
             ("after_count", Some(body)) => Ok(Trigger::AfterCount(self.count(&at, body, 1)?)),
-            ("repeatedly", Some(body)) => {
-                Ok(Trigger::Repeatedly(Box::new(self.trigger(&at, body)?)))
-            }
+            ("repeatedly", Some(body)) => Ok(Trigger::Repeatedly(Box::new(
+                self.trigger(&at, body, plugins)?,
+            ))),
             ("after_each" | "after_any" | "after_all", Some(body)) => {
                 let NodeValue::Seq(items) = &body.value else {
                     return Err(self.expected(&at, "a list of triggers", body));
@@ -795,7 +842,7 @@ impl Reader<'_> {
                 let triggers = items
                     .iter()
                     .enumerate()
-                    .map(|(i, item)| self.trigger(&at.index(i), item))
+                    .map(|(i, item)| self.trigger(&at.index(i), item, plugins))
                     .collect::<Result<Vec<_>>>()?;
                 Ok(match kind {
                     "after_each" => Trigger::AfterEach(triggers),
@@ -805,9 +852,13 @@ impl Reader<'_> {
             }
             ("or_finally", Some(body)) => {
                 let map = self.map(&at, body, &["trigger", "until"])?;
-                let trigger =
-                    self.trigger(&at.key("trigger"), map.require(self, &at, "trigger")?)?;
-                let until = self.trigger(&at.key("until"), map.require(self, &at, "until")?)?;
+                let trigger = self.trigger(
+                    &at.key("trigger"),
+                    map.require(self, &at, "trigger")?,
+                    plugins,
+                )?;
+                let until =
+                    self.trigger(&at.key("until"), map.require(self, &at, "until")?, plugins)?;
                 Ok(Trigger::OrFinally {
                     trigger: Box::new(trigger),
                     until: Box::new(until),
@@ -853,14 +904,19 @@ impl Reader<'_> {
                 if !config.is_object() && !config.is_null() {
                     return Err(self.expected(&at.key("config"), "a map of settings", node));
                 }
-                if config.is_null() { serde_json::json!({}) } else { config }
+                if config.is_null() {
+                    serde_json::json!({})
+                } else {
+                    config
+                }
             }
             None => serde_json::json!({}),
         };
         let mut limits = Limits::default();
         if let Some(node) = map.get("limits") {
             let at = at.key("limits");
-            let limits_map = self.map(&at, node, &["memory", "cpu_per_call", "output", "faults"])?;
+            let limits_map =
+                self.map(&at, node, &["memory", "cpu_per_call", "output", "faults"])?;
             if let Some(node) = limits_map.get("memory") {
                 limits.memory = self.size(&at.key("memory"), node)?;
             }
@@ -872,7 +928,8 @@ impl Reader<'_> {
                 limits.output = self.size(&at.key("output"), node)?;
             }
             if let Some(node) = limits_map.get("faults") {
-                limits.max_faults = self.count(&at.key("faults"), node, 1)?.min(u32::MAX as u64) as u32;
+                limits.max_faults =
+                    self.count(&at.key("faults"), node, 1)?.min(u32::MAX as u64) as u32;
             }
         }
         let mut grants = Grants::default();
@@ -919,7 +976,9 @@ impl Reader<'_> {
         let expected = "a size such as 512KiB, 64MiB, 1GiB or a number of bytes";
         match &node.value {
             NodeValue::Int(bytes) if *bytes > 0 => Ok(*bytes as u64),
-            NodeValue::Str(text) => parse_size(text).ok_or_else(|| self.expected(at, expected, node)),
+            NodeValue::Str(text) => {
+                parse_size(text).ok_or_else(|| self.expected(at, expected, node))
+            }
             _ => Err(self.expected(at, expected, node)),
         }
     }
@@ -983,6 +1042,7 @@ fn trigger_example(kind: &str) -> &'static str {
         "repeatedly" => "{repeatedly: {after_count: 10}}",
         "after_each" | "after_any" | "after_all" => "{after_any: [{after_count: 10}, …]}",
         "or_finally" => "{or_finally: {trigger: …, until: …}}",
+        "plugin" => "{plugin: plugins/threshold, config: {…}}",
         _ => "…",
     }
 }
@@ -1010,7 +1070,9 @@ impl<'n> Map<'n> {
 /// Parses `512KiB`, `64MiB`, `1GiB`, `10MB` or a number of bytes.
 pub fn parse_size(text: &str) -> Option<u64> {
     let text = text.trim();
-    let digits = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+    let digits = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
     let number: u64 = text[..digits].parse().ok()?;
     let unit: u64 = match text[digits..].trim() {
         "" | "B" => 1,
@@ -1031,11 +1093,15 @@ fn to_json(node: &Node) -> serde_json::Value {
         NodeValue::Null => serde_json::Value::Null,
         NodeValue::Bool(b) => serde_json::Value::Bool(*b),
         NodeValue::Int(i) => serde_json::Value::from(*i),
-        NodeValue::Float(f) => serde_json::Number::from_f64(*f).map_or(serde_json::Value::Null, serde_json::Value::Number),
+        NodeValue::Float(f) => serde_json::Number::from_f64(*f)
+            .map_or(serde_json::Value::Null, serde_json::Value::Number),
         NodeValue::Str(s) => serde_json::Value::String(s.clone()),
         NodeValue::Seq(items) => serde_json::Value::Array(items.iter().map(to_json).collect()),
         NodeValue::Map(entries) => serde_json::Value::Object(
-            entries.iter().map(|entry| (entry.key.clone(), to_json(&entry.value))).collect(),
+            entries
+                .iter()
+                .map(|entry| (entry.key.clone(), to_json(&entry.value)))
+                .collect(),
         ),
     }
 }

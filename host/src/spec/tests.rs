@@ -39,7 +39,7 @@ sink: { file: out.jsonl }
         }
     );
     assert_eq!(spec.sink, SinkSpec::File(PathBuf::from("dir/out.jsonl")));
-    let StepSpec::Window { path, strategy } = &spec.steps[0] else {
+    let StepSpec::Window { path, strategy, .. } = &spec.steps[0] else {
         panic!("expected a window step")
     };
     assert_eq!(path, "steps[0].window");
@@ -377,14 +377,22 @@ fn plugin_references_with_config_limits_and_grants() {
         serde_json::json!({"field": "score", "weights": [1, 2.5], "nested": {"on": true}})
     );
     assert_eq!(plugin.limits.memory, 32 << 20);
-    assert_eq!(plugin.limits.cpu_per_call, std::time::Duration::from_millis(250));
+    assert_eq!(
+        plugin.limits.cpu_per_call,
+        std::time::Duration::from_millis(250)
+    );
     assert_eq!(plugin.limits.output, 1 << 20);
     assert_eq!(plugin.limits.max_faults, 3);
     assert!(plugin.grants.clock && !plugin.grants.network);
-    let err = error(&format!("{HEAD}steps:\n  - combine: {{ plugin: p, limits: {{ memory: lots }} }}\n"));
+    let err = error(&format!(
+        "{HEAD}steps:\n  - combine: {{ plugin: p, limits: {{ memory: lots }} }}\n"
+    ));
     assert_eq!(err.path, "steps[0].combine.limits.memory");
     let err = error(&format!("{HEAD}steps:\n  - combine: {{ plugn: p }}\n"));
-    assert_eq!(err.message, "unknown key \"plugn\"; did you mean \"plugin\"?");
+    assert_eq!(
+        err.message,
+        "unknown key \"plugn\"; did you mean \"plugin\"?"
+    );
 }
 
 #[test]

@@ -84,7 +84,8 @@ mod tests {
         }
         sum.uncombine(&mut total, Number::from(3)).unwrap();
         assert_eq!(sum.extract_output(&total), Number::from(12));
-        sum.add_input(&mut total, Number::from_f64(0.5).unwrap()).unwrap();
+        sum.add_input(&mut total, Number::from_f64(0.5).unwrap())
+            .unwrap();
         assert_eq!(sum.extract_output(&total), Number::from_f64(12.5).unwrap());
     }
 }

@@ -1,0 +1,70 @@
+//! The arithmetic mean of numbers; `null` for a window that holds none. Retractions
+//! are subtracted, so it works downstream of retracting steps.
+
+use millrace_sdk::{CombineFn, Config, Error, Inversion};
+use serde::{Deserialize, Serialize};
+
+/// The mean combiner.
+pub struct Mean;
+
+/// A running sum and count.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Running {
+    sum: f64,
+    count: i64,
+}
+
+impl CombineFn for Mean {
+    type Input = f64;
+    type Accumulator = Running;
+    type Output = Option<f64>;
+    const INVERSION: Inversion = Inversion::Subtract;
+
+    fn new(_config: &Config) -> Result<Self, Error> {
+        Ok(Mean)
+    }
+
+    fn create_accumulator(&self) -> Running {
+        Running::default()
+    }
+
+    fn add_input(&self, acc: &mut Running, input: f64) -> Result<(), Error> {
+        acc.sum += input;
+        acc.count += 1;
+        Ok(())
+    }
+
+    fn merge_accumulators(&self, acc: &mut Running, other: Running) {
+        acc.sum += other.sum;
+        acc.count += other.count;
+    }
+
+    fn extract_output(&self, acc: &Running) -> Option<f64> {
+        (acc.count != 0).then(|| acc.sum / acc.count as f64)
+    }
+
+    fn uncombine(&self, acc: &mut Running, input: f64) -> Result<(), Error> {
+        acc.sum -= input;
+        acc.count -= 1;
+        Ok(())
+    }
+}
+
+millrace_sdk::export!(combine Mean);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mean_with_retractions() {
+        let mean = Mean;
+        let mut acc = mean.create_accumulator();
+        assert_eq!(mean.extract_output(&acc), None);
+        for x in [2.0, 4.0, 9.0] {
+            mean.add_input(&mut acc, x).unwrap();
+        }
+        mean.uncombine(&mut acc, 9.0).unwrap();
+        assert_eq!(mean.extract_output(&acc), Some(3.0));
+    }
+}
