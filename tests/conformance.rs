@@ -6,7 +6,7 @@ mod common;
 
 use std::path::Path;
 
-use common::{parse_lines, per_window, root, run_records};
+use common::{parse_lines, per_window, plugin, root, run_records, write};
 
 fn cases() -> Vec<String> {
     let mut cases: Vec<String> = std::fs::read_dir(root().join("tests/conformance"))
@@ -19,9 +19,17 @@ fn cases() -> Vec<String> {
     cases
 }
 
-fn check(case: &str) {
+/// Runs `case` with its spec passed through `edit`, and compares with Beam's output.
+fn check_with(case: &str, edit: impl Fn(&str) -> String) {
     let dir = root().join("tests/conformance").join(case);
-    let spec = dir.join("pipeline.yaml");
+    let original = std::fs::read_to_string(dir.join("pipeline.yaml")).unwrap();
+    let input = dir.join("input.jsonl");
+    let edited = edit(&original).replace(
+        "test_stream: input.jsonl",
+        &format!("test_stream: {}", input.display()),
+    );
+    let scratch = tempfile::tempdir().unwrap();
+    let spec = write(scratch.path(), "pipeline.yaml", &edited);
     let actual = run_records(&["run", "--quiet", spec.to_str().unwrap()], "");
     let expected_text = std::fs::read_to_string(dir.join("expected.jsonl")).unwrap();
     let expected = parse_lines(&expected_text);
@@ -37,7 +45,21 @@ fn every_case_matches_beam_pane_for_pane() {
     let cases = cases();
     assert_eq!(cases.len(), 12, "all twelve cases are present: {cases:?}");
     for case in cases {
-        check(&case);
+        check_with(&case, str::to_owned);
+    }
+}
+
+#[test]
+fn every_case_matches_beam_with_the_sum_plugin() {
+    let sum = format!("combine: {{ plugin: {} }}", plugin("sum"));
+    for case in cases() {
+        check_with(&case, |spec| {
+            assert!(
+                spec.contains("combine: sum"),
+                "{case} uses the built-in sum"
+            );
+            spec.replace("combine: sum", &sum)
+        });
     }
 }
 

@@ -498,7 +498,9 @@ pub trait WindowFn: Sized + 'static {
 pub trait Trigger: Sized + 'static {
     /// The values it reads.
     type Input: DeserializeOwned;
-    /// What it remembers per window.
+    /// What it remembers per window. It lives as long as the window, across firings
+    /// (so a trigger can re-arm only after values fall back); reset it when firing
+    /// if it describes one pane.
     type State: Serialize + DeserializeOwned + Default;
 
     /// Builds the trigger from the step's configuration.

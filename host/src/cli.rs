@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::plugin::scaffold::{self, Kind};
 use crate::runner::{self, Endpoint, RunError, RunOptions};
 use crate::spec::{self, CombineSpec, PipelineSpec, SinkSpec, SourceSpec, StepSpec};
 use crate::time::format_duration;
@@ -21,7 +22,7 @@ use crate::window::WindowFn;
                   steps that window and combine records, and a sink. It owns event time: \
                   watermarks, windows (fixed, sliding, sessions), triggers, and panes that \
                   can be accumulated or retracted.",
-    after_help = "Examples:\n  millrace run examples/game-sessions/pipeline.yaml\n  millrace run pipeline.yaml --input events.jsonl --output -\n  millrace validate pipeline.yaml\n\nSpecs are described in DESIGN.md and README.md."
+    after_help = "Examples:\n  millrace run examples/game-sessions/pipeline.yaml\n  millrace plugin new my-combine --kind combine\n  millrace run pipeline.yaml --input events.jsonl --output -\n  millrace validate pipeline.yaml\n\nSpecs are described in DESIGN.md and README.md."
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -49,6 +50,30 @@ enum Command {
     },
     /// Measure the engine's throughput on generated data.
     Bench(crate::bench::BenchArgs),
+    /// Work with plugins.
+    #[command(subcommand)]
+    Plugin(PluginCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum PluginCommand {
+    /// Create a plugin crate that builds into a component as is.
+    ///
+    /// The crate is named after the folder; it holds a working example of the kind
+    /// asked for, with a test. Build it with
+    /// `cargo build --target wasm32-wasip2 --release`, or name the folder in a spec:
+    /// millrace builds it.
+    New {
+        /// The folder to create (its name is the crate's name).
+        path: PathBuf,
+        /// What the plugin is.
+        #[arg(short, long, value_enum, default_value = "dofn")]
+        kind: Kind,
+        /// The millrace-sdk crate to depend on (default: the SDK this millrace was
+        /// built with).
+        #[arg(long, value_name = "PATH")]
+        sdk: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -85,6 +110,28 @@ pub fn main() -> ExitCode {
         Command::Run(args) => run(args),
         Command::Validate { spec } => validate(&spec),
         Command::Bench(args) => crate::bench::main(args),
+        Command::Plugin(PluginCommand::New { path, kind, sdk }) => {
+            new_plugin(&path, kind, &sdk.unwrap_or_else(scaffold::bundled_sdk))
+        }
+    }
+}
+
+fn new_plugin(path: &std::path::Path, kind: Kind, sdk: &std::path::Path) -> ExitCode {
+    match scaffold::scaffold(path, kind, sdk) {
+        Ok(files) => {
+            for file in files {
+                println!("created {}", file.display());
+            }
+            println!(
+                "build it with: cargo build --target wasm32-wasip2 --release --manifest-path {}",
+                path.join("Cargo.toml").display()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(err) => {
+            eprintln!("error: {err}");
+            ExitCode::FAILURE
+        }
     }
 }
 

@@ -1,6 +1,8 @@
 //! Helpers shared by the end-to-end tests: they drive the real `millrace` binary.
 #![allow(dead_code)]
 
+pub mod sessions;
+
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -11,6 +13,13 @@ use serde_json::Value;
 /// The workspace root.
 pub fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// The folder of the example plugin `name`, as a spec names it.
+pub fn plugin(name: &str) -> String {
+    let dir = root().join("plugins").join(name);
+    let dir = dir.canonicalize().unwrap_or(dir);
+    dir.to_string_lossy().into_owned()
 }
 
 /// A command running the `millrace` binary built for these tests.

@@ -40,52 +40,26 @@ pub fn build_crate(dir: &Path) -> Result<PathBuf, PluginError> {
         let tail: Vec<&str> = tail.into_iter().rev().collect();
         return Err(failed(format!("cargo build failed:\n{}", tail.join("\n"))));
     }
-    let package = package_name(&manifest);
+    // Only this crate's own artifact counts, not those of its dependencies.
+    let manifest = manifest.canonicalize().unwrap_or(manifest);
     let stdout = String::from_utf8_lossy(&output.stdout);
     let mut found = None;
     for line in stdout.lines() {
         let Ok(message) = serde_json::from_str::<serde_json::Value>(line) else {
             continue;
         };
-        if message["reason"] != "compiler-artifact" {
+        if message["reason"] != "compiler-artifact"
+            || message["manifest_path"].as_str().map(Path::new) != Some(manifest.as_path())
+        {
             continue;
         }
-        let matches_package = package.as_deref().is_none_or(|name| {
-            message["target"]["name"]
-                .as_str()
-                .map(|n| n.replace('-', "_"))
-                == Some(name.replace('-', "_"))
-        });
-        if !matches_package {
-            continue;
-        }
-        if let Some(files) = message["filenames"].as_array() {
-            for file in files.iter().filter_map(|f| f.as_str()) {
-                if file.ends_with(".wasm") {
-                    found = Some(PathBuf::from(file));
-                }
-            }
+        let files = message["filenames"].as_array().into_iter().flatten();
+        if let Some(file) = files
+            .filter_map(|f| f.as_str())
+            .find(|f| f.ends_with(".wasm"))
+        {
+            found = Some(PathBuf::from(file));
         }
     }
     found.ok_or_else(|| failed("cargo produced no .wasm file; is the crate a `cdylib`?".to_owned()))
-}
-
-/// The package name in a Cargo.toml, if it can be read.
-fn package_name(manifest: &Path) -> Option<String> {
-    let text = std::fs::read_to_string(manifest).ok()?;
-    let mut in_package = false;
-    for line in text.lines() {
-        let line = line.trim();
-        if line.starts_with('[') {
-            in_package = line == "[package]";
-            continue;
-        }
-        if in_package
-            && let Some(value) = line.strip_prefix("name")
-            && let Some(value) = value.trim_start().strip_prefix('=')
-        {
-            return Some(value.trim().trim_matches('"').to_owned());
-        }
-    }
-    None
 }

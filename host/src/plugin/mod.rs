@@ -19,6 +19,7 @@ pub mod combine;
 pub mod dofn;
 mod host;
 mod keyed;
+pub mod scaffold;
 pub mod trigger;
 pub mod window;
 

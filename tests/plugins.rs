@@ -1,0 +1,381 @@
+//! Every example plugin through the real binary: the CombineFns (with and without an
+//! inverse, downstream of retractions), the DoFns (parse with dead letters, keyed state
+//! and timers), the custom window function and the data-driven trigger.
+
+mod common;
+
+use std::collections::BTreeMap;
+
+use common::sessions::{hourly_session_sums, merging_events, test_stream, two_stage_spec};
+use common::{parse_lines, plugin, run, run_records, write};
+use serde_json::{Value, json};
+
+/// Runs `spec` over the test stream `input` in a scratch folder; returns the output.
+fn run_spec(spec: &str, input: &str) -> Vec<Value> {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "input.jsonl", input);
+    let spec = write(dir.path(), "pipeline.yaml", spec);
+    run_records(&["run", "-q", spec.to_str().unwrap()], "")
+}
+
+/// The last pane of each (key, window start), the value only.
+fn final_values(records: &[Value]) -> BTreeMap<(String, i64), Value> {
+    records
+        .iter()
+        .filter(|r| r["retraction"] == false)
+        .map(|r| {
+            let key = r["key"].as_str().unwrap().to_owned();
+            let start = r["window"]["start"].as_i64().unwrap();
+            ((key, start), r["value"].clone())
+        })
+        .collect()
+}
+
+fn add(key: &str, value: Value, ts: i64) -> String {
+    json!({"add": [{"key": key, "value": value, "ts": ts}]}).to_string() + "\n"
+}
+
+#[test]
+fn sum_and_mean_plugins_take_retracted_session_sums_back() {
+    let events = merging_events();
+    let sum = format!("{{ plugin: {} }}", plugin("sum"));
+    let mean = format!("{{ plugin: {} }}", plugin("mean"));
+    let records = run_spec(&two_stage_spec(&sum, &mean), &test_stream(&events));
+    let expected: BTreeMap<(String, i64), Value> = hourly_session_sums(&events)
+        .into_iter()
+        .map(|(hour, sums)| {
+            let mean = sums.iter().sum::<i64>() as f64 / sums.len() as f64;
+            (hour, json!(mean))
+        })
+        .collect();
+    let actual = final_values(&records);
+    // An hour whose only session moved to the next hour ends empty: mean null.
+    for (hour, value) in &actual {
+        let expected = expected.get(hour).cloned().unwrap_or(Value::Null);
+        assert_eq!(value, &expected, "hour {hour:?}: {records:#?}");
+    }
+    assert!(expected.keys().all(|hour| actual.contains_key(hour)));
+    assert_eq!(actual[&("cy".to_owned(), 0)], Value::Null);
+}
+
+#[test]
+fn top_k_without_an_inverse_is_recomputed_when_inputs_are_retracted() {
+    let events = merging_events();
+    let sum = format!("{{ plugin: {} }}", plugin("sum"));
+    let top = format!("{{ plugin: {}, config: {{ k: 2 }} }}", plugin("top-k"));
+    let records = run_spec(&two_stage_spec(&sum, &top), &test_stream(&events));
+    let actual = final_values(&records);
+    let expected: BTreeMap<(String, i64), Value> = hourly_session_sums(&events)
+        .into_iter()
+        .map(|(hour, sums)| {
+            let top: Vec<f64> = sums.iter().rev().take(2).map(|&s| s as f64).collect();
+            (hour, json!(top))
+        })
+        .collect();
+    for (hour, value) in &actual {
+        let expected = expected.get(hour).cloned().unwrap_or(json!([]));
+        assert_eq!(value, &expected, "hour {hour:?}: {records:#?}");
+    }
+    assert!(expected.keys().all(|hour| actual.contains_key(hour)));
+}
+
+#[test]
+fn parse_json_filters_rekeys_and_dead_letters_what_it_cannot_parse() {
+    let dir = tempfile::tempdir().unwrap();
+    // Each line carries the payload as JSON text, as a message queue would.
+    let payloads = [
+        (
+            json!({"type": "score", "user": "ann", "score": 5, "ts": 1000}).to_string(),
+            1000,
+        ),
+        (
+            json!({"type": "login", "user": "ann", "ts": 2000}).to_string(),
+            2000,
+        ),
+        (
+            json!({"type": "score", "user": "bob", "score": 7, "ts": 3000}).to_string(),
+            3000,
+        ),
+        ("{not json".to_owned(), 3500),
+        (
+            json!({"type": "score", "score": 1, "ts": 4000}).to_string(),
+            4000,
+        ),
+        (
+            json!({"type": "score", "user": "ann", "score": 2, "ts": 61000}).to_string(),
+            61000,
+        ),
+    ];
+    let input: String = payloads
+        .iter()
+        .map(|(raw, ts)| json!({"raw": raw, "at": ts}).to_string() + "\n")
+        .collect();
+    write(dir.path(), "events.jsonl", &input);
+    let spec = write(
+        dir.path(),
+        "pipeline.yaml",
+        &format!(
+            "source: {{ file: {{ path: events.jsonl, value: raw, timestamp: at }} }}
+steps:
+  - pardo:
+      plugin: {}
+      config: {{ key: user, value: score, timestamp: ts, where: {{ type: score }} }}
+  - window: {{ fixed: {{ size: 1m }} }}
+  - combine: {{ plugin: {} }}
+sink: {{ file: out.jsonl }}
+",
+            plugin("parse-json"),
+            plugin("sum")
+        ),
+    );
+    let output = run(&["run", spec.to_str().unwrap()], "");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let out = parse_lines(&std::fs::read_to_string(dir.path().join("out.jsonl")).unwrap());
+    assert_eq!(
+        final_values(&out),
+        BTreeMap::from([
+            (("ann".to_owned(), 0), json!(5)),
+            (("ann".to_owned(), 60000), json!(2)),
+            (("bob".to_owned(), 0), json!(7)),
+        ])
+    );
+    let dead = parse_lines(&std::fs::read_to_string(dir.path().join("out.dead.jsonl")).unwrap());
+    assert_eq!(dead.len(), 2, "{dead:#?}");
+    assert!(
+        dead[0]["step"]
+            .as_str()
+            .unwrap()
+            .starts_with("steps[0].pardo")
+    );
+    assert_eq!(dead[0]["record"]["value"], "{not json");
+    assert!(
+        dead[0]["reason"].as_str().unwrap().contains("JSON"),
+        "{dead:#?}"
+    );
+    assert_eq!(dead[1]["record"]["ts"], 4000);
+    assert!(
+        dead[1]["reason"].as_str().unwrap().contains("user"),
+        "names the missing field: {dead:#?}"
+    );
+}
+
+#[test]
+fn dedup_remembers_ids_in_keyed_state_until_its_event_time_timer_fires() {
+    let record = |id: i64, n: i64| json!({"event_id": id, "n": n});
+    let input = [
+        add("a", record(1, 1), 1000),
+        add("a", record(1, 2), 2000), // a repeat within the horizon
+        add("b", record(1, 3), 3000), // another key: state is per key
+        "{\"watermark\": 5000}\n".to_owned(),
+        add("a", record(1, 4), 5000), // still remembered
+        "{\"watermark\": 20000}\n".to_owned(),
+        add("a", record(1, 5), 20000), // forgotten once the timer at 11000 fired
+        add("a", record(2, 6), 20001),
+        add("a", record(2, 7), 20002),
+    ]
+    .concat();
+    let spec = format!(
+        "source: {{ test_stream: input.jsonl }}
+steps:
+  - pardo: {{ plugin: {}, config: {{ id: event_id, horizon: 10000 }} }}
+sink: {{ stdout: {{}} }}
+",
+        plugin("dedup")
+    );
+    let records = run_spec(&spec, &input);
+    let passed: Vec<(&str, i64)> = records
+        .iter()
+        .map(|r| {
+            (
+                r["key"].as_str().unwrap(),
+                r["value"]["n"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(passed, [("a", 1), ("b", 3), ("a", 5), ("a", 6)]);
+}
+
+#[test]
+fn calendar_days_follow_each_keys_time_zone_through_daylight_saving() {
+    // 2026-03-08 is 23 hours long in New York: clocks go forward at 2:00.
+    const HOUR: i64 = 3_600_000;
+    let march_8_utc = 1_772_928_000_000; // 2026-03-08T00:00:00Z
+    let ny_march_8 = march_8_utc + 5 * HOUR; // midnight EST
+    let ny_march_9 = ny_march_8 + 23 * HOUR; // midnight EDT
+    let input = [
+        add("ana", json!(1), ny_march_8 - 1), // the day before, in New York
+        add("ana", json!(2), ny_march_8),
+        add("ana", json!(4), ny_march_9 - 1),
+        add("ana", json!(8), ny_march_9),
+        add("bo", json!(16), ny_march_8), // UTC: March 8
+    ]
+    .concat();
+    let spec = format!(
+        "source: {{ test_stream: input.jsonl }}
+steps:
+  - window:
+      custom:
+        plugin: {}
+        config: {{ zone: UTC, zones: {{ ana: America/New_York }} }}
+  - combine: {{ plugin: {} }}
+sink: {{ stdout: {{}} }}
+",
+        plugin("calendar-days"),
+        plugin("sum")
+    );
+    let records = run_spec(&spec, &input);
+    let windows: BTreeMap<(String, i64), (i64, Value)> = records
+        .iter()
+        .map(|r| {
+            let start = r["window"]["start"].as_i64().unwrap();
+            let end = r["window"]["end"].as_i64().unwrap();
+            let key = r["key"].as_str().unwrap().to_owned();
+            ((key, start), (end - start, r["value"].clone()))
+        })
+        .collect();
+    assert_eq!(
+        windows,
+        BTreeMap::from([
+            (
+                ("ana".into(), ny_march_8 - 24 * HOUR),
+                (24 * HOUR, json!(1))
+            ),
+            (("ana".into(), ny_march_8), (23 * HOUR, json!(6))),
+            (("ana".into(), ny_march_9), (24 * HOUR, json!(8))),
+            (("bo".into(), march_8_utc), (24 * HOUR, json!(16))),
+        ])
+    );
+}
+
+#[test]
+fn threshold_trigger_fires_when_a_value_crosses_from_below() {
+    let latency = |ms: i64| json!({"latency": ms});
+    let input = [
+        add("s", latency(50), 1000),
+        add("s", latency(60), 2000),
+        add("s", latency(150), 3000), // crosses: fires with the three so far
+        add("s", latency(170), 4000), // still above: no new crossing
+        add("t", latency(101), 4500), // another key crosses on its own
+        add("s", latency(20), 5000),  // falls below: re-arms
+        add("s", latency(120), 6000), // crosses again
+        add("s", latency(10), 7000),
+    ]
+    .concat();
+    let spec = format!(
+        "source: {{ test_stream: input.jsonl }}
+steps:
+  - window:
+      global: {{}}
+      trigger:
+        repeatedly: {{ plugin: {}, config: {{ threshold: 100, field: latency }} }}
+      accumulation: discarding
+  - combine: count
+sink: {{ stdout: {{}} }}
+",
+        plugin("threshold")
+    );
+    let records = run_spec(&spec, &input);
+    let panes: Vec<(&str, i64, &str)> = records
+        .iter()
+        .map(|r| {
+            (
+                r["key"].as_str().unwrap(),
+                r["value"].as_i64().unwrap(),
+                r["pane"]["timing"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    // The last element of s stays buffered until end of input, where the global
+    // window's on-time pane carries it.
+    assert_eq!(
+        panes,
+        [
+            ("s", 3, "EARLY"),
+            ("t", 1, "EARLY"),
+            ("s", 3, "EARLY"),
+            ("s", 1, "ON_TIME"),
+            ("t", 0, "ON_TIME"), // Beam fires the on-time pane even when empty
+        ]
+    );
+}
+
+#[test]
+fn scaffolded_plugins_of_every_kind_build_and_run_as_is() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut folders = BTreeMap::new();
+    for kind in ["dofn", "combine", "window", "trigger"] {
+        let folder = dir.path().join(format!("my-{kind}"));
+        let output = run(
+            &["plugin", "new", folder.to_str().unwrap(), "--kind", kind],
+            "",
+        );
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let created = String::from_utf8_lossy(&output.stdout);
+        assert!(created.contains("src/lib.rs"), "{created}");
+        folders.insert(kind, folder.to_string_lossy().into_owned());
+    }
+    // A second scaffold into the same folder would overwrite work: refused.
+    let again = run(&["plugin", "new", &folders["dofn"]], "");
+    assert_eq!(again.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&again.stderr).contains("is not empty"));
+
+    let input = [
+        add("k", json!({"amount": 4}), 1000),
+        add("k", json!({"amount": 6}), 2000), // the pane reaches 10: fires
+        add("k", json!({"amount": 3}), 3000),
+        add("k", json!({"other": 1}), 4000), // no amount: dead-lettered
+    ]
+    .concat();
+    write(dir.path(), "input.jsonl", &input);
+    let spec = write(
+        dir.path(),
+        "pipeline.yaml",
+        &format!(
+            "source: {{ test_stream: input.jsonl }}
+steps:
+  - pardo: {{ plugin: {}, config: {{ field: amount }} }}
+  - window:
+      custom: {{ plugin: {}, config: {{ size: 60000 }} }}
+      trigger: {{ repeatedly: {{ plugin: {}, config: {{ total: 10 }} }} }}
+  - combine: {{ plugin: {} }}
+sink: {{ file: out.jsonl }}
+",
+            folders["dofn"], folders["window"], folders["trigger"], folders["combine"]
+        ),
+    );
+    // The new crates share compiled dependencies with the example plugins.
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .unwrap_or_else(|| common::root().join("plugins/target").into_os_string());
+    let output = common::millrace()
+        .args(["run", spec.to_str().unwrap()])
+        .env("CARGO_TARGET_DIR", target)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let out = parse_lines(&std::fs::read_to_string(dir.path().join("out.jsonl")).unwrap());
+    let panes: Vec<(i64, &str)> = out
+        .iter()
+        .map(|r| {
+            (
+                r["value"].as_i64().unwrap(),
+                r["pane"]["timing"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(panes, [(10, "EARLY"), (3, "ON_TIME")]);
+    let dead = parse_lines(&std::fs::read_to_string(dir.path().join("out.dead.jsonl")).unwrap());
+    assert_eq!(dead.len(), 1);
+    assert_eq!(dead[0]["reason"], "no field \"amount\"");
+}
