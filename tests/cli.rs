@@ -271,3 +271,62 @@ fn progress_is_drawn_on_a_terminal() {
     assert!(text.contains("read 200000 records"), "{text:?}");
     let _ = millrace();
 }
+
+#[test]
+fn the_readme_example_prints_the_panes_the_readme_explains() {
+    let dir = tempfile::tempdir().unwrap();
+    let dead = dir.path().join("rejected.jsonl");
+    let spec = common::root().join("examples/game-sessions/pipeline.yaml");
+    let output = run(
+        &[
+            "run",
+            spec.to_str().unwrap(),
+            "--output",
+            "-",
+            "--dead-letter",
+            dead.to_str().unwrap(),
+        ],
+        "",
+    );
+    assert!(output.status.success(), "{}", stderr(&output));
+    let records = parse_lines(&String::from_utf8_lossy(&output.stdout));
+    let rows: Vec<(&str, i64, &str, bool)> = records
+        .iter()
+        .map(|r| {
+            (
+                r["key"].as_str().unwrap(),
+                r["value"].as_i64().unwrap(),
+                r["pane"]["timing"].as_str().unwrap(),
+                r["retraction"].as_bool().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        rows,
+        [
+            ("ana", 12, "EARLY", false),
+            ("ana", 12, "EARLY", true),
+            ("ben", 8, "ON_TIME", false),
+            ("ana", 21, "ON_TIME", false),
+            ("cai", 8, "ON_TIME", false),
+            ("ana", 21, "ON_TIME", true),
+            ("ana", 22, "LATE", false),
+            ("ben", 3, "ON_TIME", false),
+            ("cai", 9, "ON_TIME", false),
+            ("ben", 8, "ON_TIME", false),
+            ("cai", 2, "ON_TIME", false),
+        ]
+    );
+    assert!(
+        stderr(&output).contains(
+            "read 16 records; emitted 11 (2 retractions) to stdout; dropped 1 late and 0 for closed windows; dead-lettered 2"
+        ),
+        "{}",
+        stderr(&output)
+    );
+    let dead = parse_lines(&std::fs::read_to_string(dead).unwrap());
+    let step = dead[0]["step"].as_str().unwrap();
+    assert!(step.starts_with("steps[2].combine (") && step.ends_with("/plugins/sum)"));
+    assert_eq!(dead[0]["record"]["value"], "lots");
+    assert_eq!(dead[1]["line"], 9);
+}

@@ -366,7 +366,7 @@ impl Reader<'_> {
 
     fn path(&self, at: &At, node: &Node) -> Result<PathBuf> {
         let text = self.string(at, node)?;
-        Ok(self.base.join(text))
+        Ok(normalize(&self.base.join(text)))
     }
 
     fn duration(&self, at: &At, node: &Node) -> Result<i64> {
@@ -1167,3 +1167,25 @@ impl GeneratorSpec {
 
 #[cfg(test)]
 mod tests;
+
+/// `path` with `.` and `dir/..` removed, without touching the file system (so that
+/// messages show `plugins/sum`, not `examples/game/../../plugins/sum`).
+fn normalize(path: &Path) -> PathBuf {
+    use std::path::Component;
+    let mut clean = PathBuf::new();
+    for component in path.components() {
+        match component {
+            Component::CurDir => {}
+            Component::ParentDir
+                if matches!(clean.components().next_back(), Some(Component::Normal(_))) =>
+            {
+                clean.pop();
+            }
+            other => clean.push(other),
+        }
+    }
+    if clean.as_os_str().is_empty() {
+        clean.push(".");
+    }
+    clean
+}

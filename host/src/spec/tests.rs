@@ -413,3 +413,14 @@ fn field_paths_reach_nested_values() {
     );
     assert_eq!(FieldPath::parse("meta.missing").get(&value), None);
 }
+
+#[test]
+fn relative_paths_are_cleaned() {
+    assert_eq!(
+        normalize(Path::new("examples/game/../../plugins/./sum")),
+        Path::new("plugins/sum")
+    );
+    assert_eq!(normalize(Path::new("../a/..")), Path::new(".."));
+    assert_eq!(normalize(Path::new("/x/../y")), Path::new("/y"));
+    assert_eq!(normalize(Path::new("a/..")), Path::new("."));
+}
