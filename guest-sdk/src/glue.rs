@@ -260,7 +260,8 @@ impl<T: DoFn> dofn::exports::millrace::plugin::dofn::Guest for DoFnGlue<T> {
                     index: index as u32,
                 });
                 out.source = index as u32;
-                out.key = key.to_vec();
+                out.key.clear();
+                out.key.extend_from_slice(key);
                 out.timestamp = input.timestamps[index];
                 let mark = out.mark();
                 let result = element.and_then(|element| function.process(element, &mut out));
@@ -290,7 +291,8 @@ impl<T: DoFn> dofn::exports::millrace::plugin::dofn::Guest for DoFnGlue<T> {
                     index: index as u32,
                 };
                 out.source = index as u32;
-                out.key = key.to_vec();
+                out.key.clear();
+                out.key.extend_from_slice(key);
                 out.timestamp = timers.times[index];
                 let mark = out.mark();
                 if let Err(err) = function.on_timer(timer, &mut out) {

@@ -373,6 +373,11 @@ impl Emitter {
             .collect()
     }
 
+    /// The emitted elements' event times (for tests and native use).
+    pub fn timestamps(&self) -> &[i64] {
+        &self.timestamps
+    }
+
     /// The emitted keys, decoded (for tests and native use).
     pub fn keys(&self) -> Vec<serde_json::Value> {
         glue::split(&self.keys, &self.key_ends)
@@ -514,3 +519,13 @@ pub trait Trigger: Sized + 'static {
         elements: &[Element<Self::Input>],
     ) -> Result<bool, Error>;
 }
+
+// Plugins are single-threaded; Talc spends far less time per allocation than
+// dlmalloc, which shows in every (de)serializing call.
+#[cfg(all(
+    feature = "allocator",
+    target_family = "wasm",
+    not(target_feature = "atomics")
+))]
+#[global_allocator]
+static ALLOCATOR: talc::wasm::WasmDynamicTalc = talc::wasm::new_wasm_dynamic_allocator();

@@ -437,6 +437,22 @@ impl<W: World> Sandbox<W> {
         &self.spec.limits
     }
 
+    /// Replaces the live instance with a fresh one from the template, as happens
+    /// after a fault; the error is why the new instance could not start.
+    pub fn restart(&mut self) -> Result<(), String> {
+        self.live = None;
+        let (live, _) = start::<W>(
+            &self.runtime,
+            &self.pre,
+            &self.spec,
+            &self.label,
+            &self.log,
+            &self.metrics,
+        )?;
+        self.live = Some(live);
+        Ok(())
+    }
+
     /// Calls into the plugin. A trap, a blown CPU budget or memory cap, or output
     /// larger than the limit (as reported by `size`) is a fault: the instance is
     /// dropped and re-created for the next call.
@@ -445,18 +461,10 @@ impl<W: World> Sandbox<W> {
         f: impl FnOnce(&W::Bindings, &mut Store<PluginData>) -> wasmtime::Result<R>,
         size: impl FnOnce(&R) -> usize,
     ) -> Result<R, CallError> {
-        if self.live.is_none() {
-            match start::<W>(
-                &self.runtime,
-                &self.pre,
-                &self.spec,
-                &self.label,
-                &self.log,
-                &self.metrics,
-            ) {
-                Ok((live, _)) => self.live = Some(live),
-                Err(message) => return Err(self.fault(message)),
-            }
+        if self.live.is_none()
+            && let Err(message) = self.restart()
+        {
+            return Err(self.fault(message));
         }
         let Some(live) = self.live.as_mut() else {
             return Err(self.fault("the plugin could not be started".to_owned()));
