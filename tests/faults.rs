@@ -298,3 +298,56 @@ sink: {{ stdout: {{}} }}
         "{stderr}"
     );
 }
+
+/// Runs the probes of the faulty plugin with `grants` (YAML); returns the output
+/// values and the dead letters' reasons, in input order.
+fn probe(grants: &str, probes: &[Value]) -> (Vec<Value>, Vec<String>) {
+    let elements: Vec<(Value, i64)> = probes.iter().cloned().zip(0..).collect();
+    let spec = format!(
+        "source: {{ test_stream: input.jsonl }}
+steps:
+  - pardo: {{ plugin: {}, grants: {grants} }}
+sink: {{ file: out.jsonl }}
+",
+        plugin("faulty")
+    );
+    let (code, stderr, out, dead) = run_faulty(&spec, &bundle(&elements));
+    assert_eq!(code, 0, "{stderr}");
+    let values = out.iter().map(|r| r["value"].clone()).collect();
+    let reasons = dead_reasons(&dead).into_iter().map(|(_, r)| r).collect();
+    (values, reasons)
+}
+
+#[test]
+fn plugins_reach_no_clock_file_or_network_unless_granted() {
+    let dir = tempfile::tempdir().unwrap();
+    let secret = write(dir.path(), "secret.txt", "the secret");
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let probes = [
+        json!({"probe": "clock"}),
+        json!({"probe": "read", "path": secret.to_str().unwrap()}),
+        json!({"probe": "connect", "addr": addr}),
+    ];
+
+    let (values, reasons) = probe("{}", &probes);
+    assert_eq!(values, [json!(0)], "the clock stands at the epoch");
+    assert_eq!(reasons.len(), 2, "{reasons:?}");
+    assert!(reasons[0].starts_with("cannot read"), "{reasons:?}");
+    assert!(reasons[1].starts_with("cannot connect"), "{reasons:?}");
+
+    let grants = format!(
+        "{{ clock: true, network: true, read: [{}] }}",
+        dir.path().display()
+    );
+    let (values, reasons) = probe(&grants, &probes);
+    assert!(reasons.is_empty(), "{reasons:?}");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
+    let clock = values[0].as_u64().unwrap();
+    assert!(now - clock < 600_000, "the real clock: {clock} vs {now}");
+    assert_eq!(values[1], "the secret");
+    assert_eq!(values[2], "connected");
+}

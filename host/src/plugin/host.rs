@@ -229,12 +229,12 @@ fn apply_grants(wasi: &mut WasiCtxBuilder, grants: &Grants) {
     if !grants.clock {
         wasi.wall_clock(FrozenClock).monotonic_clock(FrozenClock);
     }
+    // wasmtime-wasi starts with every socket use off; only a grant turns them on.
+    wasi.allow_tcp(grants.network)
+        .allow_udp(grants.network)
+        .allow_ip_name_lookup(grants.network);
     if grants.network {
-        wasi.inherit_network().allow_ip_name_lookup(true);
-    } else {
-        wasi.allow_tcp(false)
-            .allow_udp(false)
-            .allow_ip_name_lookup(false);
+        wasi.inherit_network();
     }
     for dir in &grants.read {
         let guest = dir.to_string_lossy().into_owned();
