@@ -258,7 +258,12 @@ fn progress_is_drawn_on_a_terminal() {
     );
     let line = "{\"ts\": 1, \"pad\": \"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\"}\n";
     write(dir.path(), "events.jsonl", &line.repeat(200_000));
-    let command = format!("{} run {}", env!("CARGO_BIN_EXE_millrace"), spec.display());
+    let command = format!(
+        "{} run {} --state-dir {}",
+        env!("CARGO_BIN_EXE_millrace"),
+        spec.display(),
+        dir.path().join("state").display()
+    );
     let output = std::process::Command::new("script")
         .args(["-qec", &command, "/dev/null"])
         .output()

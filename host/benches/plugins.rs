@@ -147,7 +147,7 @@ impl<D: DoFn<Input = Value> + Send> Step for NativeParDo<D> {
 struct NativeCombine<C>(C);
 
 /// A native accumulator; `None` stands for a fresh one.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 struct NativeAccumulator<A>(Option<A>);
 
 impl<A> Default for NativeAccumulator<A> {

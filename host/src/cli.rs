@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand};
 
 use crate::plugin::scaffold::{self, Kind};
-use crate::runner::{self, Endpoint, RunError, RunOptions};
+use crate::runner::{self, Backend, Endpoint, RunError, RunOptions, StateOptions};
 use crate::spec::{self, CombineSpec, PipelineSpec, SinkSpec, SourceSpec, StepSpec};
 use crate::time::format_duration;
 use crate::window::WindowFn;
@@ -47,6 +47,16 @@ enum Command {
     Validate {
         /// The pipeline spec (.yaml, .yml or .json).
         spec: PathBuf,
+    },
+    /// List a pipeline's checkpoints.
+    ///
+    /// Shows each checkpoint's number, time, size, state changes, source position
+    /// and published output, and why a damaged one cannot be used.
+    Checkpoints {
+        /// The pipeline spec (its name picks the state directory).
+        spec: PathBuf,
+        #[command(flatten)]
+        state: StateArgs,
     },
     /// Measure the engine's throughput on generated data.
     Bench(crate::bench::BenchArgs),
@@ -100,6 +110,40 @@ struct RunArgs {
     /// Print no progress and no summary.
     #[arg(short, long)]
     quiet: bool,
+
+    #[command(flatten)]
+    state: StateArgs,
+
+    /// Where state lives: rocksdb, memory (written whole at each checkpoint), or
+    /// none (no checkpoints: a crash loses the run).
+    #[arg(
+        long = "state",
+        value_enum,
+        default_value = "rocksdb",
+        value_name = "BACKEND"
+    )]
+    backend: Backend,
+
+    /// Resume from this checkpoint instead of the latest one.
+    #[arg(long, value_name = "ID", conflicts_with = "fresh")]
+    from_checkpoint: Option<u64>,
+
+    /// Discard the pipeline's state and checkpoints and start over.
+    #[arg(long)]
+    fresh: bool,
+}
+
+#[derive(Debug, Args)]
+struct StateArgs {
+    /// The folder for pipelines' state and checkpoints; each pipeline gets a
+    /// subfolder named after it.
+    #[arg(
+        long,
+        value_name = "DIR",
+        env = "MILLRACE_STATE_DIR",
+        default_value = "millrace-state"
+    )]
+    state_dir: PathBuf,
 }
 
 /// Parses the command line and runs it.
@@ -109,6 +153,7 @@ pub fn main() -> ExitCode {
     match cli.command {
         Command::Run(args) => run(args),
         Command::Validate { spec } => validate(&spec),
+        Command::Checkpoints { spec, state } => checkpoints(&spec, &state.state_dir),
         Command::Bench(args) => crate::bench::main(args),
         Command::Plugin(PluginCommand::New { path, kind, sdk }) => {
             new_plugin(&path, kind, &sdk.unwrap_or_else(scaffold::bundled_sdk))
@@ -163,15 +208,18 @@ fn run(args: RunArgs) -> ExitCode {
         Ok(spec) => spec,
         Err(code) => return code,
     };
-    if spec.checkpoint.is_some() {
-        tracing::warn!("checkpoint settings are read but not used yet: state lives in memory");
-    }
     let options = RunOptions {
         input: args.input.as_deref().map(Endpoint::parse),
         output: args.output.as_deref().map(Endpoint::parse),
         dead_letter: args.dead_letter,
         strict: args.strict,
         progress: !args.quiet,
+        state: StateOptions {
+            dir: args.state.state_dir,
+            backend: args.backend,
+            from_checkpoint: args.from_checkpoint,
+            fresh: args.fresh,
+        },
     };
     match runner::run(&spec, &options) {
         Ok(summary) => {
@@ -184,11 +232,84 @@ fn run(args: RunArgs) -> ExitCode {
             eprintln!("error: {err}");
             ExitCode::from(2)
         }
+        Err(err @ RunError::Incompatible(_)) => {
+            eprintln!("error: {}: {err}", spec.name);
+            ExitCode::from(2)
+        }
         Err(err) => {
             eprintln!("error: {}: {err}", spec.name);
             ExitCode::FAILURE
         }
     }
+}
+
+fn checkpoints(path: &std::path::Path, state_dir: &std::path::Path) -> ExitCode {
+    let spec = match load(path) {
+        Ok(spec) => spec,
+        Err(code) => return code,
+    };
+    let dir = state_dir.join(&spec.name);
+    if !dir.exists() {
+        println!("{} has no state in {}", spec.name, state_dir.display());
+        return ExitCode::SUCCESS;
+    }
+    let listed = match crate::checkpoint::Checkpoints::open(&dir, usize::MAX)
+        .and_then(|checkpoints| checkpoints.list())
+    {
+        Ok(listed) => listed,
+        Err(err) => {
+            eprintln!(
+                "error: cannot read the checkpoints in {}: {err}",
+                dir.display()
+            );
+            return ExitCode::FAILURE;
+        }
+    };
+    if listed.is_empty() {
+        println!("{} has no checkpoints in {}", spec.name, dir.display());
+    }
+    let mut previous: Vec<String> = Vec::new();
+    for entry in listed {
+        match entry.manifest {
+            Ok(manifest) => {
+                let new: u64 = manifest
+                    .files
+                    .iter()
+                    .filter(|(name, _)| !previous.contains(name))
+                    .map(|(_, size)| size)
+                    .sum();
+                previous = manifest
+                    .files
+                    .iter()
+                    .map(|(name, _)| name.clone())
+                    .collect();
+                let time = crate::time::format_timestamp(manifest.created);
+                let position = manifest
+                    .source
+                    .as_ref()
+                    .map_or_else(|| "-".to_owned(), |position| position.to_string());
+                println!(
+                    "{:>6}  {time}  {} ({} new)  {} changes  {} records read  {}{}",
+                    manifest.id,
+                    crate::plugin::format_bytes(manifest.bytes()),
+                    crate::plugin::format_bytes(new),
+                    manifest.changes,
+                    manifest.records_read,
+                    if manifest.finished { "finished  " } else { "" },
+                    position
+                );
+                for sink in &manifest.sinks {
+                    println!(
+                        "        {}: {} bytes published",
+                        sink.path,
+                        sink.committed()
+                    );
+                }
+            }
+            Err(reason) => println!("{:>6}  damaged: {reason}", entry.id),
+        }
+    }
+    ExitCode::SUCCESS
 }
 
 fn validate(path: &std::path::Path) -> ExitCode {

@@ -74,11 +74,23 @@ pub struct CombineError {
 
 /// A combine function; see the module docs.
 pub trait CombineFn: Send + 'static {
-    /// The running state of one (key, window) group.
-    type Accumulator: Clone + Default + fmt::Debug + Send + 'static;
+    /// The running state of one (key, window) group; checkpoints store it.
+    type Accumulator: Clone
+        + Default
+        + fmt::Debug
+        + Send
+        + serde::Serialize
+        + serde::de::DeserializeOwned
+        + 'static;
 
     /// A name for messages, e.g. `sum` or a plugin's path.
     fn name(&self) -> &str;
+
+    /// Names the accumulator's encoding: state written by a function with another
+    /// format is not resumed.
+    fn accumulator_format(&self) -> String {
+        "1".to_owned()
+    }
 
     /// How retractions are taken back.
     fn inversion(&self) -> Inversion;
@@ -171,7 +183,7 @@ impl Builtin {
 }
 
 /// Running state of a built-in.
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum BuiltinAccumulator {
     /// Nothing added yet.
     #[default]
@@ -190,9 +202,9 @@ pub enum BuiltinAccumulator {
     /// Count.
     Count(i64),
     /// Min or max so far.
-    Extremum(Value),
+    Extremum(#[serde(with = "crate::state::json")] Value),
     /// Collected values.
-    Values(Vec<Value>),
+    Values(#[serde(with = "crate::state::json::list")] Vec<Value>),
 }
 
 /// A built-in combine function.
@@ -400,6 +412,10 @@ impl CombineFn for BuiltinFn {
 
     fn name(&self) -> &str {
         self.builtin.name()
+    }
+
+    fn accumulator_format(&self) -> String {
+        format!("builtin:{}:1", self.builtin.name())
     }
 
     fn inversion(&self) -> Inversion {

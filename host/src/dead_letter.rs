@@ -8,12 +8,14 @@
 //! {"step":"steps[1].combine (sum)","reason":"sum needs numbers; got a string \"x\"","record":{"key":"a","value":"x","ts":5}}
 //! ```
 
-use std::io::{self, BufWriter, Write};
+use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
+use crate::checkpoint::SinkCommit;
 use crate::record::{Record, Value};
+use crate::sink::FileOutput;
 use crate::time::Timestamp;
 
 /// A record that could not be processed.
@@ -123,9 +125,10 @@ impl std::fmt::Display for DeadLetter {
     }
 }
 
-/// Where dead letters are written.
+/// Where dead letters are written: a file (exactly-once when the pipeline
+/// checkpoints, like the output) or standard error.
 pub struct DeadLetterWriter {
-    out: Box<dyn Write + Send>,
+    out: FileOutput,
     description: String,
     written: u64,
 }
@@ -133,20 +136,35 @@ pub struct DeadLetterWriter {
 impl DeadLetterWriter {
     /// Writes to a file, created or truncated.
     pub fn file(path: &Path) -> io::Result<Self> {
-        Ok(DeadLetterWriter {
-            out: Box::new(BufWriter::new(crate::sink::create_file(path)?)),
+        Ok(Self::to(FileOutput::direct(path)?, path))
+    }
+
+    /// Writes to `out`, which is the file `path`.
+    pub fn to(out: FileOutput, path: &Path) -> Self {
+        DeadLetterWriter {
+            out,
             description: path.display().to_string(),
             written: 0,
-        })
+        }
     }
 
     /// Writes to standard error.
     pub fn stderr() -> Self {
         DeadLetterWriter {
-            out: Box::new(io::stderr()),
+            out: FileOutput::Direct(Box::new(io::stderr())),
             description: "stderr".to_owned(),
             written: 0,
         }
+    }
+
+    /// At a checkpoint; see [`crate::sink::Sink::prepare`].
+    pub fn prepare(&mut self) -> io::Result<Option<SinkCommit>> {
+        self.out.prepare()
+    }
+
+    /// See [`crate::sink::Sink::publish`].
+    pub fn publish(&mut self) -> io::Result<()> {
+        self.out.publish()
     }
 
     /// Appends one dead letter.

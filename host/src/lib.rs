@@ -18,6 +18,7 @@
 //! [`time`] and [`timer`] hold the vocabulary of event and processing time.
 
 pub mod bench;
+pub mod checkpoint;
 pub mod cli;
 pub mod combine;
 pub mod dead_letter;
@@ -30,6 +31,7 @@ pub mod runner;
 pub mod sink;
 pub mod source;
 pub mod spec;
+pub mod state;
 pub mod time;
 pub mod timer;
 pub mod trigger;

@@ -17,12 +17,12 @@
 
 use std::fmt;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::time::Timestamp;
 
 /// When a pane fired relative to the watermark.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Timing {
     /// Before the input watermark passed the end of the window.
     #[serde(rename = "EARLY")]
@@ -50,7 +50,7 @@ impl fmt::Display for Timing {
 }
 
 /// Where a pane sits among its window's panes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct PaneInfo {
     /// Timing relative to the watermark.
     pub timing: Timing,

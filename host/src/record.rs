@@ -62,6 +62,15 @@ impl Key {
         Key(Arc::from(Value::from(text).to_string()))
     }
 
+    /// The key whose canonical JSON text is `json`, as [`Key::as_json`] returned it
+    /// (read back from state written earlier; it is not re-checked).
+    pub fn from_canonical_json(json: &str) -> Key {
+        match json {
+            "null" => Key::null(),
+            other => Key(Arc::from(other)),
+        }
+    }
+
     /// The key's canonical JSON text.
     pub fn as_json(&self) -> &str {
         &self.0

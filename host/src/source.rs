@@ -68,46 +68,147 @@ pub trait Source: Send {
     fn is_live(&self) -> bool {
         false
     }
+
+    /// Where the source is, to resume from after a restart (see [`Source::seek`]);
+    /// `None` for input that cannot be read again (standard input).
+    fn position(&self) -> Option<Value> {
+        None
+    }
+
+    /// Continues from `position`, which [`Source::position`] returned.
+    fn seek(&mut self, position: &Value) -> io::Result<()> {
+        let _ = position;
+        Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            "this input cannot be read again from a position",
+        ))
+    }
+}
+
+/// Reads lines and knows the byte offset of each, so that a file source can
+/// resume at a line.
+struct LineReader {
+    input: Box<dyn BufRead + Send>,
+    /// The file, for seeking; `None` for standard input.
+    path: Option<PathBuf>,
+    /// Offset of the next line.
+    offset: u64,
+    buffer: Vec<u8>,
+}
+
+/// One line: its text (or, if it is not UTF-8, the reason) and its start offset.
+type Line = (Result<String, String>, u64);
+
+impl LineReader {
+    fn file(path: &Path) -> io::Result<(Self, u64)> {
+        let file = File::open(path)?;
+        let size = file.metadata().map(|m| m.len()).unwrap_or(0);
+        let reader = LineReader {
+            input: Box::new(BufReader::with_capacity(1 << 16, file)),
+            path: Some(path.to_owned()),
+            offset: 0,
+            buffer: Vec::new(),
+        };
+        Ok((reader, size))
+    }
+
+    fn stream(input: Box<dyn BufRead + Send>) -> Self {
+        LineReader {
+            input,
+            path: None,
+            offset: 0,
+            buffer: Vec::new(),
+        }
+    }
+
+    fn next_line(&mut self) -> io::Result<Option<Line>> {
+        self.buffer.clear();
+        let read = self.input.read_until(b'\n', &mut self.buffer)?;
+        if read == 0 {
+            return Ok(None);
+        }
+        let start = self.offset;
+        self.offset += read as u64;
+        let mut bytes = self.buffer.as_slice();
+        bytes = bytes.strip_suffix(b"\n").unwrap_or(bytes);
+        bytes = bytes.strip_suffix(b"\r").unwrap_or(bytes);
+        let text = std::str::from_utf8(bytes)
+            .map(str::to_owned)
+            .map_err(|err| format!("not valid UTF-8: {err}"));
+        Ok(Some((text, start)))
+    }
+
+    fn seek(&mut self, offset: u64) -> io::Result<()> {
+        let Some(path) = &self.path else {
+            return Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "standard input cannot be read again from a position",
+            ));
+        };
+        let mut file = File::open(path)?;
+        let size = file.metadata()?.len();
+        if offset > size {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!(
+                    "{} has {size} bytes, fewer than the {offset} already read: it is not the file the checkpoint was taken on",
+                    path.display()
+                ),
+            ));
+        }
+        io::Seek::seek(&mut file, io::SeekFrom::Start(offset))?;
+        self.input = Box::new(BufReader::with_capacity(1 << 16, file));
+        self.offset = offset;
+        Ok(())
+    }
+}
+
+/// Reads a position field.
+fn field<T: serde::de::DeserializeOwned>(position: &Value, name: &str) -> io::Result<T> {
+    position
+        .get(name)
+        .cloned()
+        .and_then(|value| serde_json::from_value(value).ok())
+        .ok_or_else(|| {
+            io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("the checkpoint's source position has no valid {name:?}"),
+            )
+        })
 }
 
 /// A scripted stream; see DESIGN.md's test_stream format.
 pub struct TestStream {
     name: String,
-    lines: io::Lines<Box<dyn BufRead + Send>>,
+    lines: LineReader,
     line: u64,
     watermark: Timestamp,
     processing_time: Timestamp,
     records: u64,
-    bytes: u64,
     size: u64,
 }
 
 impl TestStream {
     /// Opens the script at `path`.
     pub fn open(path: &Path) -> io::Result<Self> {
-        let file = File::open(path)?;
-        let size = file.metadata().map(|m| m.len()).unwrap_or(0);
-        Ok(Self::new(
-            path.display().to_string(),
-            Box::new(BufReader::new(file)),
-            size,
-        ))
+        let (lines, size) = LineReader::file(path)?;
+        Ok(Self::new(path.display().to_string(), lines, size))
     }
 
     /// Reads the script from standard input.
     pub fn stdin() -> Self {
-        Self::new("stdin".to_owned(), Box::new(BufReader::new(io::stdin())), 0)
+        let input = Box::new(BufReader::new(io::stdin()));
+        Self::new("stdin".to_owned(), LineReader::stream(input), 0)
     }
 
-    fn new(name: String, input: Box<dyn BufRead + Send>, size: u64) -> Self {
+    fn new(name: String, lines: LineReader, size: u64) -> Self {
         TestStream {
             name,
-            lines: input.lines(),
+            lines,
             line: 0,
             watermark: MIN_TIMESTAMP,
             processing_time: 0,
             records: 0,
-            bytes: 0,
             size,
         }
     }
@@ -240,11 +341,17 @@ impl Source for TestStream {
         _timeout: Option<Duration>,
     ) -> io::Result<Poll> {
         loop {
-            let Some(line) = self.lines.next().transpose()? else {
+            let Some((line, _)) = self.lines.next_line()? else {
                 return Ok(Poll::End);
             };
             self.line += 1;
-            self.bytes += line.len() as u64 + 1;
+            let line = match line {
+                Ok(line) => line,
+                Err(reason) => {
+                    dead.push(DeadLetter::input(&self.name, self.line, None, "", reason));
+                    return Ok(Poll::Events);
+                }
+            };
             if line.trim().is_empty() {
                 continue;
             }
@@ -269,11 +376,31 @@ impl Source for TestStream {
     }
 
     fn progress(&self) -> Option<(u64, u64)> {
-        (self.size > 0).then_some((self.bytes.min(self.size), self.size))
+        (self.size > 0).then_some((self.lines.offset.min(self.size), self.size))
     }
 
     fn records_read(&self) -> u64 {
         self.records
+    }
+
+    fn position(&self) -> Option<Value> {
+        self.lines.path.as_ref()?;
+        Some(serde_json::json!({
+            "offset": self.lines.offset,
+            "line": self.line,
+            "records": self.records,
+            "watermark": self.watermark,
+            "processing_time": self.processing_time,
+        }))
+    }
+
+    fn seek(&mut self, position: &Value) -> io::Result<()> {
+        self.lines.seek(field(position, "offset")?)?;
+        self.line = field(position, "line")?;
+        self.records = field(position, "records")?;
+        self.watermark = field(position, "watermark")?;
+        self.processing_time = field(position, "processing_time")?;
+        Ok(())
     }
 }
 
@@ -346,10 +473,7 @@ fn take_field(value: Value, path: &FieldPath) -> Option<Value> {
 
 /// Where JSON Lines come from.
 enum LineInput {
-    File {
-        lines: io::Lines<BufReader<File>>,
-        size: u64,
-    },
+    File { lines: LineReader, size: u64 },
     Stdin(Receiver<io::Result<String>>),
 }
 
@@ -361,24 +485,20 @@ pub struct JsonLines {
     watermark: BoundedOutOfOrderness,
     emitted_watermark: Timestamp,
     bundle_size: usize,
-    /// A record held back to start the next bundle, after a watermark advance.
-    carried: Option<Record>,
+    /// A record held back to start the next bundle, after a watermark advance,
+    /// with the offset and number of its line.
+    carried: Option<(Record, u64, u64)>,
     line: u64,
-    bytes: u64,
     records: u64,
 }
 
 impl JsonLines {
     /// Reads the file at `path`.
     pub fn file(path: &Path, spec: &JsonLinesSpec) -> io::Result<Self> {
-        let file = File::open(path)?;
-        let size = file.metadata().map(|m| m.len()).unwrap_or(0);
+        let (lines, size) = LineReader::file(path)?;
         Ok(Self::new(
             path.display().to_string(),
-            LineInput::File {
-                lines: BufReader::new(file).lines(),
-                size,
-            },
+            LineInput::File { lines, size },
             spec,
         ))
     }
@@ -415,15 +535,15 @@ impl JsonLines {
             bundle_size: spec.bundle_size.max(1),
             carried: None,
             line: 0,
-            bytes: 0,
             records: 0,
         }
     }
 
     fn next_line(&mut self, wait: Option<Duration>, first: bool) -> io::Result<LineRead> {
         match &mut self.input {
-            LineInput::File { lines, .. } => Ok(match lines.next().transpose()? {
-                Some(line) => LineRead::Line(line),
+            LineInput::File { lines, .. } => Ok(match lines.next_line()? {
+                Some((Ok(line), offset)) => LineRead::Line(line, offset),
+                Some((Err(reason), _)) => LineRead::Invalid(reason),
                 None => LineRead::End,
             }),
             LineInput::Stdin(receiver) => {
@@ -439,7 +559,7 @@ impl JsonLines {
                     })
                 };
                 match received {
-                    Ok(line) => Ok(LineRead::Line(line?)),
+                    Ok(line) => Ok(LineRead::Line(line?, 0)),
                     Err(RecvTimeoutError::Timeout) => Ok(LineRead::Pending),
                     Err(RecvTimeoutError::Disconnected) => Ok(LineRead::End),
                 }
@@ -449,7 +569,10 @@ impl JsonLines {
 }
 
 enum LineRead {
-    Line(String),
+    /// A line and its offset.
+    Line(String, u64),
+    /// A line that is not text, with the reason.
+    Invalid(String),
     Pending,
     End,
 }
@@ -461,12 +584,18 @@ impl Source for JsonLines {
         dead: &mut Vec<DeadLetter>,
         timeout: Option<Duration>,
     ) -> io::Result<Poll> {
-        let mut records: Vec<Record> = self.carried.take().into_iter().collect();
+        let mut records: Vec<Record> = self.carried.take().map(|c| c.0).into_iter().collect();
         let mut ended = false;
         let mut read_any = !records.is_empty();
         while records.len() < self.bundle_size {
-            let line = match self.next_line(timeout, !read_any)? {
-                LineRead::Line(line) => line,
+            let (line, offset) = match self.next_line(timeout, !read_any)? {
+                LineRead::Line(line, offset) => (line, offset),
+                LineRead::Invalid(reason) => {
+                    read_any = true;
+                    self.line += 1;
+                    dead.push(DeadLetter::input(&self.name, self.line, None, "", reason));
+                    continue;
+                }
                 LineRead::Pending => break,
                 LineRead::End => {
                     ended = true;
@@ -475,7 +604,6 @@ impl Source for JsonLines {
             };
             read_any = true;
             self.line += 1;
-            self.bytes += line.len() as u64 + 1;
             if line.trim().is_empty() {
                 continue;
             }
@@ -488,7 +616,7 @@ impl Source for JsonLines {
                         && self.watermark.current() > self.emitted_watermark;
                     self.watermark.observe(record.timestamp);
                     if behind {
-                        self.carried = Some(record);
+                        self.carried = Some((record, offset, self.line));
                         break;
                     }
                     records.push(record);
@@ -523,7 +651,7 @@ impl Source for JsonLines {
 
     fn progress(&self) -> Option<(u64, u64)> {
         match &self.input {
-            LineInput::File { size, .. } => Some((self.bytes.min(*size), *size)),
+            LineInput::File { size, lines } => Some((lines.offset.min(*size), *size)),
             LineInput::Stdin(_) => None,
         }
     }
@@ -534,6 +662,40 @@ impl Source for JsonLines {
 
     fn is_live(&self) -> bool {
         matches!(self.input, LineInput::Stdin(_))
+    }
+
+    fn position(&self) -> Option<Value> {
+        let LineInput::File { lines, .. } = &self.input else {
+            return None;
+        };
+        // A carried record has been read but not delivered: resume at its line.
+        let (offset, line) = match &self.carried {
+            Some((_, offset, line)) => (*offset, line - 1),
+            None => (lines.offset, self.line),
+        };
+        Some(serde_json::json!({
+            "offset": offset,
+            "line": line,
+            "records": self.records,
+            "latest": self.watermark.latest(),
+            "watermark": self.emitted_watermark,
+        }))
+    }
+
+    fn seek(&mut self, position: &Value) -> io::Result<()> {
+        let LineInput::File { lines, .. } = &mut self.input else {
+            return Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "standard input cannot be read again from a position",
+            ));
+        };
+        lines.seek(field(position, "offset")?)?;
+        self.carried = None;
+        self.line = field(position, "line")?;
+        self.records = field(position, "records")?;
+        self.watermark.restore(field(position, "latest")?);
+        self.emitted_watermark = field(position, "watermark")?;
+        Ok(())
     }
 }
 
@@ -614,6 +776,16 @@ impl Source for Generator {
 
     fn records_read(&self) -> u64 {
         self.produced
+    }
+
+    fn position(&self) -> Option<Value> {
+        Some(serde_json::json!({"produced": self.produced, "seed": self.rng.get_seed()}))
+    }
+
+    fn seek(&mut self, position: &Value) -> io::Result<()> {
+        self.produced = field(position, "produced")?;
+        self.rng.seed(field(position, "seed")?);
+        Ok(())
     }
 }
 

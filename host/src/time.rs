@@ -84,6 +84,12 @@ pub fn parse_duration(text: &str) -> Result<i64, DurationError> {
     Ok(total)
 }
 
+/// Formats milliseconds since the epoch as an RFC 3339 time in UTC.
+pub fn format_timestamp(millis: Timestamp) -> String {
+    jiff::Timestamp::from_millisecond(millis)
+        .map_or_else(|_| millis.to_string(), |time| time.to_string())
+}
+
 /// Formats a duration in the largest units that represent it exactly, the inverse of
 /// [`parse_duration`].
 pub fn format_duration(millis: i64) -> String {

@@ -247,7 +247,7 @@ struct Node {
 
 /// The per-window state of a trigger: finished bits, and one slot for each part that
 /// keeps data (counts and processing-time targets).
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct TriggerState {
     finished: u64,
     slots: SmallVec<[i64; 2]>,

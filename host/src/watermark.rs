@@ -37,6 +37,16 @@ impl BoundedOutOfOrderness {
         self.latest = self.latest.max(timestamp);
     }
 
+    /// The latest event time seen.
+    pub fn latest(&self) -> Timestamp {
+        self.latest
+    }
+
+    /// Continues from a state in which `latest` was the latest event time seen.
+    pub fn restore(&mut self, latest: Timestamp) {
+        self.latest = latest;
+    }
+
     /// The watermark: the latest event time minus the bound (−∞ before any record).
     pub fn current(&self) -> Timestamp {
         if self.latest == MIN_TIMESTAMP {

@@ -24,7 +24,7 @@ use crate::record::Record;
 use crate::time::{END_OF_GLOBAL_WINDOW, MAX_TIMESTAMP, MIN_TIMESTAMP, Timestamp};
 
 /// A window of event time.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum Window {
     /// The single window that covers all of time.
     Global,

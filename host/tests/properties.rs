@@ -8,6 +8,7 @@ use millrace::group::{GroupByKeyAndWindow, WindowingStrategy};
 use millrace::pane::AccumulationMode;
 use millrace::pipeline::{AssignWindows, Event, Pipeline, Step, StepOutput};
 use millrace::record::{Key, Record};
+use millrace::state::{MemoryBackend, StateBackend, StateBatch};
 use millrace::time::MAX_TIMESTAMP;
 use millrace::trigger::Trigger;
 use millrace::window::{AssignedWindows, Window, WindowFn};
@@ -31,7 +32,7 @@ fn key(index: u8) -> Key {
     Key::from_str_value(&format!("k{index}"))
 }
 
-fn run(strategy: &WindowingStrategy, inputs: &[Input]) -> Vec<Record> {
+fn build(strategy: &WindowingStrategy) -> Pipeline {
     let steps: Vec<Box<dyn Step>> = vec![
         Box::new(AssignWindows::new("window", strategy.window_fn.clone())),
         Box::new(
@@ -39,10 +40,14 @@ fn run(strategy: &WindowingStrategy, inputs: &[Input]) -> Vec<Record> {
                 .unwrap(),
         ),
     ];
-    let mut pipeline = Pipeline::new(steps);
-    let mut out = StepOutput::default();
-    for input in inputs {
-        let event = match input {
+    Pipeline::new(steps)
+}
+
+/// The inputs as events, ending with the end of input.
+fn events(inputs: &[Input]) -> Vec<Event> {
+    let mut events: Vec<Event> = inputs
+        .iter()
+        .map(|input| match input {
             Input::Add(elements) => Event::Records(
                 elements
                     .iter()
@@ -51,13 +56,53 @@ fn run(strategy: &WindowingStrategy, inputs: &[Input]) -> Vec<Record> {
             ),
             Input::Watermark(w) => Event::Watermark(*w),
             Input::ProcessingTime(t) => Event::ProcessingTime(*t),
-        };
+        })
+        .collect();
+    events.push(Event::Watermark(MAX_TIMESTAMP));
+    events
+}
+
+fn run(strategy: &WindowingStrategy, inputs: &[Input]) -> Vec<Record> {
+    let mut pipeline = build(strategy);
+    let mut out = StepOutput::default();
+    for event in events(inputs) {
         pipeline.handle(event, &mut out).unwrap();
     }
-    pipeline
-        .handle(Event::Watermark(MAX_TIMESTAMP), &mut out)
-        .unwrap();
     assert!(out.dead_letters.is_empty());
+    out.records
+}
+
+/// Runs with checkpoints after the events `checkpoint_after` marks, "crashes" after
+/// event `crash_at` and resumes in a fresh pipeline from the last checkpoint, as a
+/// restarted run does: output up to that checkpoint, then the replay's.
+fn run_with_crash(
+    strategy: &WindowingStrategy,
+    inputs: &[Input],
+    checkpoint_after: &[bool],
+    crash_at: usize,
+) -> Vec<Record> {
+    let events = events(inputs);
+    let crash_at = crash_at % events.len();
+    let mut backend = MemoryBackend::new();
+    let mut pipeline = build(strategy);
+    let mut out = StepOutput::default();
+    let mut committed = (0, 0);
+    for (i, event) in events.iter().enumerate().take(crash_at + 1) {
+        pipeline.handle(event.clone(), &mut out).unwrap();
+        if checkpoint_after[i % checkpoint_after.len()] {
+            let mut batch = StateBatch::default();
+            pipeline.snapshot(&mut batch).unwrap();
+            backend.write(batch).unwrap();
+            committed = (i + 1, out.records.len());
+        }
+    }
+    let (resume_at, kept) = committed;
+    out.records.truncate(kept);
+    let mut resumed = build(strategy);
+    resumed.restore(&backend).unwrap();
+    for event in &events[resume_at..] {
+        resumed.handle(event.clone(), &mut out).unwrap();
+    }
     out.records
 }
 
@@ -289,5 +334,34 @@ proptest! {
         let whole = run(&strategy, &inputs);
         let single = run(&strategy, &split);
         prop_assert_eq!(whole, single);
+    }
+
+    /// Resuming from a checkpoint after a crash gives exactly the output of a run
+    /// that never stopped, whatever the windows, trigger and accumulation, and
+    /// however many incremental checkpoints came before.
+    #[test]
+    fn resuming_from_a_checkpoint_changes_nothing(
+        window_fn in window_fns(),
+        trigger in repeating_triggers(),
+        accumulation in prop_oneof![
+            Just(AccumulationMode::Discarding),
+            Just(AccumulationMode::Accumulating),
+            Just(AccumulationMode::Retracting)
+        ],
+        lateness_seconds in prop_oneof![Just(0i64), 0i64..120],
+        (_, inputs) in streams(),
+        checkpoint_after in prop::collection::vec(any::<bool>(), 1..8),
+        crash_at in 0usize..100,
+    ) {
+        let strategy = WindowingStrategy {
+            window_fn,
+            trigger,
+            accumulation,
+            allowed_lateness: lateness_seconds * SECOND,
+            ..WindowingStrategy::default()
+        };
+        let whole = run(&strategy, &inputs);
+        let resumed = run_with_crash(&strategy, &inputs, &checkpoint_after, crash_at);
+        prop_assert_eq!(whole, resumed);
     }
 }

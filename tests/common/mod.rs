@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use serde_json::Value;
 
@@ -22,14 +23,34 @@ pub fn plugin(name: &str) -> String {
     dir.to_string_lossy().into_owned()
 }
 
-/// A command running the `millrace` binary built for these tests.
+/// A state directory of its own for one run, so that runs of specs with the same
+/// name (tests run in parallel) never share state.
+pub fn fresh_state_dir() -> PathBuf {
+    static RUNS: AtomicUsize = AtomicUsize::new(0);
+    let run = RUNS.fetch_add(1, Ordering::Relaxed);
+    Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("state-{}-{run}", std::process::id()))
+}
+
+/// A command running the `millrace` binary built for these tests, with a state
+/// directory of its own.
 pub fn millrace() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_millrace"))
+    let mut command = Command::new(env!("CARGO_BIN_EXE_millrace"));
+    command.env("MILLRACE_STATE_DIR", fresh_state_dir());
+    command
 }
 
 /// Runs `millrace` with `args` and `stdin`, returning its output.
 pub fn run(args: &[&str], stdin: &str) -> Output {
-    let mut child = millrace()
+    let state = fresh_state_dir();
+    let output = run_with_state(args, stdin, &state);
+    let _ = std::fs::remove_dir_all(&state);
+    output
+}
+
+/// Runs `millrace` with `args` and `stdin` and the state directory `state`.
+pub fn run_with_state(args: &[&str], stdin: &str, state: &Path) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_millrace"))
+        .env("MILLRACE_STATE_DIR", state)
         .args(args)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())

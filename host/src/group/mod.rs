@@ -18,6 +18,7 @@
 //! never late for the next step. Garbage-collection timers do not hold it back: that
 //! would delay every later step by the allowed lateness.
 
+mod persist;
 mod state;
 
 use std::mem;
@@ -30,6 +31,7 @@ use crate::dead_letter::DeadLetter;
 use crate::pane::{AccumulationMode, PaneInfo, TimestampCombiner, Timing, next_pane};
 use crate::pipeline::{Step, StepFault, StepOutput, StepStats};
 use crate::record::{Key, Record};
+use crate::state::{StateError, StepReader, StepWriter};
 use crate::time::{MIN_TIMESTAMP, Timestamp};
 use crate::timer::{Resolution, TimeDomain, TimerQueue, TimerRequest};
 use crate::trigger::{
@@ -1257,5 +1259,17 @@ impl<C: CombineFn> Step for GroupByKeyAndWindow<C> {
 
     fn stats(&self) -> StepStats {
         self.stats
+    }
+
+    fn describe(&self) -> serde_json::Value {
+        self.description()
+    }
+
+    fn snapshot(&mut self, state: &mut StepWriter<'_>) -> Result<(), StateError> {
+        self.write_state(state)
+    }
+
+    fn restore(&mut self, state: &StepReader<'_>) -> Result<(), StateError> {
+        self.read_state(state)
     }
 }

@@ -3,9 +3,13 @@
 //! Keys are interned into a slab: a [`KeyId`] is a slot plus a generation, so timers
 //! refer to windows with two integers instead of a key string, and a timer that
 //! outlives its key can never wake the slot's next tenant.
+//!
+//! Every mutable access to a key's windows marks the key dirty, so that a
+//! checkpoint writes exactly the keys that may have changed since the last one.
 
 use std::collections::HashMap;
 
+use serde::{Deserialize, Serialize};
 use smallvec::SmallVec;
 
 use crate::pane::PaneInfo;
@@ -57,9 +61,10 @@ pub enum QueueKind {
 pub const NOT_QUEUED: Timestamp = Timestamp::MAX;
 
 /// The last pane a window emitted, kept in retracting mode to withdraw it later.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct EmittedPane {
     /// The pane's value.
+    #[serde(with = "crate::state::json")]
     pub value: Value,
     /// The pane's timestamp.
     pub timestamp: Timestamp,
@@ -72,15 +77,20 @@ pub const NO_GROUP: u32 = u32::MAX;
 
 /// Everything kept for one (key, window). Fields every record touches come first;
 /// the rest live in [`Rare`], allocated only for windows that need it.
-#[derive(Clone, Debug)]
+///
+/// A checkpoint stores all of it but the queue bookkeeping, which a restore rebuilds.
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct WindowState<A> {
     /// The window.
     pub window: Window,
     /// The window's id in timer queues.
+    #[serde(skip)]
     pub id: u64,
     /// Per [`QueueKind`], the time of the window's entry in that queue, or [`NOT_QUEUED`].
+    #[serde(skip, default = "not_queued")]
     pub queued: [Timestamp; 4],
     /// This window's input group in the bundle being processed, or [`NO_GROUP`].
+    #[serde(skip, default = "no_group")]
     pub group: u32,
     /// The trigger finished: the window takes no more data until it is collected.
     pub closed: bool,
@@ -104,10 +114,19 @@ pub struct WindowState<A> {
     pub rare: Option<Box<Rare>>,
 }
 
+fn not_queued() -> [Timestamp; 4] {
+    [NOT_QUEUED; 4]
+}
+
+fn no_group() -> u32 {
+    NO_GROUP
+}
+
 /// Window state that only some pipelines need.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct Rare {
     /// The window's inputs, kept when the combine function cannot subtract.
+    #[serde(with = "crate::state::json::list")]
     pub retained: Vec<Value>,
     /// The last pane emitted, in retracting mode.
     pub last_emitted: Option<EmittedPane>,
@@ -195,6 +214,8 @@ pub struct KeySlot<A> {
     generation: u32,
     /// The key has no windows and waits for the next sweep.
     idle: bool,
+    /// The key is in [`Keys::dirty`].
+    dirty: bool,
     /// The key's windows, sorted by (start, end).
     pub windows: SmallVec<[WindowState<A>; 1]>,
 }
@@ -233,6 +254,8 @@ pub struct Keys<A> {
     slots: Vec<KeySlot<A>>,
     free: Vec<u32>,
     idle: usize,
+    /// Keys whose windows may have changed since the last [`Keys::take_dirty`].
+    dirty: Vec<Key>,
 }
 
 impl<A> Default for Keys<A> {
@@ -242,11 +265,22 @@ impl<A> Default for Keys<A> {
             slots: Vec::new(),
             free: Vec::new(),
             idle: 0,
+            dirty: Vec::new(),
         }
     }
 }
 
 impl<A> Keys<A> {
+    /// Notes that the key in `slot` may change.
+    fn touch(slot: &mut KeySlot<A>, dirty: &mut Vec<Key>) {
+        if !slot.dirty
+            && let Some(key) = &slot.key
+        {
+            slot.dirty = true;
+            dirty.push(key.clone());
+        }
+    }
+
     /// The id of `key`, giving it a slot if it has none.
     pub fn resolve(&mut self, key: &Key) -> KeyId {
         if let Some(&slot) = self.index.get(key) {
@@ -255,6 +289,7 @@ impl<A> Keys<A> {
                 entry.idle = false;
                 self.idle -= 1;
             }
+            Self::touch(entry, &mut self.dirty);
             return KeyId {
                 slot,
                 generation: entry.generation,
@@ -267,12 +302,14 @@ impl<A> Keys<A> {
                     key: None,
                     generation: 0,
                     idle: false,
+                    dirty: false,
                     windows: SmallVec::new(),
                 });
                 (self.slots.len() - 1) as u32
             }
         };
         self.slots[slot as usize].key = Some(key.clone());
+        Self::touch(&mut self.slots[slot as usize], &mut self.dirty);
         self.index.insert(key.clone(), slot);
         KeyId {
             slot,
@@ -289,9 +326,12 @@ impl<A> Keys<A> {
 
     /// The slot of `id`, mutably.
     pub fn get_mut(&mut self, id: KeyId) -> Option<&mut KeySlot<A>> {
-        self.slots
+        let slot = self
+            .slots
             .get_mut(id.slot as usize)
-            .filter(|slot| slot.generation == id.generation && slot.key.is_some())
+            .filter(|slot| slot.generation == id.generation && slot.key.is_some())?;
+        Self::touch(slot, &mut self.dirty);
+        Some(slot)
     }
 
     /// The state of the window a queue entry names.
@@ -348,9 +388,47 @@ impl<A> Keys<A> {
             }
             slot.generation = slot.generation.wrapping_add(1);
             slot.windows = SmallVec::new();
+            slot.dirty = false;
             self.free.push(index as u32);
         }
         self.idle = 0;
+    }
+
+    /// The keys that may have changed since the last call, each with its windows
+    /// (none if the key has no windows left).
+    pub fn take_dirty(&mut self) -> Vec<(Key, &[WindowState<A>])> {
+        let dirty = std::mem::take(&mut self.dirty);
+        for key in &dirty {
+            if let Some(&slot) = self.index.get(key) {
+                self.slots[slot as usize].dirty = false;
+            }
+        }
+        dirty
+            .into_iter()
+            .map(|key| {
+                let windows = match self.index.get(&key) {
+                    Some(&slot) => &self.slots[slot as usize].windows[..],
+                    None => &[],
+                };
+                (key, windows)
+            })
+            .collect()
+    }
+
+    /// Gives `key` the windows `windows` (sorted) and returns its id; used when
+    /// restoring (then call [`Keys::forget_dirty`]).
+    pub fn restore(&mut self, key: &Key, windows: SmallVec<[WindowState<A>; 1]>) -> KeyId {
+        let id = self.resolve(key);
+        self.slots[id.slot as usize].windows = windows;
+        id
+    }
+
+    /// Forgets which keys changed: they match the store.
+    pub fn forget_dirty(&mut self) {
+        for slot in &mut self.slots {
+            slot.dirty = false;
+        }
+        self.dirty.clear();
     }
 }
 

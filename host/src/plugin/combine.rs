@@ -105,11 +105,6 @@ impl WasmCombine {
         })
     }
 
-    /// The accumulator format the plugin declared.
-    pub fn accumulator_format(&self) -> &str {
-        &self.sandbox.info().accumulator_format
-    }
-
     /// The sandbox, for metrics and fault counts.
     pub fn sandbox(&self) -> &Sandbox<CombineWorld> {
         &self.sandbox
@@ -243,6 +238,10 @@ impl CombineFn for WasmCombine {
 
     fn name(&self) -> &str {
         &self.name
+    }
+
+    fn accumulator_format(&self) -> String {
+        format!("plugin:{}", self.sandbox.info().accumulator_format)
     }
 
     fn inversion(&self) -> Inversion {

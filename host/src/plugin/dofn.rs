@@ -22,6 +22,7 @@ use crate::dead_letter::DeadLetter;
 use crate::pane::PaneInfo;
 use crate::pipeline::{Step, StepFault, StepOutput, StepStats};
 use crate::record::{Key, Record};
+use crate::state::{StateError, StepReader, StepWriter, Tag};
 use crate::time::{MIN_TIMESTAMP, Timestamp};
 use crate::timer::TimeDomain;
 use crate::window::Window;
@@ -412,5 +413,38 @@ impl Step for ParDo {
 
     fn stats(&self) -> StepStats {
         self.stats
+    }
+
+    fn describe(&self) -> serde_json::Value {
+        serde_json::json!({"step": self.name, "pardo": self.sandbox.spec().path})
+    }
+
+    fn snapshot(&mut self, state: &mut StepWriter<'_>) -> Result<(), StateError> {
+        if let Ok(mut store) = self.store.lock() {
+            store.write_changes(state)?;
+        }
+        let meta = (
+            self.input_watermark,
+            self.output_watermark,
+            self.processing_time,
+            self.stats,
+        );
+        let key = state.key(Tag::Meta).build();
+        state.put(key, &meta)
+    }
+
+    fn restore(&mut self, state: &StepReader<'_>) -> Result<(), StateError> {
+        let what = format!("{}'s keyed state", self.name);
+        let store = KeyedStore::read(state, &what)?;
+        self.store = Arc::new(Mutex::new(store));
+        if let Some(meta) = state.get(&state.key(Tag::Meta).build(), &what)? {
+            (
+                self.input_watermark,
+                self.output_watermark,
+                self.processing_time,
+                self.stats,
+            ) = meta;
+        }
+        Ok(())
     }
 }

@@ -3,11 +3,16 @@
 //! During a call, a plugin's writes go to an overlay ([`CallState`]) that is applied
 //! only when the call succeeds: a call that traps half-way leaves no trace, so
 //! re-running its elements one by one sees the state as it was.
+//!
+//! The store remembers which (key, window) pairs and timers changed, so that a
+//! checkpoint writes only those: values under `[step] k [key][window][name]`,
+//! timers under `[step] t [key][window][name]`.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
 use crate::record::Key;
+use crate::state::{KeyReader, StateError, StepReader, StepWriter, Tag, decode};
 use crate::time::Timestamp;
 use crate::timer::TimeDomain;
 use crate::window::Window;
@@ -22,6 +27,8 @@ pub struct KeyedStore {
     timers: HashMap<TimerId, (TimeDomain, Timestamp)>,
     event: BTreeSet<(Timestamp, TimerId)>,
     processing: BTreeSet<(Timestamp, TimerId)>,
+    changed_values: HashSet<(Key, Window)>,
+    changed_timers: HashSet<TimerId>,
 }
 
 impl KeyedStore {
@@ -33,6 +40,7 @@ impl KeyedStore {
     }
 
     fn set_timer(&mut self, id: TimerId, timer: Option<(TimeDomain, Timestamp)>) {
+        self.changed_timers.insert(id.clone());
         if let Some((domain, time)) = self.timers.remove(&id) {
             self.queue(domain).remove(&(time, id.clone()));
         }
@@ -51,6 +59,7 @@ impl KeyedStore {
             }
             if let Some(entry) = self.queue(domain).pop_first() {
                 self.timers.remove(&entry.1);
+                self.changed_timers.insert(entry.1.clone());
                 due.push(entry);
             }
         }
@@ -74,6 +83,66 @@ impl KeyedStore {
     /// Whether nothing is stored.
     pub fn is_empty(&self) -> bool {
         self.values.is_empty()
+    }
+
+    /// Writes the values and timers that changed since the last call.
+    pub fn write_changes(&mut self, state: &mut StepWriter<'_>) -> Result<(), StateError> {
+        for (key, window) in self.changed_values.drain() {
+            let prefix = state.key(Tag::Keyed).key(&key).window(&window);
+            state.delete_prefix(prefix.clone().build());
+            if let Some(names) = self.values.get(&(key, window)) {
+                for (name, value) in names {
+                    state.put(prefix.clone().name(name).build(), value)?;
+                }
+            }
+        }
+        for id in self.changed_timers.drain() {
+            let (key, window, name) = &id;
+            let entry = state
+                .key(Tag::Timers)
+                .key(key)
+                .window(window)
+                .name(name)
+                .build();
+            match self.timers.get(&id) {
+                Some(&(domain, time)) => {
+                    state.put(entry, &(domain == TimeDomain::EventTime, time))?
+                }
+                None => state.delete(entry),
+            }
+        }
+        Ok(())
+    }
+
+    /// The store a checkpoint holds.
+    pub fn read(state: &StepReader<'_>, what: &str) -> Result<KeyedStore, StateError> {
+        let mut store = KeyedStore::default();
+        state.scan(Tag::Keyed, &mut |key, value| {
+            let mut reader = KeyReader::new(key);
+            let target = (reader.key()?, reader.window()?);
+            let name = reader.name()?;
+            let value: Vec<u8> = decode(value, what)?;
+            store.values.entry(target).or_default().insert(name, value);
+            Ok(())
+        })?;
+        let mut timers = Vec::new();
+        state.scan(Tag::Timers, &mut |key, value| {
+            let mut reader = KeyReader::new(key);
+            let id = (reader.key()?, reader.window()?, reader.name()?);
+            let (event, time): (bool, Timestamp) = decode(value, what)?;
+            let domain = if event {
+                TimeDomain::EventTime
+            } else {
+                TimeDomain::ProcessingTime
+            };
+            timers.push((id, (domain, time)));
+            Ok(())
+        })?;
+        for (id, timer) in timers {
+            store.set_timer(id, Some(timer));
+        }
+        store.changed_timers.clear();
+        Ok(store)
     }
 }
 
@@ -138,6 +207,7 @@ impl CallState {
             return;
         };
         for (target, names) in self.values {
+            store.changed_values.insert(target.clone());
             let values = store.values.entry(target.clone()).or_default();
             for (name, value) in names {
                 match value {

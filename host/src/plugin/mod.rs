@@ -432,6 +432,11 @@ impl<W: World> Sandbox<W> {
         &self.hash
     }
 
+    /// The plugin as the spec named it.
+    pub fn spec(&self) -> &PluginSpec {
+        &self.spec
+    }
+
     /// The limits the plugin runs under.
     pub fn limits(&self) -> &Limits {
         &self.spec.limits

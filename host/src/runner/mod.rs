@@ -5,13 +5,22 @@
 //! is read. Pipelines on the wall clock are woken for processing-time timers even
 //! while their input is idle. When a bounded input ends, the watermark advances to
 //! +∞ and every window emits its final pane.
+//!
+//! A run whose input can be read again from a position checkpoints every
+//! `checkpoint.interval` of processing time, and once more when its input ends; a
+//! run that did not finish resumes from its last good checkpoint ([`durable`]).
+
+mod durable;
+
+pub use durable::{Backend, StateOptions};
 
 use std::io::{self, IsTerminal};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
+use crate::checkpoint;
 use crate::combine::{CombineFn, Inversion};
 use crate::dead_letter::{self, DeadLetter, DeadLetterWriter};
 use crate::group::{GroupByKeyAndWindow, WindowingStrategy};
@@ -22,14 +31,16 @@ use crate::plugin::dofn::ParDo;
 use crate::plugin::trigger::WasmTrigger;
 use crate::plugin::window::WasmWindows;
 use crate::plugin::{PluginError, PluginSpec};
-use crate::sink::{JsonLinesSink, Sink};
+use crate::sink::{FileOutput, JsonLinesSink, Sink};
 use crate::source::{Clock, Generator, JsonLines, Poll, Source, TestStream};
 use crate::spec::{
-    CombineSpec, DeadLetterSpec, PipelineSpec, SinkSpec, SourceSpec, SpecError, StepSpec,
+    CheckpointSpec, CombineSpec, DeadLetterSpec, PipelineSpec, SinkSpec, SourceSpec, SpecError,
+    StepSpec,
 };
 use crate::time::{MAX_TIMESTAMP, wall_clock_now};
 use crate::trigger::DataTrigger;
 use crate::window::WindowFn;
+use durable::{Counters, Durable};
 
 /// Where `--input` and `--output` point: a path, or `-` for stdin/stdout.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -64,6 +75,8 @@ pub struct RunOptions {
     pub strict: bool,
     /// Draw a progress bar when stdout and stderr are terminals.
     pub progress: bool,
+    /// State and checkpoints.
+    pub state: StateOptions,
 }
 
 /// What a finished run did.
@@ -129,6 +142,12 @@ pub enum RunError {
     /// `--strict` and a record could not be processed.
     #[error("stopped at the first bad record (--strict): {0}")]
     Strict(String),
+    /// State or checkpoints could not be read or written.
+    #[error("{0}")]
+    State(String),
+    /// The state directory belongs to a different pipeline (exit status 2).
+    #[error("{0}")]
+    Incompatible(String),
 }
 
 fn io_error(what: impl Into<String>) -> impl FnOnce(io::Error) -> RunError {
@@ -282,63 +301,118 @@ pub fn open_source(
     })
 }
 
-/// Opens the spec's sink, or the one `--output` names.
-pub fn open_sink(
-    spec: &PipelineSpec,
-    output: Option<&Endpoint>,
-) -> Result<Box<dyn Sink>, RunError> {
-    let path = match (output, &spec.sink) {
-        (Some(Endpoint::Standard), _) | (None, SinkSpec::Stdout) => {
-            return Ok(Box::new(JsonLinesSink::stdout()));
-        }
-        (Some(Endpoint::Path(path)), _) | (None, SinkSpec::File(path)) => path,
-    };
-    Ok(Box::new(JsonLinesSink::file(path).map_err(io_error(
-        format!("cannot create the output {}", path.display()),
-    ))?))
+/// Where the sink writes: a file, or standard output.
+fn sink_target(spec: &PipelineSpec, output: Option<&Endpoint>) -> Option<PathBuf> {
+    match (output, &spec.sink) {
+        (Some(Endpoint::Standard), _) | (None, SinkSpec::Stdout) => None,
+        (Some(Endpoint::Path(path)), _) | (None, SinkSpec::File(path)) => Some(path.clone()),
+    }
 }
 
-fn open_dead_letters(
-    spec: &PipelineSpec,
-    options: &RunOptions,
-) -> Result<DeadLetterWriter, RunError> {
-    let path = match (
+/// Where dead letters go: a file, or standard error.
+fn dead_letter_target(spec: &PipelineSpec, options: &RunOptions) -> Option<PathBuf> {
+    match (
         &options.dead_letter,
         &spec.dead_letter,
         &options.output,
         &spec.sink,
     ) {
-        (Some(path), ..) | (None, Some(DeadLetterSpec::File(path)), ..) => path.clone(),
-        (None, Some(DeadLetterSpec::Stderr), ..) => return Ok(DeadLetterWriter::stderr()),
-        (None, None, Some(Endpoint::Path(sink)), _) => dead_letter::default_path_for(sink),
-        (None, None, None, SinkSpec::File(sink)) => dead_letter::default_path_for(sink),
-        (None, None, ..) => return Ok(DeadLetterWriter::stderr()),
+        (Some(path), ..) | (None, Some(DeadLetterSpec::File(path)), ..) => Some(path.clone()),
+        (None, Some(DeadLetterSpec::Stderr), ..) => None,
+        (None, None, Some(Endpoint::Path(sink)), _) => Some(dead_letter::default_path_for(sink)),
+        (None, None, None, SinkSpec::File(sink)) => Some(dead_letter::default_path_for(sink)),
+        (None, None, ..) => None,
+    }
+}
+
+/// Describes a run's input and outputs for its state's fingerprint.
+fn io_description(spec: &PipelineSpec, options: &RunOptions) -> (serde_json::Value, Vec<String>) {
+    let input = match &options.input {
+        Some(Endpoint::Path(path)) => path.display().to_string(),
+        Some(Endpoint::Standard) => "stdin".to_owned(),
+        None => match &spec.source {
+            SourceSpec::TestStream { path } => path.display().to_string(),
+            SourceSpec::File(format) => crate::source::describe(&format.path),
+            SourceSpec::Stdin(_) => "stdin".to_owned(),
+            SourceSpec::Generator(generator) => format!("{generator:?}"),
+        },
     };
-    DeadLetterWriter::file(&path).map_err(io_error(format!(
-        "cannot create the dead-letter output {}",
-        path.display()
-    )))
+    let describe = |target: Option<PathBuf>, stream: &str| {
+        target.map_or_else(|| stream.to_owned(), |path| path.display().to_string())
+    };
+    let outputs = vec![
+        describe(sink_target(spec, options.output.as_ref()), "stdout"),
+        describe(dead_letter_target(spec, options), "stderr"),
+    ];
+    (serde_json::Value::from(input), outputs)
 }
 
 /// Runs `spec` to the end of its input.
 pub fn run(spec: &PipelineSpec, options: &RunOptions) -> Result<RunSummary, RunError> {
     let started = Instant::now();
-    let steps = build_steps(spec)?;
-    let source = open_source(spec, options.input.as_ref())?;
-    let sink = open_sink(spec, options.output.as_ref())?;
-    let dead_letters = open_dead_letters(spec, options)?;
+    let mut pipeline = Pipeline::new(build_steps(spec)?);
+    let mut source = open_source(spec, options.input.as_ref())?;
+    let checkpointing = options.state.backend != Backend::None && source.position().is_some();
+    let mut durable = None;
+    let mut resumed = None;
+    if checkpointing {
+        let (input, outputs) = io_description(spec, options);
+        let fingerprint = checkpoint::fingerprint(input, outputs, pipeline.describe());
+        let settings = spec.checkpoint.clone().unwrap_or(CheckpointSpec {
+            interval: 10_000,
+            keep: 3,
+        });
+        let mut state = Durable::open(
+            &spec.name,
+            &options.state,
+            fingerprint,
+            Duration::from_millis(settings.interval as u64),
+            settings.keep as usize,
+        )?;
+        resumed = state.resume(&options.state, &mut pipeline, source.as_mut())?;
+        durable = Some(state);
+    }
+    let file = |name: &str, target: &Path| match &durable {
+        Some(durable) => durable.staged_output(name, target, resumed.as_ref()),
+        None => FileOutput::direct(target)
+            .map_err(io_error(format!("cannot create {}", target.display()))),
+    };
+    let sink: Box<dyn Sink> = match sink_target(spec, options.output.as_ref()) {
+        Some(path) => Box::new(JsonLinesSink::to(file("output", &path)?, &path)),
+        None => Box::new(JsonLinesSink::stdout()),
+    };
+    let dead_letters = match dead_letter_target(spec, options) {
+        Some(path) => DeadLetterWriter::to(file("dead-letters", &path)?, &path),
+        None => DeadLetterWriter::stderr(),
+    };
     let progress = progress_bar(options.progress, source.as_ref());
+    let base = resumed
+        .as_ref()
+        .map_or_else(Counters::default, |m| Counters {
+            emitted: m.emitted,
+            retractions: m.retractions,
+            dead_lettered: m.dead_lettered,
+        });
     let mut driver = Driver {
-        pipeline: Pipeline::new(steps),
+        pipeline,
         source,
         sink,
         dead_letters,
+        durable,
         strict: options.strict,
+        base,
         retractions: 0,
         out: StepOutput::default(),
     };
     let result = driver.run(&progress);
     progress.finish_and_clear();
+    if result.is_err() {
+        // Show why the run failed: the dead letters since the last checkpoint are
+        // published now (a resumed run takes them back and writes them again). The
+        // output is not: it is published only with a checkpoint.
+        let _ = driver.dead_letters.prepare();
+        let _ = driver.dead_letters.publish();
+    }
     let flushed = driver.flush();
     result?;
     flushed?;
@@ -346,13 +420,14 @@ pub fn run(spec: &PipelineSpec, options: &RunOptions) -> Result<RunSummary, RunE
     for (_, stats) in driver.pipeline.stats() {
         totals.add(&stats);
     }
+    let counters = driver.counters();
     Ok(RunSummary {
         read: driver.source.records_read(),
-        emitted: driver.sink.written(),
-        retractions: driver.retractions,
+        emitted: counters.emitted,
+        retractions: counters.retractions,
         dropped_late: totals.dropped_late,
         dropped_closed: totals.dropped_closed,
-        dead_lettered: driver.dead_letters.written(),
+        dead_lettered: counters.dead_lettered,
         dead_letter_output: driver.dead_letters.description().to_owned(),
         output: driver.sink.description().to_owned(),
         elapsed: started.elapsed(),
@@ -379,7 +454,10 @@ struct Driver {
     source: Box<dyn Source>,
     sink: Box<dyn Sink>,
     dead_letters: DeadLetterWriter,
+    durable: Option<Durable>,
     strict: bool,
+    /// Counts of the runs before a resume.
+    base: Counters,
     retractions: u64,
     out: StepOutput,
 }
@@ -427,9 +505,42 @@ impl Driver {
             if status == Poll::End {
                 break;
             }
+            // Between two polls every event read so far has been handled: the
+            // barrier's place in the stream.
+            if self.durable.as_ref().is_some_and(Durable::due) {
+                self.checkpoint(false)?;
+            }
         }
         // The input is complete: every window emits its final pane.
-        self.handle(Event::Watermark(MAX_TIMESTAMP))
+        self.handle(Event::Watermark(MAX_TIMESTAMP))?;
+        if self.durable.is_some() {
+            self.checkpoint(true)?;
+        }
+        Ok(())
+    }
+
+    fn checkpoint(&mut self, finished: bool) -> Result<(), RunError> {
+        let counters = self.counters();
+        if let Some(durable) = &mut self.durable {
+            durable.checkpoint(
+                &mut self.pipeline,
+                self.source.as_ref(),
+                self.sink.as_mut(),
+                &mut self.dead_letters,
+                counters,
+                finished,
+            )?;
+        }
+        Ok(())
+    }
+
+    /// The run's counts, with those of the runs it resumed.
+    fn counters(&self) -> Counters {
+        Counters {
+            emitted: self.base.emitted + self.sink.written(),
+            retractions: self.base.retractions + self.retractions,
+            dead_lettered: self.base.dead_lettered + self.dead_letters.written(),
+        }
     }
 
     fn handle(&mut self, event: Event) -> Result<(), RunError> {
