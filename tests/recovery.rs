@@ -66,7 +66,7 @@ steps:
       allowed_lateness: 10s
   - combine: {{ plugin: {} }}
 sink: {{ file: out.jsonl }}
-checkpoint: {{ interval: 50ms, keep: 3 }}
+checkpoint: {{ interval: 50ms, records: 10000, keep: 3 }}
 ",
                 plugin("sum")
             ),
@@ -359,7 +359,7 @@ steps:
   - window: { fixed: { size: 1m }, allowed_lateness: 1m }
   - combine: sum
 sink: { file: out.jsonl }
-checkpoint: { interval: 1ms, keep: 100 }
+checkpoint: { interval: 1h, records: 100, keep: 100 }
 ",
     );
     let state = dir.path().join("state");

@@ -3,22 +3,29 @@
 //! Each scenario runs in its own child process so that its peak memory is its own.
 //! Throughput is reported next to baselines measured in the same run — the generator
 //! alone, and a hand-written fixed-window sum over the same records — because
-//! absolute numbers on a shared machine mean little.
+//! absolute numbers on a shared machine mean little. The windowed scenarios also run
+//! with checkpoints (to RocksDB and to the in-memory backend), reported as a ratio
+//! of the same scenario without. `--scenario checkpoints` measures checkpoint time,
+//! size and recovery as state grows.
 
 use std::collections::HashMap;
+use std::path::PathBuf;
 use std::process::{Command, ExitCode};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use clap::{Args, ValueEnum};
 use serde::{Deserialize, Serialize};
 
 use crate::combine::Builtin;
+use crate::dead_letter::DeadLetterWriter;
 use crate::group::{GroupByKeyAndWindow, WindowingStrategy};
 use crate::pane::AccumulationMode;
 use crate::pipeline::{AssignWindows, Event, Pipeline, Step, StepOutput};
-use crate::record::Key;
+use crate::record::{Key, Record};
+use crate::runner::{Backend, Counters, Durable, StateOptions};
+use crate::sink::CountingSink;
 use crate::source::{Generator, Poll, Source};
-use crate::spec::GeneratorSpec;
+use crate::spec::{CheckpointSpec, GeneratorSpec};
 use crate::time::MAX_TIMESTAMP;
 use crate::trigger::Trigger;
 use crate::window::WindowFn;
@@ -41,6 +48,17 @@ pub struct BenchArgs {
     /// Print results as JSON lines.
     #[arg(long)]
     json: bool,
+    /// Where scenarios keep state (none: no checkpoints).
+    #[arg(
+        long = "state",
+        value_enum,
+        default_value = "none",
+        value_name = "BACKEND"
+    )]
+    backend: Backend,
+    /// Milliseconds between checkpoints, when there is state.
+    #[arg(long, default_value_t = 1000, value_name = "MS")]
+    checkpoint_every: u64,
 }
 
 /// A benchmark scenario.
@@ -57,15 +75,21 @@ enum Scenario {
     Fixed,
     /// 5-minute sessions, early firings every 1,000 elements, retracting, sum.
     Sessions,
+    /// Checkpoint time and size, and recovery time, for 10^4, 10^5 and 10^6 live
+    /// windows (RocksDB).
+    Checkpoints,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
 struct Measurement {
     scenario: Scenario,
+    state: String,
     elements: u64,
     seconds: f64,
     records_out: u64,
     peak_rss_bytes: u64,
+    checkpoints: u64,
+    checkpoint_seconds: f64,
 }
 
 impl Measurement {
@@ -76,6 +100,9 @@ impl Measurement {
 
 /// Runs `millrace bench`.
 pub fn main(args: BenchArgs) -> ExitCode {
+    if args.scenario == Scenario::Checkpoints {
+        return checkpoint_growth(&args);
+    }
     if args.scenario != Scenario::All {
         let measurement = measure(args.scenario, &args);
         if args.json {
@@ -100,18 +127,20 @@ pub fn main(args: BenchArgs) -> ExitCode {
         args.elements, args.keys, args.rate
     );
     let mut results = Vec::new();
-    for scenario in [
-        Scenario::Generate,
-        Scenario::Baseline,
-        Scenario::Fixed,
-        Scenario::Sessions,
+    for (scenario, backend) in [
+        (Scenario::Generate, Backend::None),
+        (Scenario::Baseline, Backend::None),
+        (Scenario::Fixed, Backend::None),
+        (Scenario::Fixed, Backend::Memory),
+        (Scenario::Fixed, Backend::Rocksdb),
+        (Scenario::Sessions, Backend::None),
+        (Scenario::Sessions, Backend::Rocksdb),
     ] {
-        let name = scenario
-            .to_possible_value()
-            .map(|v| v.get_name().to_owned())
-            .unwrap_or_default();
+        let name = value_name(scenario);
         let output = Command::new(&exe)
             .args(["bench", "--json", "--scenario", &name])
+            .args(["--state", &value_name(backend)])
+            .args(["--checkpoint-every", &args.checkpoint_every.to_string()])
             .args(["--elements", &args.elements.to_string()])
             .args(["--keys", &args.keys.to_string()])
             .args(["--rate", &args.rate.to_string()])
@@ -141,23 +170,57 @@ pub fn main(args: BenchArgs) -> ExitCode {
     ExitCode::SUCCESS
 }
 
+fn value_name(value: impl ValueEnum) -> String {
+    value
+        .to_possible_value()
+        .map(|v| v.get_name().to_owned())
+        .unwrap_or_default()
+}
+
 fn print_table(results: &[Measurement]) {
     let baseline = results
         .iter()
         .find(|m| m.scenario == Scenario::Baseline)
         .map(Measurement::per_second);
     println!(
-        "{:<10} {:>12} {:>9} {:>14} {:>12} {:>12}",
-        "scenario", "records", "seconds", "records/s", "vs baseline", "peak RSS"
+        "{:<10} {:<8} {:>12} {:>9} {:>14} {:>12} {:>12} {:>12} {:>12}",
+        "scenario",
+        "state",
+        "records",
+        "seconds",
+        "records/s",
+        "vs baseline",
+        "vs no state",
+        "checkpoints",
+        "peak RSS"
     );
     for m in results {
+        let stateless = results
+            .iter()
+            .find(|other| other.scenario == m.scenario && other.state == "none")
+            .map(Measurement::per_second);
+        let ratio = |base: Option<f64>| {
+            base.map_or_else(|| "-".to_owned(), |b| format!("{:.2}x", m.per_second() / b))
+        };
+        let checkpoints = if m.checkpoints == 0 {
+            "-".to_owned()
+        } else {
+            format!(
+                "{} × {:.0}ms",
+                m.checkpoints,
+                1e3 * m.checkpoint_seconds / m.checkpoints as f64
+            )
+        };
         println!(
-            "{:<10} {:>12} {:>9.2} {:>14.0} {:>12} {:>9.1} MB",
+            "{:<10} {:<8} {:>12} {:>9.2} {:>14.0} {:>12} {:>12} {:>12} {:>9.1} MB",
             format!("{:?}", m.scenario).to_lowercase(),
+            m.state,
             m.elements,
             m.seconds,
             m.per_second(),
-            baseline.map_or_else(|| "-".to_owned(), |b| format!("{:.2}x", m.per_second() / b)),
+            ratio(baseline),
+            ratio(stateless),
+            checkpoints,
             m.peak_rss_bytes as f64 / 1e6
         );
     }
@@ -179,9 +242,10 @@ const MINUTE: i64 = 60_000;
 
 fn measure(scenario: Scenario, args: &BenchArgs) -> Measurement {
     let started = Instant::now();
+    let mut checkpoints = Checkpointing::new(scenario, args);
     let records_out = match scenario {
-        Scenario::All => 0,
-        Scenario::Generate => drive(args, None),
+        Scenario::All | Scenario::Checkpoints => 0,
+        Scenario::Generate => drive(args, None, &mut checkpoints),
         Scenario::Baseline => baseline(args),
         Scenario::Fixed => {
             let strategy = WindowingStrategy {
@@ -191,7 +255,7 @@ fn measure(scenario: Scenario, args: &BenchArgs) -> Measurement {
                 },
                 ..WindowingStrategy::default()
             };
-            drive(args, Some(pipeline(strategy)))
+            drive(args, Some(pipeline(strategy)), &mut checkpoints)
         }
         Scenario::Sessions => {
             let strategy = WindowingStrategy {
@@ -203,15 +267,92 @@ fn measure(scenario: Scenario, args: &BenchArgs) -> Measurement {
                 accumulation: AccumulationMode::Retracting,
                 ..WindowingStrategy::default()
             };
-            drive(args, Some(pipeline(strategy)))
+            drive(args, Some(pipeline(strategy)), &mut checkpoints)
         }
     };
+    let seconds = started.elapsed().as_secs_f64();
     Measurement {
         scenario,
+        state: value_name(args.backend),
         elements: args.elements,
-        seconds: started.elapsed().as_secs_f64(),
+        seconds,
         records_out,
         peak_rss_bytes: peak_rss_bytes(),
+        checkpoints: checkpoints.taken,
+        checkpoint_seconds: checkpoints.time.as_secs_f64(),
+    }
+}
+
+/// A scenario's state directory and checkpoints, if it has state.
+struct Checkpointing {
+    durable: Option<Durable>,
+    dir: PathBuf,
+    sink: CountingSink,
+    dead_letters: DeadLetterWriter,
+    taken: u64,
+    time: Duration,
+}
+
+impl Checkpointing {
+    fn new(scenario: Scenario, args: &BenchArgs) -> Self {
+        let dir = std::env::temp_dir().join(format!(
+            "millrace-bench-{}-{}",
+            std::process::id(),
+            value_name(scenario)
+        ));
+        let durable = (args.backend != Backend::None).then(|| {
+            let options = StateOptions {
+                dir: dir.clone(),
+                backend: args.backend,
+                from_checkpoint: None,
+                fresh: true,
+            };
+            let settings = CheckpointSpec {
+                interval: args.checkpoint_every as i64,
+                records: None,
+                keep: 2,
+            };
+            Durable::open("bench", &options, serde_json::Value::Null, &settings)
+                .expect("the benchmark's state directory opens")
+        });
+        Checkpointing {
+            durable,
+            dir,
+            sink: CountingSink::default(),
+            dead_letters: DeadLetterWriter::stderr(),
+            taken: 0,
+            time: Duration::ZERO,
+        }
+    }
+
+    /// Takes a checkpoint if one is due (or `now`).
+    fn maybe(&mut self, pipeline: &mut Pipeline, source: &dyn Source, now: bool) {
+        let Some(durable) = &mut self.durable else {
+            return;
+        };
+        if !now && !durable.due(source.records_read()) {
+            return;
+        }
+        let started = Instant::now();
+        durable
+            .checkpoint(
+                pipeline,
+                source,
+                &mut self.sink,
+                &mut self.dead_letters,
+                Counters::default(),
+                now,
+            )
+            .expect("the benchmark's checkpoint succeeds");
+        self.taken += 1;
+        self.time += started.elapsed();
+    }
+}
+
+impl Drop for Checkpointing {
+    fn drop(&mut self) {
+        self.durable = None;
+        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 
@@ -225,7 +366,7 @@ fn pipeline(strategy: WindowingStrategy) -> Pipeline {
 }
 
 /// Runs the generator through `pipeline` (or nowhere) and counts output records.
-fn drive(args: &BenchArgs, mut pipeline: Option<Pipeline>) -> u64 {
+fn drive(args: &BenchArgs, mut pipeline: Option<Pipeline>, checkpoints: &mut Checkpointing) -> u64 {
     let mut source = generator(args);
     let (mut events, mut dead) = (Vec::new(), Vec::new());
     let mut out = StepOutput::default();
@@ -246,14 +387,121 @@ fn drive(args: &BenchArgs, mut pipeline: Option<Pipeline>) -> u64 {
         if status == Poll::End {
             break;
         }
+        if let Some(pipeline) = &mut pipeline {
+            checkpoints.maybe(pipeline, &source, false);
+        }
     }
     if let Some(pipeline) = &mut pipeline {
         pipeline
             .handle(Event::Watermark(MAX_TIMESTAMP), &mut out)
             .expect("built-in steps do not fail");
         records_out += out.records.len() as u64;
+        checkpoints.maybe(pipeline, &source, true);
     }
     records_out
+}
+
+/// Checkpoint time and size, and recovery time, as live state grows.
+fn checkpoint_growth(args: &BenchArgs) -> ExitCode {
+    println!(
+        "{:>10} {:>12} {:>12} {:>16} {:>14} {:>12}",
+        "windows", "first (ms)", "size", "1% touched (ms)", "its new bytes", "recover (ms)"
+    );
+    for windows in [10_000u64, 100_000, 1_000_000] {
+        let dir =
+            std::env::temp_dir().join(format!("millrace-bench-{}-growth", std::process::id()));
+        let options = StateOptions {
+            dir: dir.clone(),
+            backend: Backend::Rocksdb,
+            from_checkpoint: None,
+            fresh: true,
+        };
+        let strategy = WindowingStrategy::default();
+        let mut pipeline = pipeline(strategy.clone());
+        let source = generator(args);
+        let mut out = StepOutput::default();
+        // Checkpoints are taken explicitly here, never on a timer.
+        let settings = CheckpointSpec {
+            interval: i64::MAX,
+            records: None,
+            keep: 3,
+        };
+        let open = |options: &StateOptions| {
+            Durable::open("bench", options, serde_json::Value::Null, &settings)
+                .expect("the benchmark's state directory opens")
+        };
+        let mut durable = open(&options);
+        // One element per key in the global window: `windows` live windows.
+        let keys: Vec<Key> = (0..windows)
+            .map(|i| Key::from_str_value(&format!("key-{i}")))
+            .collect();
+        for chunk in keys.chunks(10_000) {
+            let records = chunk
+                .iter()
+                .map(|key| Record::new(key.clone(), serde_json::Value::from(1), 0))
+                .collect();
+            pipeline
+                .handle(Event::Records(records), &mut out)
+                .expect("built-in steps do not fail");
+        }
+        let mut sink = CountingSink::default();
+        let mut dead = DeadLetterWriter::stderr();
+        let mut checkpoint = |pipeline: &mut Pipeline, durable: &mut Durable| {
+            let started = Instant::now();
+            let manifest = durable
+                .checkpoint(
+                    pipeline,
+                    &source,
+                    &mut sink,
+                    &mut dead,
+                    Counters::default(),
+                    false,
+                )
+                .expect("the benchmark's checkpoint succeeds");
+            (started.elapsed(), manifest)
+        };
+        let (first, manifest) = checkpoint(&mut pipeline, &mut durable);
+        let touched: Vec<Record> = keys
+            .iter()
+            .step_by(100)
+            .map(|key| Record::new(key.clone(), serde_json::Value::from(1), 0))
+            .collect();
+        pipeline
+            .handle(Event::Records(touched), &mut out)
+            .expect("built-in steps do not fail");
+        let (second, next) = checkpoint(&mut pipeline, &mut durable);
+        let new_bytes: u64 = next
+            .files
+            .iter()
+            .filter(|file| !manifest.files.contains(file))
+            .map(|(_, size)| size)
+            .sum();
+        drop(durable);
+        let resume = StateOptions {
+            fresh: false,
+            ..options
+        };
+        let started = Instant::now();
+        let mut durable = open(&resume);
+        let mut restored = crate::bench::pipeline(strategy);
+        let mut source = generator(args);
+        durable
+            .resume(&resume, &mut restored, &mut source)
+            .expect("the checkpoint restores");
+        let recover = started.elapsed();
+        drop(durable);
+        let _ = std::fs::remove_dir_all(&dir);
+        println!(
+            "{:>10} {:>12.1} {:>12} {:>16.1} {:>14} {:>12.1}",
+            windows,
+            first.as_secs_f64() * 1e3,
+            crate::plugin::format_bytes(manifest.bytes()),
+            second.as_secs_f64() * 1e3,
+            crate::plugin::format_bytes(new_bytes),
+            recover.as_secs_f64() * 1e3
+        );
+    }
+    ExitCode::SUCCESS
 }
 
 /// The same fixed-window sum written directly: a hash map of (key, window start),

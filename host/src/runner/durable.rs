@@ -15,6 +15,7 @@ use crate::dead_letter::DeadLetterWriter;
 use crate::pipeline::Pipeline;
 use crate::sink::{FileOutput, Sink, StagedFile};
 use crate::source::Source;
+use crate::spec::CheckpointSpec;
 use crate::state::{MemoryBackend, RocksBackend, StateBackend, StateBatch};
 use crate::time::wall_clock_now;
 
@@ -83,7 +84,10 @@ pub struct Durable {
     checkpoints: Checkpoints,
     fingerprint: Value,
     interval: Duration,
+    every_records: Option<u64>,
     last: Instant,
+    /// Records read when the last checkpoint was taken (or the run resumed).
+    records_at_last: u64,
     next_id: u64,
     /// Held for the run, so that two runs never share the directory.
     _lock: File,
@@ -106,8 +110,7 @@ impl Durable {
         name: &str,
         options: &StateOptions,
         fingerprint: Value,
-        interval: Duration,
-        keep: usize,
+        settings: &CheckpointSpec,
     ) -> Result<Self, RunError> {
         let dir = options.dir.join(name);
         std::fs::create_dir_all(&dir).map_err(io_error(format!(
@@ -129,10 +132,9 @@ impl Durable {
             ),
             Backend::Memory | Backend::None => Box::new(MemoryBackend::new()),
         };
-        let checkpoints = Checkpoints::open(&dir, keep).map_err(io_error(format!(
-            "cannot open the checkpoints in {}",
-            dir.display()
-        )))?;
+        let checkpoints = Checkpoints::open(&dir, settings.keep as usize).map_err(io_error(
+            format!("cannot open the checkpoints in {}", dir.display()),
+        ))?;
         let next_id = checkpoints
             .next_id()
             .map_err(io_error("cannot list the checkpoints"))?;
@@ -141,8 +143,10 @@ impl Durable {
             backend,
             checkpoints,
             fingerprint,
-            interval,
+            interval: Duration::from_millis(settings.interval as u64),
+            every_records: settings.records,
             last: Instant::now(),
+            records_at_last: 0,
             next_id,
             _lock: lock,
         })
@@ -231,6 +235,7 @@ impl Durable {
                 manifest.records_read
             );
             self.next_id = self.next_id.max(manifest.id + 1);
+            self.records_at_last = source.records_read();
             return Ok(Some(manifest));
         }
         Ok(None)
@@ -258,9 +263,12 @@ impl Durable {
         Ok(FileOutput::Staged(file))
     }
 
-    /// Whether a checkpoint is due.
-    pub fn due(&self) -> bool {
+    /// Whether a checkpoint is due, `records_read` records into the input.
+    pub fn due(&self, records_read: u64) -> bool {
         self.last.elapsed() >= self.interval
+            || self
+                .every_records
+                .is_some_and(|every| records_read.saturating_sub(self.records_at_last) >= every)
     }
 
     /// Takes a checkpoint: the pipeline's changed state, the source's position and
@@ -275,10 +283,13 @@ impl Durable {
         finished: bool,
     ) -> Result<Manifest, RunError> {
         let state = |err: crate::state::StateError| RunError::State(err.to_string());
+        let started = Instant::now();
         let mut batch = StateBatch::default();
         pipeline.snapshot(&mut batch).map_err(state)?;
         let changes = batch.len() as u64;
+        let snapshotted = started.elapsed();
         self.backend.write(batch).map_err(state)?;
+        let written = started.elapsed();
         let mut sinks: Vec<SinkCommit> = Vec::new();
         sinks.extend(
             sink.prepare()
@@ -324,9 +335,13 @@ impl Durable {
         fail_point("checkpoint:after-publish");
         self.next_id = id + 1;
         self.last = Instant::now();
+        self.records_at_last = source.records_read();
         tracing::debug!(
-            "checkpoint {id}: {changes} state changes, {} bytes",
-            manifest.bytes()
+            "checkpoint {id}: {changes} state changes, {} bytes; snapshot {:?}, write {:?}, total {:?}",
+            manifest.bytes(),
+            snapshotted,
+            written - snapshotted,
+            started.elapsed()
         );
         Ok(manifest)
     }

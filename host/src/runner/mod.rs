@@ -13,6 +13,7 @@
 mod durable;
 
 pub use durable::{Backend, StateOptions};
+pub(crate) use durable::{Counters, Durable};
 
 use std::io::{self, IsTerminal};
 use std::path::{Path, PathBuf};
@@ -40,7 +41,6 @@ use crate::spec::{
 use crate::time::{MAX_TIMESTAMP, wall_clock_now};
 use crate::trigger::DataTrigger;
 use crate::window::WindowFn;
-use durable::{Counters, Durable};
 
 /// Where `--input` and `--output` point: a path, or `-` for stdin/stdout.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -360,15 +360,10 @@ pub fn run(spec: &PipelineSpec, options: &RunOptions) -> Result<RunSummary, RunE
         let fingerprint = checkpoint::fingerprint(input, outputs, pipeline.describe());
         let settings = spec.checkpoint.clone().unwrap_or(CheckpointSpec {
             interval: 10_000,
+            records: None,
             keep: 3,
         });
-        let mut state = Durable::open(
-            &spec.name,
-            &options.state,
-            fingerprint,
-            Duration::from_millis(settings.interval as u64),
-            settings.keep as usize,
-        )?;
+        let mut state = Durable::open(&spec.name, &options.state, fingerprint, &settings)?;
         resumed = state.resume(&options.state, &mut pipeline, source.as_mut())?;
         durable = Some(state);
     }
@@ -507,7 +502,8 @@ impl Driver {
             }
             // Between two polls every event read so far has been handled: the
             // barrier's place in the stream.
-            if self.durable.as_ref().is_some_and(Durable::due) {
+            let read = self.source.records_read();
+            if self.durable.as_ref().is_some_and(|d| d.due(read)) {
                 self.checkpoint(false)?;
             }
         }

@@ -200,6 +200,9 @@ pub enum DeadLetterSpec {
 pub struct CheckpointSpec {
     /// Processing time between checkpoints, in milliseconds.
     pub interval: i64,
+    /// Also checkpoint after this many records read since the last checkpoint:
+    /// barriers at a place in the input rather than in time.
+    pub records: Option<u64>,
     /// How many completed checkpoints to keep.
     pub keep: u64,
 }
@@ -1019,13 +1022,17 @@ impl Reader<'_> {
     }
 
     fn checkpoint(&self, at: &At, node: &Node) -> Result<CheckpointSpec> {
-        let map = self.map(at, node, &["interval", "keep"])?;
+        let map = self.map(at, node, &["interval", "records", "keep"])?;
         Ok(CheckpointSpec {
             interval: map
                 .get("interval")
                 .map(|node| self.positive_duration(&at.key("interval"), node))
                 .transpose()?
                 .unwrap_or(10_000),
+            records: map
+                .get("records")
+                .map(|node| self.count(&at.key("records"), node, 1))
+                .transpose()?,
             keep: map
                 .get("keep")
                 .map(|node| self.count(&at.key("keep"), node, 1))

@@ -307,7 +307,7 @@ fn file_and_generator_sources() {
     bundle_size: 1
 sink: { file: { path: out.jsonl } }
 dead_letter: { file: dead.jsonl }
-checkpoint: { interval: 10s, keep: 3 }
+checkpoint: { interval: 10s, records: 5000, keep: 3 }
 ";
     let spec = spec(text).unwrap();
     assert_eq!(
@@ -330,9 +330,12 @@ checkpoint: { interval: 10s, keep: 3 }
         spec.checkpoint,
         Some(CheckpointSpec {
             interval: 10_000,
+            records: Some(5000),
             keep: 3
         })
     );
+    let err = error(&format!("{HEAD}checkpoint: {{ records: 0 }}\n"));
+    assert_eq!(err.path, "checkpoint.records");
     let generated = super::parse(
         Path::new("g.yaml"),
         "source: { generator: { elements: 10, keys: 2, rate: 5, seed: 9 } }\nsink: { stdout: {} }\n",
