@@ -378,7 +378,14 @@ impl<T: CombineFn> combine::exports::millrace::plugin::combine_fn::Guest for Com
             .map_err(wit_error_combine)?;
         store(T::new(&config).map_err(wit_error_combine)?);
         Ok(combine_types::Info {
-            accumulator_format: format!("postcard/{}", T::ACCUMULATOR_FORMAT),
+            // The accumulator's type names its shape, so that a version with
+            // another accumulator type is refused a hot swap even when its author
+            // forgot to change ACCUMULATOR_FORMAT.
+            accumulator_format: format!(
+                "postcard/{}/{}",
+                std::any::type_name::<T::Accumulator>(),
+                T::ACCUMULATOR_FORMAT
+            ),
             inversion: match T::INVERSION {
                 Inversion::Subtract => combine_types::Inversion::Subtract,
                 Inversion::Remove => combine_types::Inversion::Remove,

@@ -270,6 +270,7 @@ pub trait CombineFn: Sized + 'static {
 
     /// Names the accumulator's encoding; change it whenever `Accumulator` changes
     /// shape, so that the host refuses to hot-swap between incompatible versions.
+    /// (The host also sees the accumulator's type name.)
     const ACCUMULATOR_FORMAT: &'static str = "1";
 
     /// Whether and how [`Self::uncombine`] takes inputs back.

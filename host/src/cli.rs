@@ -5,7 +5,9 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::plugin::scaffold::{self, Kind};
+use crate::client::{Body, Client};
+use crate::plugin::PluginKind as Kind;
+use crate::plugin::scaffold;
 use crate::runner::{self, Backend, Endpoint, RunError, RunOptions, StateOptions};
 use crate::spec::{self, CombineSpec, PipelineSpec, SinkSpec, SourceSpec, StepSpec};
 use crate::time::format_duration;
@@ -60,9 +62,171 @@ enum Command {
     },
     /// Measure the engine's throughput on generated data.
     Bench(crate::bench::BenchArgs),
-    /// Work with plugins.
+    /// Work with plugins: scaffold one, or push and list them on a server.
     #[command(subcommand)]
     Plugin(PluginCommand),
+    /// Run many tenants' pipelines behind an HTTP/JSON API, with hot swap.
+    ///
+    /// The API is described at /openapi.json. The admin token (for creating
+    /// tenants) comes from MILLRACE_ADMIN_TOKEN, or from <data-dir>/admin-token,
+    /// created on first start. SIGINT or SIGTERM stops every pipeline at a
+    /// checkpoint; they resume when the server starts again.
+    Serve(ServeArgs),
+    /// Manage tenants on a server (admin token).
+    #[command(subcommand)]
+    Tenant(TenantCommand),
+    /// Deploy and steer pipelines on a server (tenant token).
+    #[command(subcommand)]
+    Pipeline(PipelineCommand),
+}
+
+#[derive(Debug, Args)]
+struct ServeArgs {
+    /// The address to listen on.
+    #[arg(long, default_value = "127.0.0.1:7878")]
+    listen: std::net::SocketAddr,
+    /// Where tenants, plugins, pipelines and their state live.
+    #[arg(long, value_name = "DIR", default_value = "millrace-data")]
+    data_dir: PathBuf,
+    /// The admin token (default: <data-dir>/admin-token).
+    #[arg(long, env = "MILLRACE_ADMIN_TOKEN", hide_env_values = true)]
+    admin_token: Option<String>,
+}
+
+/// How to reach a server.
+#[derive(Debug, Args)]
+struct Remote {
+    /// The server's address.
+    #[arg(long, env = "MILLRACE_SERVER", default_value = "http://127.0.0.1:7878")]
+    server: String,
+    /// The token to send (the admin's for `tenant`, a tenant's otherwise).
+    #[arg(long, env = "MILLRACE_TOKEN", hide_env_values = true)]
+    token: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+enum TenantCommand {
+    /// Create a tenant and print its token (shown once).
+    Create {
+        /// The tenant's name.
+        name: String,
+        /// Pipelines it may deploy.
+        #[arg(long)]
+        pipelines: Option<u64>,
+        /// Plugin instances across its pipelines.
+        #[arg(long)]
+        plugin_instances: Option<u64>,
+        /// Memory per plugin instance, e.g. 64MiB.
+        #[arg(long, value_parser = parse_size)]
+        memory_per_instance: Option<u64>,
+        /// CPU time per plugin call, e.g. 500ms.
+        #[arg(long, value_parser = parse_millis)]
+        cpu_per_call: Option<u64>,
+        /// Bytes of plugins it may store, e.g. 256MiB.
+        #[arg(long, value_parser = parse_size)]
+        plugin_bytes: Option<u64>,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// List tenants with their quotas and usage.
+    List {
+        #[command(flatten)]
+        remote: Remote,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum PipelineCommand {
+    /// Deploy a pipeline spec and start it.
+    ///
+    /// A served spec reads `source: {ingest: {...}}`, writes `sink: {file:
+    /// out.jsonl}`, and names plugins pushed to the server: `plugin: sum` (the
+    /// newest version) or `plugin: sum@3f2a9c` (a version).
+    Deploy {
+        /// The spec (.yaml or .json).
+        spec: PathBuf,
+        /// The pipeline's name (default: the spec's `name`, or its file's stem).
+        #[arg(long)]
+        name: Option<String>,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// List pipelines with their status.
+    List {
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Show a pipeline's status: counters per step, watermark, checkpoints,
+    /// plugin versions and swaps.
+    Status {
+        /// The pipeline.
+        name: String,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Replace the plugin of a running step with another version.
+    Swap {
+        /// The pipeline.
+        name: String,
+        /// The step, as the spec path names it, e.g. steps[2].combine.
+        step: String,
+        /// The plugin: name (its newest version) or name@version.
+        plugin: String,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Swap a step back to the version it ran before.
+    Rollback {
+        /// The pipeline.
+        name: String,
+        /// The step.
+        step: String,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Stop a pipeline at a checkpoint.
+    Stop {
+        /// The pipeline.
+        name: String,
+        /// Read the input to its end and fire every window's final pane first.
+        #[arg(long)]
+        drain: bool,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Start a stopped pipeline: it resumes from its last checkpoint.
+    Start {
+        /// The pipeline.
+        name: String,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Delete a stopped pipeline and its data.
+    Delete {
+        /// The pipeline.
+        name: String,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Push JSON Lines (a file, or `-` for stdin) to a pipeline's input.
+    Send {
+        /// The pipeline.
+        name: String,
+        /// The records.
+        input: PathBuf,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Print a pipeline's committed output.
+    Output {
+        /// The pipeline.
+        name: String,
+        /// The dead letters instead.
+        #[arg(long)]
+        dead_letters: bool,
+        #[command(flatten)]
+        remote: Remote,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -83,6 +247,24 @@ enum PluginCommand {
         /// built with).
         #[arg(long, value_name = "PATH")]
         sdk: Option<PathBuf>,
+    },
+    /// Push a plugin version to a server (a .wasm component, or a plugin crate
+    /// folder, built first).
+    Push {
+        /// The plugin's name on the server.
+        name: String,
+        /// The component or crate folder.
+        path: PathBuf,
+        /// What the plugin is.
+        #[arg(short, long, value_enum)]
+        kind: Kind,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// List the plugins on a server and their versions.
+    List {
+        #[command(flatten)]
+        remote: Remote,
     },
 }
 
@@ -158,7 +340,214 @@ pub fn main() -> ExitCode {
         Command::Plugin(PluginCommand::New { path, kind, sdk }) => {
             new_plugin(&path, kind, &sdk.unwrap_or_else(scaffold::bundled_sdk))
         }
+        Command::Plugin(PluginCommand::Push {
+            name,
+            path,
+            kind,
+            remote,
+        }) => remote_call(&remote, || {
+            let wasm = if path.is_dir() {
+                crate::plugin::build_crate(&path).map_err(|err| err.to_string())?
+            } else {
+                path.clone()
+            };
+            let bytes = std::fs::read(&wasm)
+                .map_err(|err| format!("cannot read {}: {err}", wasm.display()))?;
+            Ok((
+                "PUT",
+                format!("/v1/plugins/{name}?kind={kind}"),
+                Body::Bytes(bytes),
+            ))
+        }),
+        Command::Plugin(PluginCommand::List { remote }) => remote_call(&remote, || {
+            Ok(("GET", "/v1/plugins".to_owned(), Body::Empty))
+        }),
+        Command::Serve(args) => serve(args),
+        Command::Tenant(command) => tenant(command),
+        Command::Pipeline(command) => pipeline(command),
     }
+}
+
+fn serve(args: ServeArgs) -> ExitCode {
+    let options = crate::server::ServeOptions {
+        listen: args.listen,
+        data_dir: args.data_dir,
+        admin_token: args.admin_token,
+    };
+    match crate::server::serve(options) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn tenant(command: TenantCommand) -> ExitCode {
+    match command {
+        TenantCommand::Create {
+            name,
+            pipelines,
+            plugin_instances,
+            memory_per_instance,
+            cpu_per_call,
+            plugin_bytes,
+            remote,
+        } => remote_call(&remote, || {
+            let mut quotas = serde_json::Map::new();
+            for (key, value) in [
+                ("pipelines", pipelines),
+                ("plugin_instances", plugin_instances),
+                ("memory_per_instance", memory_per_instance),
+                ("cpu_per_call_ms", cpu_per_call),
+                ("plugin_bytes", plugin_bytes),
+            ] {
+                if let Some(value) = value {
+                    quotas.insert(key.to_owned(), value.into());
+                }
+            }
+            let body = serde_json::json!({"name": name, "quotas": quotas});
+            Ok(("POST", "/v1/tenants".to_owned(), Body::Json(body)))
+        }),
+        TenantCommand::List { remote } => remote_call(&remote, || {
+            Ok(("GET", "/v1/tenants".to_owned(), Body::Empty))
+        }),
+    }
+}
+
+fn pipeline(command: PipelineCommand) -> ExitCode {
+    match command {
+        PipelineCommand::Deploy { spec, name, remote } => remote_call(&remote, || {
+            let text = std::fs::read_to_string(&spec)
+                .map_err(|err| format!("cannot read {}: {err}", spec.display()))?;
+            let name = match name {
+                Some(name) => name,
+                None => spec::parse(&spec, &text)
+                    .map(|parsed| parsed.name)
+                    .map_err(|err| err.to_string())?,
+            };
+            let body = serde_json::json!({"name": name, "spec": text});
+            Ok(("POST", "/v1/pipelines".to_owned(), Body::Json(body)))
+        }),
+        PipelineCommand::List { remote } => remote_call(&remote, || {
+            Ok(("GET", "/v1/pipelines".to_owned(), Body::Empty))
+        }),
+        PipelineCommand::Status { name, remote } => remote_call(&remote, || {
+            Ok(("GET", format!("/v1/pipelines/{name}"), Body::Empty))
+        }),
+        PipelineCommand::Swap {
+            name,
+            step,
+            plugin,
+            remote,
+        } => remote_call(&remote, || {
+            let body = serde_json::json!({"step": step, "plugin": plugin});
+            Ok((
+                "POST",
+                format!("/v1/pipelines/{name}/swap"),
+                Body::Json(body),
+            ))
+        }),
+        PipelineCommand::Rollback { name, step, remote } => remote_call(&remote, || {
+            let body = serde_json::json!({"step": step});
+            Ok((
+                "POST",
+                format!("/v1/pipelines/{name}/rollback"),
+                Body::Json(body),
+            ))
+        }),
+        PipelineCommand::Stop {
+            name,
+            drain,
+            remote,
+        } => remote_call(&remote, || {
+            let body = serde_json::json!({"drain": drain});
+            Ok((
+                "POST",
+                format!("/v1/pipelines/{name}/stop"),
+                Body::Json(body),
+            ))
+        }),
+        PipelineCommand::Start { name, remote } => remote_call(&remote, || {
+            Ok(("POST", format!("/v1/pipelines/{name}/start"), Body::Empty))
+        }),
+        PipelineCommand::Delete { name, remote } => remote_call(&remote, || {
+            Ok(("DELETE", format!("/v1/pipelines/{name}"), Body::Empty))
+        }),
+        PipelineCommand::Send {
+            name,
+            input,
+            remote,
+        } => remote_call(&remote, || {
+            let bytes = if input.as_os_str() == "-" {
+                let mut bytes = Vec::new();
+                std::io::Read::read_to_end(&mut std::io::stdin(), &mut bytes)
+                    .map_err(|err| format!("cannot read stdin: {err}"))?;
+                bytes
+            } else {
+                std::fs::read(&input)
+                    .map_err(|err| format!("cannot read {}: {err}", input.display()))?
+            };
+            Ok((
+                "POST",
+                format!("/v1/pipelines/{name}/records"),
+                Body::Bytes(bytes),
+            ))
+        }),
+        PipelineCommand::Output {
+            name,
+            dead_letters,
+            remote,
+        } => remote_call(&remote, || {
+            let what = if dead_letters {
+                "dead-letters"
+            } else {
+                "output"
+            };
+            Ok(("GET", format!("/v1/pipelines/{name}/{what}"), Body::Empty))
+        }),
+    }
+}
+
+/// Makes the call `request` describes and prints the answer (JSON pretty-printed).
+fn remote_call(
+    remote: &Remote,
+    request: impl FnOnce() -> Result<(&'static str, String, Body), String>,
+) -> ExitCode {
+    let (method, path, body) = match request() {
+        Ok(request) => request,
+        Err(message) => {
+            eprintln!("error: {message}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let client = Client::new(&remote.server, remote.token.clone());
+    match client.call(method, &path, body) {
+        Ok(bytes) => {
+            match serde_json::from_slice::<serde_json::Value>(&bytes) {
+                Ok(value) => println!(
+                    "{}",
+                    serde_json::to_string_pretty(&value).unwrap_or_default()
+                ),
+                Err(_) => print!("{}", String::from_utf8_lossy(&bytes)),
+            }
+            ExitCode::SUCCESS
+        }
+        Err(err) => {
+            eprintln!("error: {err}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn parse_size(text: &str) -> Result<u64, String> {
+    spec::parse_size(text).ok_or_else(|| format!("{text:?} is not a size such as 64MiB"))
+}
+
+fn parse_millis(text: &str) -> Result<u64, String> {
+    crate::time::parse_duration(text)
+        .map(|millis| millis as u64)
+        .map_err(|_| format!("{text:?} is not a duration such as 500ms or 2s"))
 }
 
 fn new_plugin(path: &std::path::Path, kind: Kind, sdk: &std::path::Path) -> ExitCode {
@@ -347,6 +736,11 @@ fn describe_source(source: &SourceSpec) -> String {
         ),
         SourceSpec::Stdin(format) => format!(
             "JSON Lines on stdin (event time from {:?}, watermark {} behind)",
+            format.timestamp.to_string(),
+            format_duration(format.max_out_of_orderness)
+        ),
+        SourceSpec::Ingest(format) => format!(
+            "JSON Lines pushed to millrace serve (event time from {:?}, watermark {} behind)",
             format.timestamp.to_string(),
             format_duration(format.max_out_of_orderness)
         ),

@@ -29,6 +29,7 @@ use std::ops::Range;
 
 use serde_json::Number;
 
+use crate::pipeline::{PluginStatus, Replacement};
 use crate::record::Value;
 
 /// One input to a combine: a value, or the retraction of a value added before.
@@ -120,6 +121,18 @@ pub trait CombineFn: Send + 'static {
         &mut self,
         accumulators: &[&Self::Accumulator],
     ) -> Result<Vec<Result<Value, String>>, CombineError>;
+
+    /// The plugin behind the function, if it is one that can be swapped.
+    fn plugin(&self) -> Option<PluginStatus> {
+        None
+    }
+
+    /// Replaces the function with `replacement`, which must read and write the same
+    /// accumulators; on an error the function is unchanged.
+    fn swap(&mut self, replacement: Replacement) -> Result<(), String> {
+        drop(replacement);
+        Err(format!("{} is built in and cannot be swapped", self.name()))
+    }
 }
 
 /// The built-in combine functions.

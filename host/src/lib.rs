@@ -16,10 +16,14 @@
 //! - [`sink`] writes panes; [`dead_letter`] keeps what could not be processed.
 //!
 //! [`time`] and [`timer`] hold the vocabulary of event and processing time.
+//! [`state`] and [`checkpoint`] make a run durable; [`plugin`] hosts user code;
+//! [`server`] runs many tenants' pipelines behind an HTTP API, and [`client`]
+//! talks to it.
 
 pub mod bench;
 pub mod checkpoint;
 pub mod cli;
+pub mod client;
 pub mod combine;
 pub mod dead_letter;
 pub mod group;
@@ -28,6 +32,7 @@ pub mod pipeline;
 pub mod plugin;
 pub mod record;
 pub mod runner;
+pub mod server;
 pub mod sink;
 pub mod source;
 pub mod spec;

@@ -67,6 +67,32 @@ impl StepStats {
     }
 }
 
+/// A plugin prepared off the hot path (compiled, instantiated, started) to replace
+/// a step's plugin; each step knows which kind it takes.
+pub type Replacement = Box<dyn std::any::Any + Send>;
+
+/// The plugin a step runs.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct PluginStatus {
+    /// The sha256 of its component.
+    pub version: String,
+    /// Calls that faulted so far.
+    pub faults: u64,
+}
+
+/// Where a step is, for status reports.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct StepStatus {
+    /// The step's name in the spec.
+    pub name: String,
+    /// Its counters.
+    pub stats: StepStats,
+    /// Its output watermark.
+    pub watermark: Timestamp,
+    /// The plugin it runs, if any.
+    pub plugin: Option<PluginStatus>,
+}
+
 /// One step of a pipeline.
 pub trait Step: Send {
     /// The step's name in the spec, e.g. `steps[1].combine`.
@@ -115,6 +141,21 @@ pub trait Step: Send {
     /// When a run resumes: replaces the step's state with the checkpoint's.
     fn restore(&mut self, _state: &StepReader<'_>) -> Result<(), StateError> {
         Ok(())
+    }
+
+    /// The plugin the step runs, if it runs one that can be swapped.
+    fn plugin(&self) -> Option<PluginStatus> {
+        None
+    }
+
+    /// Replaces the step's plugin with `replacement`, keeping the step's state. On
+    /// an error (the replacement does not fit) the step is unchanged.
+    fn swap(&mut self, replacement: Replacement) -> Result<(), String> {
+        drop(replacement);
+        Err(format!(
+            "{} runs no plugin that can be swapped",
+            self.name()
+        ))
     }
 }
 
@@ -196,6 +237,37 @@ impl Pipeline {
             .iter()
             .map(|step| (step.name().to_owned(), step.stats()))
             .collect()
+    }
+
+    /// Every step's name, counters, watermark and plugin.
+    pub fn status(&self) -> Vec<StepStatus> {
+        self.steps
+            .iter()
+            .map(|step| StepStatus {
+                name: step.name().to_owned(),
+                stats: step.stats(),
+                watermark: step.output_watermark(),
+                plugin: step.plugin(),
+            })
+            .collect()
+    }
+
+    /// The plugin versions of the steps that run plugins, by step name.
+    pub fn versions(&self) -> Vec<(String, String)> {
+        self.steps
+            .iter()
+            .filter_map(|step| Some((step.name().to_owned(), step.plugin()?.version)))
+            .collect()
+    }
+
+    /// Swaps the plugin of the step named `step` (see [`Step::swap`]), between two
+    /// events: every element before the swap went through the old version, every
+    /// one after it goes through the new one.
+    pub fn swap(&mut self, step: &str, replacement: Replacement) -> Result<(), String> {
+        match self.steps.iter_mut().find(|s| s.name() == step) {
+            Some(found) => found.swap(replacement),
+            None => Err(format!("the pipeline has no step {step}")),
+        }
     }
 
     /// Every step's description (see [`Step::describe`]).

@@ -43,6 +43,12 @@ pub trait Sink: Send {
 
     /// Where the records go, for messages.
     fn description(&self) -> &str;
+
+    /// From now on, adds `versions` (the plugin version of each step, by step name)
+    /// to the pane metadata of every record; `None` stops it.
+    fn trace_versions(&mut self, versions: Option<&[(String, String)]>) {
+        let _ = versions;
+    }
 }
 
 /// An output file: written directly, or staged until checkpoints publish it.
@@ -235,6 +241,8 @@ pub struct JsonLinesSink {
     out: FileOutput,
     description: String,
     written: u64,
+    /// The plugin versions to add to each pane, as a JSON object.
+    versions: Option<String>,
 }
 
 impl JsonLinesSink {
@@ -249,6 +257,7 @@ impl JsonLinesSink {
             out,
             description: path.display().to_string(),
             written: 0,
+            versions: None,
         }
     }
 
@@ -258,17 +267,37 @@ impl JsonLinesSink {
             out: FileOutput::Direct(Box::new(BufWriter::with_capacity(1 << 16, io::stdout()))),
             description: "stdout".to_owned(),
             written: 0,
+            versions: None,
         }
     }
 }
 
 impl Sink for JsonLinesSink {
     fn write(&mut self, records: &[Record]) -> io::Result<()> {
-        for record in records {
-            write_record(&mut self.out, record)?;
+        match &self.versions {
+            None => {
+                for record in records {
+                    write_record(&mut self.out, record)?;
+                }
+            }
+            Some(versions) => {
+                for record in records {
+                    write_traced_record(&mut self.out, record, versions)?;
+                }
+            }
         }
         self.written += records.len() as u64;
         Ok(())
+    }
+
+    fn trace_versions(&mut self, versions: Option<&[(String, String)]>) {
+        self.versions = versions.map(|versions| {
+            let map: serde_json::Map<String, serde_json::Value> = versions
+                .iter()
+                .map(|(step, version)| (step.clone(), version.clone().into()))
+                .collect();
+            serde_json::Value::Object(map).to_string()
+        });
     }
 
     fn flush(&mut self) -> io::Result<()> {
@@ -327,6 +356,13 @@ pub fn create_file(path: &Path) -> io::Result<File> {
 
 /// Writes one record as a line of JSON.
 pub fn write_record(out: &mut impl Write, record: &Record) -> io::Result<()> {
+    write_head(out, record)?;
+    serde_json::to_writer(&mut *out, &record.pane)?;
+    writeln!(out, ",\"retraction\":{}}}", record.retraction)
+}
+
+/// Everything of a record's line up to its pane's value.
+fn write_head(out: &mut impl Write, record: &Record) -> io::Result<()> {
     out.write_all(b"{\"key\":")?;
     out.write_all(record.key.as_json().as_bytes())?;
     match record.window {
@@ -337,9 +373,20 @@ pub fn write_record(out: &mut impl Write, record: &Record) -> io::Result<()> {
     }
     out.write_all(b",\"value\":")?;
     serde_json::to_writer(&mut *out, &record.value)?;
-    write!(out, ",\"ts\":{},\"pane\":", record.timestamp)?;
-    serde_json::to_writer(&mut *out, &record.pane)?;
-    writeln!(out, ",\"retraction\":{}}}", record.retraction)
+    write!(out, ",\"ts\":{},\"pane\":", record.timestamp)
+}
+
+/// Writes one record with `versions` (a JSON object) in its pane metadata.
+fn write_traced_record(out: &mut impl Write, record: &Record, versions: &str) -> io::Result<()> {
+    write_head(out, record)?;
+    let mut pane = serde_json::to_vec(&record.pane)?;
+    pane.pop(); // the closing brace, to add a field before it
+    out.write_all(&pane)?;
+    writeln!(
+        out,
+        ",\"versions\":{versions}}},\"retraction\":{}}}",
+        record.retraction
+    )
 }
 
 #[cfg(test)]

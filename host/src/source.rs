@@ -3,7 +3,9 @@
 //! - [`TestStream`] replays a script of bundles, watermarks and processing-time
 //!   advances on a virtual clock, so its output is fully deterministic.
 //! - [`JsonLines`] reads a file or standard input, one JSON object per line, with a
-//!   bounded-out-of-orderness watermark and the wall clock.
+//!   bounded-out-of-orderness watermark and the wall clock. A followed file
+//!   ([`JsonLines::follow`]) never ends: lines appended to it are read as they come
+//!   (the log behind `millrace serve`'s ingest endpoint).
 //! - [`Generator`] makes records for benchmarks and demos.
 //!
 //! Lines that cannot be read become [`DeadLetter`]s with their line number and the
@@ -13,6 +15,7 @@ use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
 use crate::dead_letter::DeadLetter;
@@ -85,6 +88,41 @@ pub trait Source: Send {
     }
 }
 
+/// Wakes a waiting source (or its pipeline) when there is something to do: lines
+/// appended to a followed file, or a command for the pipeline.
+#[derive(Debug, Default)]
+pub struct Wakeup {
+    generation: Mutex<u64>,
+    changed: Condvar,
+}
+
+impl Wakeup {
+    /// Wakes whoever waits.
+    pub fn wake(&self) {
+        if let Ok(mut generation) = self.generation.lock() {
+            *generation += 1;
+            self.changed.notify_all();
+        }
+    }
+
+    /// The current generation, to wait for a change from.
+    pub fn generation(&self) -> u64 {
+        self.generation.lock().map(|g| *g).unwrap_or(0)
+    }
+
+    /// Waits until woken after `seen` was read, or for `timeout`.
+    pub fn wait(&self, seen: u64, timeout: Duration) {
+        if let Ok(generation) = self.generation.lock() {
+            let _ = self
+                .changed
+                .wait_timeout_while(generation, timeout, |g| *g == seen);
+        }
+    }
+}
+
+/// How long a followed file waits for lines when the pipeline has no timer due.
+const FOLLOW_WAIT: Duration = Duration::from_millis(500);
+
 /// Reads lines and knows the byte offset of each, so that a file source can
 /// resume at a line.
 struct LineReader {
@@ -94,6 +132,9 @@ struct LineReader {
     /// Offset of the next line.
     offset: u64,
     buffer: Vec<u8>,
+    /// A followed file: a last line without its newline is still being written,
+    /// so it stays in `buffer` until it is complete.
+    follow: bool,
 }
 
 /// One line: its text (or, if it is not UTF-8, the reason) and its start offset.
@@ -108,6 +149,7 @@ impl LineReader {
             path: Some(path.to_owned()),
             offset: 0,
             buffer: Vec::new(),
+            follow: false,
         };
         Ok((reader, size))
     }
@@ -118,23 +160,27 @@ impl LineReader {
             path: None,
             offset: 0,
             buffer: Vec::new(),
+            follow: false,
         }
     }
 
     fn next_line(&mut self) -> io::Result<Option<Line>> {
-        self.buffer.clear();
-        let read = self.input.read_until(b'\n', &mut self.buffer)?;
-        if read == 0 {
+        if !self.follow {
+            self.buffer.clear();
+        }
+        self.input.read_until(b'\n', &mut self.buffer)?;
+        if self.buffer.is_empty() || self.follow && !self.buffer.ends_with(b"\n") {
             return Ok(None);
         }
         let start = self.offset;
-        self.offset += read as u64;
+        self.offset += self.buffer.len() as u64;
         let mut bytes = self.buffer.as_slice();
         bytes = bytes.strip_suffix(b"\n").unwrap_or(bytes);
         bytes = bytes.strip_suffix(b"\r").unwrap_or(bytes);
         let text = std::str::from_utf8(bytes)
             .map(str::to_owned)
             .map_err(|err| format!("not valid UTF-8: {err}"));
+        self.buffer.clear();
         Ok(Some((text, start)))
     }
 
@@ -159,6 +205,7 @@ impl LineReader {
         io::Seek::seek(&mut file, io::SeekFrom::Start(offset))?;
         self.input = Box::new(BufReader::with_capacity(1 << 16, file));
         self.offset = offset;
+        self.buffer.clear();
         Ok(())
     }
 }
@@ -473,7 +520,12 @@ fn take_field(value: Value, path: &FieldPath) -> Option<Value> {
 
 /// Where JSON Lines come from.
 enum LineInput {
-    File { lines: LineReader, size: u64 },
+    File {
+        lines: LineReader,
+        size: u64,
+        /// For a followed file, what wakes the source when lines are appended.
+        follow: Option<Arc<Wakeup>>,
+    },
     Stdin(Receiver<io::Result<String>>),
 }
 
@@ -498,7 +550,28 @@ impl JsonLines {
         let (lines, size) = LineReader::file(path)?;
         Ok(Self::new(
             path.display().to_string(),
-            LineInput::File { lines, size },
+            LineInput::File {
+                lines,
+                size,
+                follow: None,
+            },
+            spec,
+        ))
+    }
+
+    /// Follows the file at `path` (created if missing): at its end the source waits
+    /// for more lines, woken by `wakeup`, and never ends by itself.
+    pub fn follow(path: &Path, spec: &JsonLinesSpec, wakeup: Arc<Wakeup>) -> io::Result<Self> {
+        File::options().create(true).append(true).open(path)?;
+        let (mut lines, _) = LineReader::file(path)?;
+        lines.follow = true;
+        Ok(Self::new(
+            path.display().to_string(),
+            LineInput::File {
+                lines,
+                size: 0,
+                follow: Some(wakeup),
+            },
             spec,
         ))
     }
@@ -541,11 +614,32 @@ impl JsonLines {
 
     fn next_line(&mut self, wait: Option<Duration>, first: bool) -> io::Result<LineRead> {
         match &mut self.input {
-            LineInput::File { lines, .. } => Ok(match lines.next_line()? {
+            LineInput::File {
+                lines,
+                follow: None,
+                ..
+            } => Ok(match lines.next_line()? {
                 Some((Ok(line), offset)) => LineRead::Line(line, offset),
                 Some((Err(reason), _)) => LineRead::Invalid(reason),
                 None => LineRead::End,
             }),
+            LineInput::File {
+                lines,
+                follow: Some(wakeup),
+                ..
+            } => {
+                let seen = wakeup.generation();
+                let mut next = lines.next_line()?;
+                if next.is_none() && first {
+                    wakeup.wait(seen, wait.unwrap_or(FOLLOW_WAIT).min(FOLLOW_WAIT));
+                    next = lines.next_line()?;
+                }
+                Ok(match next {
+                    Some((Ok(line), offset)) => LineRead::Line(line, offset),
+                    Some((Err(reason), _)) => LineRead::Invalid(reason),
+                    None => LineRead::Pending,
+                })
+            }
             LineInput::Stdin(receiver) => {
                 let received = if first {
                     match wait {
@@ -651,8 +745,11 @@ impl Source for JsonLines {
 
     fn progress(&self) -> Option<(u64, u64)> {
         match &self.input {
-            LineInput::File { size, lines } => Some((lines.offset.min(*size), *size)),
-            LineInput::Stdin(_) => None,
+            LineInput::File {
+                follow: Some(_), ..
+            }
+            | LineInput::Stdin(_) => None,
+            LineInput::File { size, lines, .. } => Some((lines.offset.min(*size), *size)),
         }
     }
 
@@ -661,7 +758,14 @@ impl Source for JsonLines {
     }
 
     fn is_live(&self) -> bool {
-        matches!(self.input, LineInput::Stdin(_))
+        matches!(
+            self.input,
+            LineInput::Stdin(_)
+                | LineInput::File {
+                    follow: Some(_),
+                    ..
+                }
+        )
     }
 
     fn position(&self) -> Option<Value> {

@@ -29,7 +29,7 @@ use smallvec::SmallVec;
 use crate::combine::{CombineFn, CombineInput, Inversion};
 use crate::dead_letter::DeadLetter;
 use crate::pane::{AccumulationMode, PaneInfo, TimestampCombiner, Timing, next_pane};
-use crate::pipeline::{Step, StepFault, StepOutput, StepStats};
+use crate::pipeline::{PluginStatus, Replacement, Step, StepFault, StepOutput, StepStats};
 use crate::record::{Key, Record};
 use crate::state::{StateError, StepReader, StepWriter};
 use crate::time::{MIN_TIMESTAMP, Timestamp};
@@ -1271,5 +1271,13 @@ impl<C: CombineFn> Step for GroupByKeyAndWindow<C> {
 
     fn restore(&mut self, state: &StepReader<'_>) -> Result<(), StateError> {
         self.read_state(state)
+    }
+
+    fn plugin(&self) -> Option<PluginStatus> {
+        self.combine.plugin()
+    }
+
+    fn swap(&mut self, replacement: Replacement) -> Result<(), String> {
+        self.combine.swap(replacement)
     }
 }

@@ -16,6 +16,7 @@ use super::{
     blobs_size, isolate, items, read_json,
 };
 use crate::combine::{CombineError, CombineFn, CombineInput, Inversion, Rejected};
+use crate::pipeline::{PluginStatus, Replacement};
 use crate::record::Value;
 use wasmtime::component::Linker;
 
@@ -246,6 +247,31 @@ impl CombineFn for WasmCombine {
 
     fn inversion(&self) -> Inversion {
         self.inversion
+    }
+
+    fn plugin(&self) -> Option<PluginStatus> {
+        Some(self.sandbox.status())
+    }
+
+    fn swap(&mut self, replacement: Replacement) -> Result<(), String> {
+        let replacement = replacement
+            .downcast::<WasmCombine>()
+            .map_err(|_| "the new version is not a CombineFn plugin".to_owned())?;
+        let (ours, theirs) = (self.accumulator_format(), replacement.accumulator_format());
+        if ours != theirs {
+            return Err(format!(
+                "the new version's accumulators are {theirs:?}, not {ours:?}: it could not \
+                 read the accumulators the step holds"
+            ));
+        }
+        if replacement.inversion != self.inversion {
+            return Err(format!(
+                "the new version takes back inputs by {:?}, not {:?}",
+                replacement.inversion, self.inversion
+            ));
+        }
+        *self = *replacement;
+        Ok(())
     }
 
     fn create_accumulator(&mut self) -> Vec<u8> {

@@ -20,7 +20,7 @@ use super::{
 };
 use crate::dead_letter::DeadLetter;
 use crate::pane::PaneInfo;
-use crate::pipeline::{Step, StepFault, StepOutput, StepStats};
+use crate::pipeline::{PluginStatus, Replacement, Step, StepFault, StepOutput, StepStats};
 use crate::record::{Key, Record};
 use crate::state::{StateError, StepReader, StepWriter, Tag};
 use crate::time::{MIN_TIMESTAMP, Timestamp};
@@ -416,7 +416,21 @@ impl Step for ParDo {
     }
 
     fn describe(&self) -> serde_json::Value {
-        serde_json::json!({"step": self.name, "pardo": self.sandbox.spec().path})
+        // Not the plugin's path or version: another version of the DoFn (after a
+        // swap) keeps the same keyed state.
+        serde_json::json!({"step": self.name, "pardo": "keyed-state"})
+    }
+
+    fn plugin(&self) -> Option<PluginStatus> {
+        Some(self.sandbox.status())
+    }
+
+    fn swap(&mut self, replacement: Replacement) -> Result<(), String> {
+        let sandbox = replacement
+            .downcast::<Sandbox<DoFnWorld>>()
+            .map_err(|_| "the new version is not a DoFn plugin".to_owned())?;
+        self.sandbox = *sandbox;
+        Ok(())
     }
 
     fn snapshot(&mut self, state: &mut StepWriter<'_>) -> Result<(), StateError> {

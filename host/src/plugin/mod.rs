@@ -33,9 +33,11 @@ use sha2::{Digest, Sha256};
 use wasmtime::component::{Component, HasSelf, Linker};
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, Trap};
 
+use crate::pipeline::PluginStatus;
 use crate::record::Record;
 use crate::window::Window;
 use bindings::{Blobs, Elements};
+pub use build::build_crate;
 pub use host::Metrics;
 use host::{LogTail, PluginData};
 
@@ -76,6 +78,52 @@ pub struct Grants {
     pub network: bool,
     /// Directories it may read.
     pub read: Vec<PathBuf>,
+}
+
+/// A kind of plugin: which world it implements (and which SDK trait).
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum PluginKind {
+    /// A DoFn, for `pardo` steps.
+    Dofn,
+    /// A CombineFn, for `combine` steps.
+    Combine,
+    /// A custom window function, for `window: {custom: …}`.
+    Window,
+    /// A data-driven trigger, for `trigger: {plugin: …}`.
+    Trigger,
+}
+
+impl PluginKind {
+    /// The kind's name, as the CLI and the API spell it.
+    pub fn name(self) -> &'static str {
+        match self {
+            PluginKind::Dofn => "dofn",
+            PluginKind::Combine => "combine",
+            PluginKind::Window => "window",
+            PluginKind::Trigger => "trigger",
+        }
+    }
+
+    /// The kind called `name`.
+    pub fn from_name(name: &str) -> Option<PluginKind> {
+        [
+            PluginKind::Dofn,
+            PluginKind::Combine,
+            PluginKind::Window,
+            PluginKind::Trigger,
+        ]
+        .into_iter()
+        .find(|kind| kind.name() == name)
+    }
+}
+
+impl fmt::Display for PluginKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
 }
 
 /// A plugin as a spec names it.
@@ -306,6 +354,18 @@ impl Runtime {
         Some(dir.join(format!("{hash}-{:016x}.cwasm", hasher.finish())))
     }
 
+    /// Checks that the component at `path` is a component that implements `W`'s
+    /// world and links against the host, without starting it.
+    pub fn check<W: World>(&self, path: &Path) -> Result<(), PluginError> {
+        let (component, _, _) = self.component(path)?;
+        check_exports::<W>(self, &component, path)?;
+        W::pre(W::linker(self), &component).map_err(|err| PluginError::Link {
+            path: path.to_owned(),
+            message: format!("{err:#}"),
+        })?;
+        Ok(())
+    }
+
     /// The engine.
     pub fn engine(&self) -> &Engine {
         &self.engine
@@ -430,6 +490,14 @@ impl<W: World> Sandbox<W> {
     /// The sha256 of the component.
     pub fn hash(&self) -> &str {
         &self.hash
+    }
+
+    /// Its version and fault count, for status reports.
+    pub fn status(&self) -> PluginStatus {
+        PluginStatus {
+            version: self.hash.clone(),
+            faults: self.faults,
+        }
     }
 
     /// The plugin as the spec named it.

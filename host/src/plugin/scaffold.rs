@@ -3,18 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-/// The kind of plugin to scaffold: which SDK trait it implements.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-pub enum Kind {
-    /// A DoFn, for `pardo` steps.
-    Dofn,
-    /// A CombineFn, for `combine` steps.
-    Combine,
-    /// A custom window function, for `window: {custom: …}`.
-    Window,
-    /// A data-driven trigger, for `trigger: {plugin: …}`.
-    Trigger,
-}
+use super::PluginKind as Kind;
 
 impl Kind {
     fn template(self) -> &'static str {

@@ -10,8 +10,10 @@
 //! `checkpoint.interval` of processing time, and once more when its input ends; a
 //! run that did not finish resumes from its last good checkpoint ([`durable`]).
 
+mod control;
 mod durable;
 
+pub use control::{Command, Control, LiveStatus, SwapPoint};
 pub use durable::{Backend, StateOptions};
 pub(crate) use durable::{Counters, Durable};
 
@@ -290,6 +292,16 @@ pub fn open_source(
         (SourceSpec::File(format) | SourceSpec::Stdin(format), Some(Endpoint::Standard))
         | (SourceSpec::Stdin(format), None) => Box::new(JsonLines::stdin(format)),
         (SourceSpec::Generator(generator), None) => Box::new(Generator::new(generator)),
+        (SourceSpec::Ingest(_), _) => {
+            return Err(RunError::Spec(SpecError {
+                file: spec.file.clone(),
+                path: "source.ingest".to_owned(),
+                message: "an ingest source takes records pushed to `millrace serve`: deploy \
+                          the pipeline there, or read a file or stdin"
+                    .to_owned(),
+                mark: None,
+            }));
+        }
         (SourceSpec::Generator(_), Some(_)) => {
             return Err(RunError::Spec(SpecError {
                 file: spec.file.clone(),
@@ -334,6 +346,7 @@ fn io_description(spec: &PipelineSpec, options: &RunOptions) -> (serde_json::Val
             SourceSpec::TestStream { path } => path.display().to_string(),
             SourceSpec::File(format) => crate::source::describe(&format.path),
             SourceSpec::Stdin(_) => "stdin".to_owned(),
+            SourceSpec::Ingest(_) => "ingest".to_owned(),
             SourceSpec::Generator(generator) => format!("{generator:?}"),
         },
     };
@@ -349,9 +362,38 @@ fn io_description(spec: &PipelineSpec, options: &RunOptions) -> (serde_json::Val
 
 /// Runs `spec` to the end of its input.
 pub fn run(spec: &PipelineSpec, options: &RunOptions) -> Result<RunSummary, RunError> {
+    run_with(spec, options, None)
+}
+
+/// Runs `spec` steered by `control` (as `millrace serve` does): an `ingest` source
+/// follows `control.ingest`, commands are applied between events, and the status
+/// is kept up to date. Returns when the pipeline is stopped.
+pub fn run_controlled(
+    spec: &PipelineSpec,
+    options: &RunOptions,
+    control: Control,
+) -> Result<RunSummary, RunError> {
+    run_with(spec, options, Some(control))
+}
+
+fn run_with(
+    spec: &PipelineSpec,
+    options: &RunOptions,
+    control: Option<Control>,
+) -> Result<RunSummary, RunError> {
     let started = Instant::now();
     let mut pipeline = Pipeline::new(build_steps(spec)?);
-    let mut source = open_source(spec, options.input.as_ref())?;
+    let mut source = match (&spec.source, &control) {
+        (SourceSpec::Ingest(format), Some(control)) => Box::new(
+            JsonLines::follow(&control.ingest, format, control.wakeup.clone()).map_err(
+                io_error(format!(
+                    "cannot open the input {}",
+                    control.ingest.display()
+                )),
+            )?,
+        ),
+        _ => open_source(spec, options.input.as_ref())?,
+    };
     let checkpointing = options.state.backend != Backend::None && source.position().is_some();
     let mut durable = None;
     let mut resumed = None;
@@ -388,6 +430,10 @@ pub fn run(spec: &PipelineSpec, options: &RunOptions) -> Result<RunSummary, RunE
             retractions: m.retractions,
             dead_lettered: m.dead_lettered,
         });
+    let mut sink = sink;
+    if spec.trace_versions {
+        sink.trace_versions(Some(&pipeline.versions()));
+    }
     let mut driver = Driver {
         pipeline,
         source,
@@ -395,9 +441,13 @@ pub fn run(spec: &PipelineSpec, options: &RunOptions) -> Result<RunSummary, RunE
         dead_letters,
         durable,
         strict: options.strict,
+        trace_versions: spec.trace_versions,
         base,
         retractions: 0,
         out: StepOutput::default(),
+        control,
+        checkpoints: 0,
+        reported: None,
     };
     let result = driver.run(&progress);
     progress.finish_and_clear();
@@ -444,6 +494,15 @@ fn progress_bar(wanted: bool, source: &dyn Source) -> ProgressBar {
     }
 }
 
+/// Why a controlled pipeline stops.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Stop {
+    /// Finish: final panes for every window.
+    Drain,
+    /// Stop where it is, to resume later.
+    Pause,
+}
+
 struct Driver {
     pipeline: Pipeline,
     source: Box<dyn Source>,
@@ -451,11 +510,20 @@ struct Driver {
     dead_letters: DeadLetterWriter,
     durable: Option<Durable>,
     strict: bool,
+    trace_versions: bool,
     /// Counts of the runs before a resume.
     base: Counters,
     retractions: u64,
     out: StepOutput,
+    control: Option<Control>,
+    /// Checkpoints this run completed.
+    checkpoints: u64,
+    /// When the status was last reported.
+    reported: Option<Instant>,
 }
+
+/// How often a controlled pipeline refreshes its status.
+const STATUS_EVERY: Duration = Duration::from_millis(50);
 
 impl Driver {
     fn run(&mut self, progress: &ProgressBar) -> Result<(), RunError> {
@@ -501,18 +569,110 @@ impl Driver {
                 break;
             }
             // Between two polls every event read so far has been handled: the
-            // barrier's place in the stream.
+            // barrier's place in the stream, and where commands apply.
+            match self.obey()? {
+                Some(Stop::Drain) => break,
+                Some(Stop::Pause) => {
+                    if self.durable.is_some() {
+                        self.checkpoint(false)?;
+                    }
+                    self.report(true);
+                    return Ok(());
+                }
+                None => {}
+            }
             let read = self.source.records_read();
             if self.durable.as_ref().is_some_and(|d| d.due(read)) {
                 self.checkpoint(false)?;
             }
+            self.report(false);
         }
         // The input is complete: every window emits its final pane.
         self.handle(Event::Watermark(MAX_TIMESTAMP))?;
         if self.durable.is_some() {
             self.checkpoint(true)?;
         }
+        self.report(true);
         Ok(())
+    }
+
+    /// Applies the commands that arrived; says whether to stop.
+    fn obey(&mut self) -> Result<Option<Stop>, RunError> {
+        let Some(control) = &self.control else {
+            return Ok(None);
+        };
+        let commands: Vec<Command> = control.commands.try_iter().collect();
+        let mut stop = None;
+        for command in commands {
+            match command {
+                Command::Swap {
+                    step,
+                    replacement,
+                    reply,
+                } => {
+                    let outcome = self.pipeline.swap(&step, replacement).map(|()| SwapPoint {
+                        records_read: self.source.records_read(),
+                        watermark: self.pipeline.output_watermark(),
+                    });
+                    if outcome.is_ok() && self.trace_versions {
+                        self.sink.trace_versions(Some(&self.pipeline.versions()));
+                    }
+                    let _ = reply.send(outcome);
+                    self.report(true);
+                }
+                Command::Stop { drain } => {
+                    // Draining reads what is already in the log first.
+                    stop = Some(if drain { Stop::Drain } else { Stop::Pause });
+                }
+            }
+        }
+        if stop == Some(Stop::Drain) {
+            self.drain()?;
+        }
+        Ok(stop)
+    }
+
+    /// Reads the rest of the input as it is now.
+    fn drain(&mut self) -> Result<(), RunError> {
+        let mut events = Vec::new();
+        let mut dead = Vec::new();
+        loop {
+            let status = self
+                .source
+                .poll(&mut events, &mut dead, Some(Duration::ZERO))
+                .map_err(io_error("cannot read the input"))?;
+            self.dead_letter(&mut dead)?;
+            for event in events.drain(..) {
+                self.handle(event)?;
+            }
+            if status != Poll::Events {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Refreshes a controlled pipeline's status (at most every [`STATUS_EVERY`]
+    /// unless `now`).
+    fn report(&mut self, now: bool) {
+        let Some(control) = &self.control else {
+            return;
+        };
+        if !now && self.reported.is_some_and(|at| at.elapsed() < STATUS_EVERY) {
+            return;
+        }
+        self.reported = Some(Instant::now());
+        let counters = self.counters();
+        if let Ok(mut status) = control.status.lock() {
+            status.records_read = self.source.records_read();
+            status.emitted = counters.emitted;
+            status.dead_lettered = counters.dead_lettered;
+            status.watermark = self.pipeline.output_watermark();
+            status.steps = self.pipeline.status();
+            if status.checkpoints != self.checkpoints {
+                status.checkpoints = self.checkpoints;
+                status.last_checkpoint = Some(Instant::now());
+            }
+        }
     }
 
     fn checkpoint(&mut self, finished: bool) -> Result<(), RunError> {
@@ -526,6 +686,7 @@ impl Driver {
                 counters,
                 finished,
             )?;
+            self.checkpoints += 1;
         }
         Ok(())
     }

@@ -43,6 +43,9 @@ pub struct PipelineSpec {
     pub dead_letter: Option<DeadLetterSpec>,
     /// Checkpoint settings.
     pub checkpoint: Option<CheckpointSpec>,
+    /// Whether each output record names the plugin versions that made it (in its
+    /// pane metadata).
+    pub trace_versions: bool,
 }
 
 /// A source of records.
@@ -59,6 +62,8 @@ pub enum SourceSpec {
     Stdin(JsonLinesSpec),
     /// Generated records, for benchmarks and demos.
     Generator(GeneratorSpec),
+    /// JSON Lines pushed to `millrace serve`'s ingest endpoint.
+    Ingest(JsonLinesSpec),
 }
 
 /// How records are read from JSON Lines.
@@ -250,6 +255,24 @@ pub fn load(file: &Path) -> Result<PipelineSpec> {
 
 /// Validates the spec text `text`, read from `file`.
 pub fn parse(file: &Path, text: &str) -> Result<PipelineSpec> {
+    read(file, text, None)
+}
+
+/// Finds a plugin by the name a spec gives it: `Ok(path)` of its component, or why
+/// there is none.
+pub type PluginResolver<'a> = &'a dyn Fn(&str) -> std::result::Result<PathBuf, String>;
+
+/// Validates `text` as [`parse`] does, except that each `plugin:` names a plugin
+/// that `resolve` finds (as in a server's registry) rather than a path.
+pub fn parse_with_plugins(
+    file: &Path,
+    text: &str,
+    resolve: PluginResolver<'_>,
+) -> Result<PipelineSpec> {
+    read(file, text, Some(resolve))
+}
+
+fn read(file: &Path, text: &str, plugins: Option<PluginResolver<'_>>) -> Result<PipelineSpec> {
     let root = document::parse(text).map_err(|err| SpecError {
         file: file.to_owned(),
         path: String::new(),
@@ -259,6 +282,7 @@ pub fn parse(file: &Path, text: &str) -> Result<PipelineSpec> {
     let reader = Reader {
         file,
         base: file.parent().unwrap_or(Path::new("")).to_owned(),
+        plugins,
     };
     reader.pipeline(&root)
 }
@@ -297,6 +321,7 @@ impl At {
 struct Reader<'a> {
     file: &'a Path,
     base: PathBuf,
+    plugins: Option<PluginResolver<'a>>,
 }
 
 impl Reader<'_> {
@@ -409,6 +434,7 @@ impl Reader<'_> {
                 "sink",
                 "dead_letter",
                 "checkpoint",
+                "trace_versions",
             ],
         )?;
         let name = match map.get("name") {
@@ -433,6 +459,11 @@ impl Reader<'_> {
             .get("checkpoint")
             .map(|node| self.checkpoint(&at.key("checkpoint"), node))
             .transpose()?;
+        let trace_versions = map
+            .get("trace_versions")
+            .map(|node| self.boolean(&at.key("trace_versions"), node))
+            .transpose()?
+            .unwrap_or(false);
         Ok(PipelineSpec {
             name,
             file: self.file.to_owned(),
@@ -441,11 +472,12 @@ impl Reader<'_> {
             sink,
             dead_letter,
             checkpoint,
+            trace_versions,
         })
     }
 
     fn source(&self, at: &At, node: &Node) -> Result<SourceSpec> {
-        let kinds = ["test_stream", "file", "stdin", "generator"];
+        let kinds = ["test_stream", "file", "stdin", "generator", "ingest"];
         let (kind, body, mark) = self.choice(at, node, &kinds, "source")?;
         let at = at.key(kind);
         let empty = empty_at(mark);
@@ -463,6 +495,7 @@ impl Reader<'_> {
             }
             "file" => Ok(SourceSpec::File(self.json_lines(&at, body, true)?)),
             "stdin" => Ok(SourceSpec::Stdin(self.json_lines(&at, body, false)?)),
+            "ingest" => Ok(SourceSpec::Ingest(self.json_lines(&at, body, false)?)),
             _ => Ok(SourceSpec::Generator(self.generator(&at, body)?)),
         }
     }
@@ -900,7 +933,15 @@ impl Reader<'_> {
     /// `{plugin: path, config: …, limits: …, grants: …}`.
     fn plugin(&self, at: &At, node: &Node) -> Result<PluginSpec> {
         let map = self.map(at, node, &["plugin", "config", "limits", "grants"])?;
-        let path = self.path(&at.key("plugin"), map.require(self, at, "plugin")?)?;
+        let named = map.require(self, at, "plugin")?;
+        let path = match self.plugins {
+            None => self.path(&at.key("plugin"), named)?,
+            Some(resolve) => {
+                let name = self.string(&at.key("plugin"), named)?;
+                resolve(&name)
+                    .map_err(|message| self.error(&at.key("plugin"), message, named.mark))?
+            }
+        };
         let config = match map.get("config") {
             Some(node) => {
                 let config = to_json(node);

@@ -1,0 +1,523 @@
+//! `millrace serve` through the real binary on loopback: tenants and tokens, plugins
+//! as versioned artifacts, and pipelines whose plugins are swapped while they run.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use millrace::client::{Body, Client, ClientError};
+use serde_json::{Value, json};
+
+const ADMIN: &str = "admin-token-for-tests";
+
+/// A running `millrace serve` with its own data directory; killed when dropped.
+struct Served {
+    child: Child,
+    address: String,
+    _data: tempfile::TempDir,
+}
+
+impl Served {
+    fn start() -> Served {
+        let data = tempfile::tempdir().unwrap();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_millrace"))
+            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(data.path())
+            .env("MILLRACE_ADMIN_TOKEN", ADMIN)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("millrace serve starts");
+        let stderr = child.stderr.take().unwrap();
+        let mut lines = BufReader::new(stderr).lines();
+        let address = loop {
+            let line = lines
+                .next()
+                .expect("the server says where it listens")
+                .unwrap();
+            if let Some(rest) = line.strip_prefix("millrace: serving on ") {
+                break rest.split_whitespace().next().unwrap().to_owned();
+            }
+        };
+        // Keep draining stderr so that the server never blocks on it.
+        std::thread::spawn(move || for _ in lines {});
+        Served {
+            child,
+            address,
+            _data: data,
+        }
+    }
+
+    fn client(&self, token: Option<&str>) -> Client {
+        Client::new(&self.address, token.map(str::to_owned))
+    }
+
+    /// Creates a tenant; returns its token.
+    fn tenant(&self, name: &str, quotas: Value) -> String {
+        let answer = self
+            .client(Some(ADMIN))
+            .call(
+                "POST",
+                "/v1/tenants",
+                Body::Json(json!({"name": name, "quotas": quotas})),
+            )
+            .unwrap();
+        json_of(&answer)["token"].as_str().unwrap().to_owned()
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn json_of(bytes: &[u8]) -> Value {
+    serde_json::from_slice(bytes).unwrap()
+}
+
+fn status_of(result: Result<Vec<u8>, ClientError>) -> u16 {
+    match result {
+        Ok(_) => 200,
+        Err(ClientError::Refused { status, .. }) => status,
+        Err(err) => panic!("{err}"),
+    }
+}
+
+/// The component of the example plugin `name`.
+fn component(name: &str) -> Vec<u8> {
+    let path = millrace::plugin::build_crate(std::path::Path::new(&common::plugin(name)))
+        .expect("the example plugin builds");
+    std::fs::read(path).unwrap()
+}
+
+/// The same component with a custom section appended: another version (another
+/// sha256) that computes the same thing.
+fn another_version(component: &[u8], tag: &str) -> Vec<u8> {
+    let name = b"millrace-test-version";
+    let mut payload = vec![name.len() as u8];
+    payload.extend_from_slice(name);
+    payload.extend_from_slice(tag.as_bytes());
+    let mut bytes = component.to_vec();
+    bytes.push(0); // a custom section
+    let mut size = payload.len();
+    loop {
+        let byte = (size & 0x7f) as u8;
+        size >>= 7;
+        if size == 0 {
+            bytes.push(byte);
+            break;
+        }
+        bytes.push(byte | 0x80);
+    }
+    bytes.extend_from_slice(&payload);
+    bytes
+}
+
+fn push(client: &Client, name: &str, kind: &str, bytes: Vec<u8>) -> String {
+    let answer = client
+        .call(
+            "PUT",
+            &format!("/v1/plugins/{name}?kind={kind}"),
+            Body::Bytes(bytes),
+        )
+        .unwrap_or_else(|err| panic!("pushing {name}: {err}"));
+    json_of(&answer)["version"]["version"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+const SPEC: &str = "name: scores
+source: { ingest: { timestamp: ts, watermark: { max_out_of_orderness: 0ms } } }
+steps:
+  - pardo: { plugin: parse, config: { key: user, value: score } }
+  - window: { fixed: { size: 1s } }
+  - combine: { plugin: total }
+sink: { file: out.jsonl }
+checkpoint: { interval: 100ms }
+trace_versions: true
+";
+
+#[test]
+fn every_endpoint_answers_401_without_a_valid_token_and_404_for_another_tenants_names() {
+    let served = Served::start();
+    let alice = served.tenant("alice", json!({}));
+    let bob = served.tenant("bob", json!({}));
+    let client = served.client(Some(&alice));
+    push(&client, "total", "combine", component("sum"));
+    push(&client, "parse", "dofn", component("parse-json"));
+    client
+        .call(
+            "POST",
+            "/v1/pipelines",
+            Body::Json(json!({"name": "scores", "spec": SPEC})),
+        )
+        .unwrap();
+
+    let tenant_calls: Vec<(&str, &str, Body)> = vec![
+        ("GET", "/v1/plugins/total", Body::Empty),
+        ("GET", "/v1/pipelines/scores", Body::Empty),
+        (
+            "POST",
+            "/v1/pipelines/scores/records",
+            Body::Bytes(b"{}\n".to_vec()),
+        ),
+        (
+            "POST",
+            "/v1/pipelines/scores/swap",
+            Body::Json(json!({"step": "steps[2].combine", "plugin": "total"})),
+        ),
+        (
+            "POST",
+            "/v1/pipelines/scores/rollback",
+            Body::Json(json!({"step": "steps[2].combine"})),
+        ),
+        ("POST", "/v1/pipelines/scores/stop", Body::Json(json!({}))),
+        ("POST", "/v1/pipelines/scores/start", Body::Empty),
+        ("GET", "/v1/pipelines/scores/output", Body::Empty),
+        ("GET", "/v1/pipelines/scores/dead-letters", Body::Empty),
+        ("DELETE", "/v1/pipelines/scores", Body::Empty),
+    ];
+    let listings = [
+        ("PUT", "/v1/plugins/total?kind=combine"),
+        ("GET", "/v1/plugins"),
+        ("GET", "/v1/pipelines"),
+        ("POST", "/v1/pipelines"),
+        ("GET", "/metrics"),
+    ];
+    let admin_calls = [
+        ("GET", "/v1/tenants"),
+        ("POST", "/v1/tenants"),
+        ("GET", "/v1/tenants/alice"),
+    ];
+    let body = |body: &Body| match body {
+        Body::Empty => Body::Empty,
+        Body::Json(value) => Body::Json(value.clone()),
+        Body::Bytes(bytes) => Body::Bytes(bytes.clone()),
+    };
+    let all = tenant_calls
+        .iter()
+        .map(|(m, p, b)| (*m, *p, body(b)))
+        .chain(listings.iter().map(|(m, p)| (*m, *p, Body::Empty)))
+        .chain(
+            admin_calls
+                .iter()
+                .map(|(m, p)| (*m, *p, Body::Json(json!({"name": "eve"})))),
+        );
+    for (method, path, request) in all {
+        for token in [None, Some("not-a-token")] {
+            let status = status_of(served.client(token).call(method, path, body(&request)));
+            assert_eq!(status, 401, "{method} {path} with {token:?}");
+        }
+    }
+    for (method, path, request) in &tenant_calls {
+        let status = status_of(served.client(Some(&bob)).call(method, path, body(request)));
+        assert_eq!(status, 404, "{method} {path} with another tenant's token");
+        let status = status_of(served.client(Some(ADMIN)).call(method, path, body(request)));
+        assert_eq!(status, 403, "{method} {path} with the admin token");
+    }
+    for (method, path) in admin_calls {
+        let status = status_of(served.client(Some(&alice)).call(
+            method,
+            path,
+            Body::Json(json!({"name": "eve"})),
+        ));
+        assert_eq!(status, 403, "{method} {path} with a tenant's token");
+    }
+    // Listings show a tenant only its own.
+    let bobs = json_of(
+        &served
+            .client(Some(&bob))
+            .call("GET", "/v1/pipelines", Body::Empty)
+            .unwrap(),
+    );
+    assert_eq!(bobs, json!([]));
+    let metrics = served
+        .client(Some(&bob))
+        .call("GET", "/metrics", Body::Empty)
+        .unwrap();
+    assert!(!String::from_utf8_lossy(&metrics).contains("alice"));
+    let metrics = served
+        .client(Some(&alice))
+        .call("GET", "/metrics", Body::Empty)
+        .unwrap();
+    let metrics = String::from_utf8_lossy(&metrics);
+    assert!(
+        metrics.contains("millrace_pipeline_up{tenant=\"alice\",pipeline=\"scores\"} 1"),
+        "{metrics}"
+    );
+    // The document that describes the API names every route.
+    let document = json_of(
+        &served
+            .client(None)
+            .call("GET", "/openapi.json", Body::Empty)
+            .unwrap(),
+    );
+    for path in [
+        "/v1/tenants",
+        "/v1/tenants/{tenant}",
+        "/v1/plugins",
+        "/v1/plugins/{plugin}",
+        "/v1/pipelines",
+        "/v1/pipelines/{pipeline}",
+        "/v1/pipelines/{pipeline}/records",
+        "/v1/pipelines/{pipeline}/swap",
+        "/v1/pipelines/{pipeline}/rollback",
+        "/v1/pipelines/{pipeline}/stop",
+        "/v1/pipelines/{pipeline}/start",
+        "/v1/pipelines/{pipeline}/output",
+        "/v1/pipelines/{pipeline}/dead-letters",
+        "/metrics",
+    ] {
+        assert!(document["paths"].get(path).is_some(), "{path}");
+    }
+}
+
+#[test]
+fn pushes_are_validated_and_quotas_enforced() {
+    let served = Served::start();
+    let token = served.tenant("carol", json!({"pipelines": 1, "plugin_bytes": 3_000_000}));
+    let client = served.client(Some(&token));
+    let refused = |result: Result<Vec<u8>, ClientError>| match result {
+        Err(ClientError::Refused { status, message }) => (status, message),
+        other => panic!("expected a refusal, got {other:?}"),
+    };
+    let (status, message) = refused(client.call(
+        "PUT",
+        "/v1/plugins/junk?kind=combine",
+        Body::Bytes(b"not wasm".to_vec()),
+    ));
+    assert_eq!(status, 400);
+    assert!(message.contains("not a WebAssembly component"), "{message}");
+    let (status, message) = refused(client.call(
+        "PUT",
+        "/v1/plugins/parse?kind=combine",
+        Body::Bytes(component("parse-json")),
+    ));
+    assert_eq!(status, 400);
+    assert!(
+        message.contains("does not export millrace:plugin/combine-fn"),
+        "{message}"
+    );
+
+    let first = push(&client, "total", "combine", component("sum"));
+    assert_eq!(
+        first,
+        push(&client, "total", "combine", component("sum")),
+        "content-addressed"
+    );
+    push(&client, "parse", "dofn", component("parse-json"));
+    let (status, message) = refused(client.call(
+        "PUT",
+        "/v1/plugins/big?kind=combine",
+        Body::Bytes(another_version(&component("sum"), &"x".repeat(3_000_000))),
+    ));
+    assert_eq!(status, 429, "{message}");
+
+    client
+        .call(
+            "POST",
+            "/v1/pipelines",
+            Body::Json(json!({"name": "one", "spec": SPEC})),
+        )
+        .unwrap();
+    let (status, message) = refused(client.call(
+        "POST",
+        "/v1/pipelines",
+        Body::Json(json!({"name": "two", "spec": SPEC})),
+    ));
+    assert_eq!(status, 429);
+    assert!(message.contains("quota"), "{message}");
+    let (status, message) = refused(client.call(
+        "POST",
+        "/v1/pipelines",
+        Body::Json(
+            json!({"name": "one", "spec": SPEC.replace("plugin: total", "plugin: nothing")}),
+        ),
+    ));
+    assert_eq!(status, 409, "{message}");
+}
+
+/// Sends batches of records until told to stop; returns how many it sent per key.
+fn feed(
+    client: Client,
+    stop: Arc<AtomicBool>,
+    sent: Arc<AtomicU64>,
+) -> std::thread::JoinHandle<BTreeMap<String, u64>> {
+    std::thread::spawn(move || {
+        let mut per_key = BTreeMap::new();
+        let mut ts = 1_000_000;
+        for _ in 0..100_000 {
+            if stop.load(Ordering::Relaxed) {
+                break;
+            }
+            let mut batch = String::new();
+            for i in 0..50 {
+                let user = format!("u{}", i % 7);
+                *per_key.entry(format!("\"{user}\"")).or_insert(0) += 1;
+                batch.push_str(&format!(
+                    "{{\"user\": \"{user}\", \"score\": 1, \"ts\": {ts}}}\n"
+                ));
+                ts += 7;
+            }
+            client
+                .call(
+                    "POST",
+                    "/v1/pipelines/scores/records",
+                    Body::Bytes(batch.into_bytes()),
+                )
+                .unwrap();
+            sent.fetch_add(50, Ordering::Relaxed);
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        per_key
+    })
+}
+
+#[test]
+fn plugins_swapped_twenty_times_under_load_lose_and_duplicate_nothing() {
+    let served = Served::start();
+    let token = served.tenant("dana", json!({}));
+    let client = served.client(Some(&token));
+    let sum = component("sum");
+    let parse = component("parse-json");
+    let first_total = push(&client, "total", "combine", sum.clone());
+    let first_parse = push(&client, "parse", "dofn", parse.clone());
+    client
+        .call(
+            "POST",
+            "/v1/pipelines",
+            Body::Json(json!({"name": "scores", "spec": SPEC})),
+        )
+        .unwrap();
+    // Versions pushed later do not change the running pipeline until swapped in.
+    let totals = [
+        first_total,
+        push(&client, "total", "combine", another_version(&sum, "2")),
+    ];
+    let parsers = [
+        first_parse,
+        push(&client, "parse", "dofn", another_version(&parse, "2")),
+    ];
+    push(&client, "average", "combine", component("mean"));
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let sent = Arc::new(AtomicU64::new(0));
+    let feeder = feed(served.client(Some(&token)), stop.clone(), sent.clone());
+    let swap = |step: &str, plugin: String| {
+        client.call(
+            "POST",
+            "/v1/pipelines/scores/swap",
+            Body::Json(json!({"step": step, "plugin": plugin})),
+        )
+    };
+    let mut swaps = 0;
+    for round in 0..10 {
+        // Let some records through between swaps.
+        let target = sent.load(Ordering::Relaxed) + 200;
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while sent.load(Ordering::Relaxed) < target && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let next = (round + 1) % 2;
+        let record = json_of(&swap("steps[2].combine", format!("total@{}", totals[next])).unwrap());
+        assert_eq!(record["to"], totals[next].as_str());
+        let record =
+            json_of(&swap("steps[0].pardo", format!("parse@{}", &parsers[next][..12])).unwrap());
+        assert_eq!(record["to"], parsers[next].as_str());
+        swaps += 2;
+        if round == 4 {
+            // A version that cannot take over is refused; the old one keeps running.
+            let refused = swap("steps[2].combine", "average".to_owned());
+            match refused {
+                Err(ClientError::Refused {
+                    status: 400,
+                    message,
+                }) => {
+                    assert!(message.contains("accumulators"), "{message}")
+                }
+                other => panic!("the swap to mean should be refused: {other:?}"),
+            }
+            let refused = swap("steps[0].pardo", "total".to_owned());
+            assert_eq!(status_of(refused), 400, "a CombineFn cannot replace a DoFn");
+        }
+    }
+    assert_eq!(swaps, 20);
+    // One rollback: back to the version before the last swap.
+    let rolled = json_of(
+        &client
+            .call(
+                "POST",
+                "/v1/pipelines/scores/rollback",
+                Body::Json(json!({"step": "steps[2].combine"})),
+            )
+            .unwrap(),
+    );
+    assert_eq!(rolled["to"], totals[1].as_str());
+    assert_eq!(rolled["rollback"], true);
+
+    stop.store(true, Ordering::Relaxed);
+    let expected = feeder.join().unwrap();
+    let status = json_of(
+        &client
+            .call(
+                "POST",
+                "/v1/pipelines/scores/stop",
+                Body::Json(json!({"drain": true})),
+            )
+            .unwrap(),
+    );
+    assert_eq!(status["outcome"]["state"], "finished", "{status}");
+    let history = status["swaps"].as_array().unwrap().clone();
+    assert_eq!(history.len(), 21);
+    assert_eq!(
+        status["pins"]["steps[2].combine"]["version"],
+        totals[1].as_str()
+    );
+
+    let output = client
+        .call("GET", "/v1/pipelines/scores/output", Body::Empty)
+        .unwrap();
+    let records = common::parse_lines(&String::from_utf8(output).unwrap());
+    // No loss, no duplicates: every record counted once.
+    let mut totals_seen: BTreeMap<String, u64> = BTreeMap::new();
+    for record in &records {
+        *totals_seen.entry(record["key"].to_string()).or_insert(0) +=
+            record["value"].as_u64().unwrap();
+    }
+    assert_eq!(totals_seen, expected);
+    assert_eq!(expected.values().sum::<u64>(), sent.load(Ordering::Relaxed));
+    // Every output names versions in the order the swaps put them in place.
+    for step in ["steps[0].pardo", "steps[2].combine"] {
+        let mut order: Vec<&str> = vec![
+            history.iter().find(|s| s["step"] == step).unwrap()["from"]
+                .as_str()
+                .unwrap(),
+        ];
+        order.extend(
+            history
+                .iter()
+                .filter(|s| s["step"] == step)
+                .map(|s| s["to"].as_str().unwrap()),
+        );
+        let mut at = 0;
+        for record in &records {
+            let version = record["pane"]["versions"][step].as_str().unwrap();
+            while order[at] != version {
+                at += 1;
+                assert!(
+                    at < order.len(),
+                    "{step}: {version} out of the swaps' order"
+                );
+            }
+        }
+        assert!(at > 0, "{step}: outputs of more than one version");
+    }
+}
