@@ -174,16 +174,20 @@ impl Server {
         Ok(server)
     }
 
-    fn reopen_pipelines(&self) {
-        let tenants: Vec<(String, Quotas)> = self
-            .tenants
-            .read()
+    /// Every tenant's name and quotas.
+    fn tenant_quotas(&self) -> Vec<(String, Quotas)> {
+        let tenants = self.tenants.read();
+        tenants
             .map(|t| {
                 t.list()
                     .map(|t| (t.name.clone(), t.quotas.clone()))
                     .collect()
             })
-            .unwrap_or_default();
+            .unwrap_or_default()
+    }
+
+    fn reopen_pipelines(&self) {
+        let tenants = self.tenant_quotas();
         for (tenant, quotas) in tenants {
             let dir = self.tenant_dir(&tenant).join("pipelines");
             let Ok(entries) = std::fs::read_dir(&dir) else {
@@ -258,15 +262,7 @@ impl Server {
 
     /// Every tenant (admin).
     pub fn tenants(&self) -> Vec<TenantView> {
-        let tenants: Vec<(String, Quotas)> = self
-            .tenants
-            .read()
-            .map(|t| {
-                t.list()
-                    .map(|t| (t.name.clone(), t.quotas.clone()))
-                    .collect()
-            })
-            .unwrap_or_default();
+        let tenants = self.tenant_quotas();
         tenants
             .into_iter()
             .map(|(name, quotas)| self.tenant_view(&name, quotas))
