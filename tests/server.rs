@@ -24,7 +24,18 @@ struct Served {
 
 impl Served {
     fn start() -> Served {
-        let data = tempfile::tempdir().unwrap();
+        Served::start_in(tempfile::tempdir().unwrap())
+    }
+
+    /// Kills the server (SIGKILL) and starts another on the same data directory.
+    fn crash_and_restart(mut self) -> Served {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let data = std::mem::replace(&mut self._data, tempfile::tempdir().unwrap());
+        Served::start_in(data)
+    }
+
+    fn start_in(data: tempfile::TempDir) -> Served {
         let mut child = Command::new(env!("CARGO_BIN_EXE_millrace"))
             .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
             .arg(data.path())
@@ -520,4 +531,81 @@ fn plugins_swapped_twenty_times_under_load_lose_and_duplicate_nothing() {
         }
         assert!(at > 0, "{step}: outputs of more than one version");
     }
+}
+
+#[test]
+fn a_killed_server_resumes_its_pipelines_and_loses_no_acknowledged_record() {
+    let served = Served::start();
+    let token = served.tenant("erin", json!({}));
+    let client = served.client(Some(&token));
+    let first = push(&client, "total", "combine", component("sum"));
+    push(&client, "parse", "dofn", component("parse-json"));
+    client
+        .call(
+            "POST",
+            "/v1/pipelines",
+            Body::Json(json!({"name": "scores", "spec": SPEC})),
+        )
+        .unwrap();
+    let batch = |from: usize| {
+        let lines: String = (from..from + 500)
+            .map(|i| {
+                format!(
+                    "{{\"user\": \"u{}\", \"score\": 1, \"ts\": {}}}\n",
+                    i % 5,
+                    1_000_000 + i * 10
+                )
+            })
+            .collect();
+        Body::Bytes(lines.into_bytes())
+    };
+    for from in (0..2000).step_by(500) {
+        client
+            .call("POST", "/v1/pipelines/scores/records", batch(from))
+            .unwrap();
+    }
+    // A version pushed after the deployment is not what the pipeline resumes with.
+    push(
+        &client,
+        "total",
+        "combine",
+        another_version(&component("sum"), "2"),
+    );
+
+    let served = served.crash_and_restart();
+    let client = served.client(Some(&token));
+    let status = json_of(
+        &client
+            .call("GET", "/v1/pipelines/scores", Body::Empty)
+            .unwrap(),
+    );
+    assert_eq!(status["outcome"]["state"], "running", "{status}");
+    assert_eq!(
+        status["pins"]["steps[2].combine"]["version"],
+        first.as_str()
+    );
+    for from in (2000..4000).step_by(500) {
+        client
+            .call("POST", "/v1/pipelines/scores/records", batch(from))
+            .unwrap();
+    }
+    let status = json_of(
+        &client
+            .call(
+                "POST",
+                "/v1/pipelines/scores/stop",
+                Body::Json(json!({"drain": true})),
+            )
+            .unwrap(),
+    );
+    assert_eq!(status["outcome"]["state"], "finished", "{status}");
+    let output = client
+        .call("GET", "/v1/pipelines/scores/output", Body::Empty)
+        .unwrap();
+    let mut totals: BTreeMap<String, u64> = BTreeMap::new();
+    for record in common::parse_lines(&String::from_utf8(output).unwrap()) {
+        *totals.entry(record["key"].to_string()).or_insert(0) += record["value"].as_u64().unwrap();
+    }
+    let expected: BTreeMap<String, u64> = (0..5).map(|k| (format!("\"u{k}\""), 800)).collect();
+    assert_eq!(totals, expected, "every acknowledged record counted once");
 }

@@ -207,6 +207,31 @@ fn wit_error_dofn(err: Error) -> dofn_types::Error {
 }
 
 impl Emitter {
+    /// Runs `call` for input `index` (of `key`, at `timestamp`): what it emits is
+    /// attributed to that input, and if it fails its emissions are taken back and
+    /// the error is recorded against the input.
+    fn attempt(
+        &mut self,
+        index: usize,
+        key: &[u8],
+        timestamp: i64,
+        errors: &mut Vec<dofn_types::ElementError>,
+        call: impl FnOnce(&mut Emitter) -> Result<(), Error>,
+    ) {
+        self.source = index as u32;
+        self.key.clear();
+        self.key.extend_from_slice(key);
+        self.timestamp = timestamp;
+        let mark = self.mark();
+        if let Err(err) = call(self) {
+            self.rollback(mark);
+            errors.push(dofn_types::ElementError {
+                index: index as u32,
+                message: err.message,
+            });
+        }
+    }
+
     fn mark(&self) -> (usize, usize, usize) {
         (self.keys.len(), self.values.len(), self.timestamps.len())
     }
@@ -259,19 +284,9 @@ impl<T: DoFn> dofn::exports::millrace::plugin::dofn::Guest for DoFnGlue<T> {
                     window: Window::new(input.window_starts[index], input.window_ends[index]),
                     index: index as u32,
                 });
-                out.source = index as u32;
-                out.key.clear();
-                out.key.extend_from_slice(key);
-                out.timestamp = input.timestamps[index];
-                let mark = out.mark();
-                let result = element.and_then(|element| function.process(element, &mut out));
-                if let Err(err) = result {
-                    out.rollback(mark);
-                    errors.push(dofn_types::ElementError {
-                        index: index as u32,
-                        message: err.message,
-                    });
-                }
+                out.attempt(index, key, input.timestamps[index], &mut errors, |out| {
+                    element.and_then(|element| function.process(element, out))
+                });
             }
             Ok(out.into_output(errors))
         })
@@ -290,18 +305,9 @@ impl<T: DoFn> dofn::exports::millrace::plugin::dofn::Guest for DoFnGlue<T> {
                     time: timers.times[index],
                     index: index as u32,
                 };
-                out.source = index as u32;
-                out.key.clear();
-                out.key.extend_from_slice(key);
-                out.timestamp = timers.times[index];
-                let mark = out.mark();
-                if let Err(err) = function.on_timer(timer, &mut out) {
-                    out.rollback(mark);
-                    errors.push(dofn_types::ElementError {
-                        index: index as u32,
-                        message: err.message,
-                    });
-                }
+                out.attempt(index, key, timers.times[index], &mut errors, |out| {
+                    function.on_timer(timer, out)
+                });
             }
             Ok(out.into_output(errors))
         })

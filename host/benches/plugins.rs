@@ -126,14 +126,6 @@ impl<D: DoFn<Input = Value> + Send> Step for NativeParDo<D> {
         Ok(())
     }
 
-    fn advance_processing_time(
-        &mut self,
-        _now: Timestamp,
-        _out: &mut StepOutput,
-    ) -> Result<(), StepFault> {
-        Ok(())
-    }
-
     fn output_watermark(&self) -> Timestamp {
         self.watermark
     }

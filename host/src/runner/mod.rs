@@ -414,7 +414,7 @@ fn run_with(
         None => FileOutput::direct(target)
             .map_err(io_error(format!("cannot create {}", target.display()))),
     };
-    let sink: Box<dyn Sink> = match sink_target(spec, options.output.as_ref()) {
+    let mut sink: Box<dyn Sink> = match sink_target(spec, options.output.as_ref()) {
         Some(path) => Box::new(JsonLinesSink::to(file("output", &path)?, &path)),
         None => Box::new(JsonLinesSink::stdout()),
     };
@@ -430,7 +430,6 @@ fn run_with(
             retractions: m.retractions,
             dead_lettered: m.dead_lettered,
         });
-    let mut sink = sink;
     if spec.trace_versions {
         sink.trace_versions(Some(&pipeline.versions()));
     }

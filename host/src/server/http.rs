@@ -237,11 +237,12 @@ async fn ingest(
     ok(StatusCode::OK, json!({"accepted": accepted}))
 }
 
+/// `{step, plugin}` for a swap; `{step}` for a rollback.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct SwapRequest {
     step: String,
-    plugin: String,
+    plugin: Option<String>,
 }
 
 async fn swap(
@@ -250,25 +251,7 @@ async fn swap(
     Path(name): Path<String>,
     body: Bytes,
 ) -> Reply {
-    let tenant = tenant(&server, &headers)?;
-    let request: SwapRequest = json_body(&body)?;
-    let record = blocking(move || {
-        server.swap(
-            &tenant,
-            &tenant,
-            &name,
-            &request.step,
-            Some(&request.plugin),
-        )
-    })
-    .await?;
-    ok(StatusCode::OK, record)
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RollbackRequest {
-    step: String,
+    swap_step(server, headers, name, body, false).await
 }
 
 async fn rollback(
@@ -277,10 +260,30 @@ async fn rollback(
     Path(name): Path<String>,
     body: Bytes,
 ) -> Reply {
+    swap_step(server, headers, name, body, true).await
+}
+
+async fn swap_step(
+    server: Arc<Server>,
+    headers: HeaderMap,
+    name: String,
+    body: Bytes,
+    rollback: bool,
+) -> Reply {
     let tenant = tenant(&server, &headers)?;
-    let request: RollbackRequest = json_body(&body)?;
+    let request: SwapRequest = json_body(&body)?;
+    match (&request.plugin, rollback) {
+        (None, false) => return Err(ApiError::invalid("name the version to swap in: plugin")),
+        (Some(_), true) => {
+            return Err(ApiError::invalid(
+                "a rollback goes back one version: give only step",
+            ));
+        }
+        _ => {}
+    }
     let record =
-        blocking(move || server.swap(&tenant, &tenant, &name, &request.step, None)).await?;
+        blocking(move || server.swap(&tenant, &name, &request.step, request.plugin.as_deref()))
+            .await?;
     ok(StatusCode::OK, record)
 }
 

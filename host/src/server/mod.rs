@@ -354,13 +354,18 @@ impl Server {
                 ours.len()
             )));
         }
-        // The name in the spec must agree with the one deployed.
-        let text = rename(text, name);
-        let (deployment, spec) =
-            Deployment::create(tenant, &dir, &text, &registry, &quotas, BTreeMap::new())
-                .inspect_err(|_| {
-                    let _ = std::fs::remove_dir_all(&dir);
-                })?;
+        let (deployment, spec) = Deployment::create(
+            tenant,
+            name,
+            &dir,
+            text,
+            &registry,
+            &quotas,
+            BTreeMap::new(),
+        )
+        .inspect_err(|_| {
+            let _ = std::fs::remove_dir_all(&dir);
+        })?;
         let instances: u64 = ours.iter().map(|d| d.instances()).sum();
         let wanted = Deployment::count_instances(&spec);
         if instances + wanted > quotas.plugin_instances {
@@ -397,16 +402,15 @@ impl Server {
         let deployment = self.deployment(tenant, name)?;
         let quotas = self.quotas(tenant)?;
         let registry = self.registry(tenant);
-        let (_, spec) = Deployment::reopen(tenant, deployment.dir(), &registry, &quotas)
-            .map_err(|err| ApiError::internal(format!("{err:#}")))?;
+        let spec = deployment.spec(&registry, &quotas)?;
         deployment.start(spec)?;
         Ok(deployment.status())
     }
 
-    /// Swaps a step's plugin (`rollback`: back to its previous version).
+    /// Swaps a step's plugin to `plugin`, or (with `None`) back to its previous
+    /// version; the tenant is recorded as who asked.
     pub fn swap(
         &self,
-        caller: &str,
         tenant: &str,
         name: &str,
         step: &str,
@@ -418,7 +422,7 @@ impl Server {
         let scope = TenantScope {
             registry: &registry,
             quotas: &quotas,
-            by: caller,
+            by: tenant,
         };
         match plugin {
             Some(reference) => deployment.swap(step, reference, &scope, false),
@@ -434,26 +438,6 @@ impl Server {
             }
         }
     }
-}
-
-/// Sets the spec's `name:` to `name` (adding it if missing).
-fn rename(text: &str, name: &str) -> String {
-    let trimmed = text.trim_start();
-    if trimmed.starts_with('{') {
-        // JSON: a `name` key first overrides nothing, so replace the object's start.
-        return match serde_json::from_str::<serde_json::Value>(text) {
-            Ok(serde_json::Value::Object(mut map)) => {
-                map.insert("name".to_owned(), name.into());
-                serde_json::Value::Object(map).to_string()
-            }
-            _ => text.to_owned(),
-        };
-    }
-    let kept: Vec<&str> = text
-        .lines()
-        .filter(|line| !line.starts_with("name:"))
-        .collect();
-    format!("name: {name}\n{}\n", kept.join("\n"))
 }
 
 /// How `millrace serve` runs.
@@ -547,19 +531,5 @@ mod tests {
                 "{bad}"
             );
         }
-    }
-
-    #[test]
-    fn the_deployed_name_replaces_the_specs() {
-        assert_eq!(
-            rename("name: old\nsink: x\n", "new"),
-            "name: new\nsink: x\n"
-        );
-        assert_eq!(rename("sink: x", "new"), "name: new\nsink: x\n");
-        let json = rename("{\"name\": \"old\", \"sink\": 1}", "new");
-        assert_eq!(
-            serde_json::from_str::<serde_json::Value>(&json).unwrap()["name"],
-            "new"
-        );
     }
 }

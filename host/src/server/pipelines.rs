@@ -152,18 +152,19 @@ pub struct Status {
 }
 
 impl Deployment {
-    /// Validates `text` for `tenant` and prepares the pipeline's folder `dir`;
+    /// Validates `text` as `tenant`'s pipeline `name` and prepares its folder `dir`;
     /// `pins` are the versions to run (from an earlier deployment), or empty to take
     /// the newest version of each plugin.
     pub fn create(
         tenant: &str,
+        name: &str,
         dir: &Path,
         text: &str,
         registry: &Registry,
         quotas: &Quotas,
         pins: BTreeMap<String, Pin>,
     ) -> Result<(Deployment, PipelineSpec), ApiError> {
-        let (spec, pins) = served_spec(dir, text, registry, quotas, pins)?;
+        let (spec, pins) = served_spec(name, dir, text, registry, quotas, pins)?;
         std::fs::create_dir_all(dir).map_err(ApiError::internal)?;
         let ingest = File::options()
             .create(true)
@@ -179,7 +180,7 @@ impl Deployment {
         };
         let deployment = Deployment {
             tenant: tenant.to_owned(),
-            name: spec.name.clone(),
+            name: name.to_owned(),
             dir: dir.to_owned(),
             record: Mutex::new(record),
             ingest: Mutex::new(ingest),
@@ -193,7 +194,7 @@ impl Deployment {
         Ok((deployment, spec))
     }
 
-    /// Reopens the pipeline kept in `dir`.
+    /// Reopens the pipeline kept in `dir` (named after it).
     pub fn reopen(
         tenant: &str,
         dir: &Path,
@@ -203,8 +204,13 @@ impl Deployment {
         let file = dir.join("deployment.json");
         let record: DeploymentRecord = serde_json::from_slice(&std::fs::read(&file)?)
             .map_err(|err| anyhow::anyhow!("{} is damaged: {err}", file.display()))?;
+        let name = dir
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
         let (deployment, spec) = Deployment::create(
             tenant,
+            &name,
             dir,
             &record.spec,
             registry,
@@ -323,15 +329,12 @@ impl Deployment {
         }
         let mut lines = body.iter().filter(|b| **b == b'\n').count() as u64;
         let mut file = self.ingest.lock().map_err(ApiError::internal)?;
+        file.write_all(body).map_err(ApiError::internal)?;
         // The log holds whole lines only: the last one gets its newline here.
-        let unterminated = !body.is_empty() && !body.ends_with(b"\n");
-        let mut chunk = Vec::with_capacity(body.len() + 1);
-        chunk.extend_from_slice(body);
-        if unterminated {
-            chunk.push(b'\n');
+        if !body.is_empty() && !body.ends_with(b"\n") {
+            file.write_all(b"\n").map_err(ApiError::internal)?;
             lines += 1;
         }
-        file.write_all(&chunk).map_err(ApiError::internal)?;
         // Acknowledged means durable: a crash after this loses nothing.
         file.sync_data().map_err(ApiError::internal)?;
         drop(file);
@@ -392,15 +395,6 @@ impl Deployment {
         let _steering = self.steering.lock().map_err(ApiError::internal)?;
         let (spec, pin) = self.plugin_step(step, registry, quotas)?;
         let (plugin, version, path) = registry.resolve(reference).map_err(ApiError::not_found)?;
-        if plugin.name != pin.plugin && !rollback {
-            // Another plugin of the same kind may replace it; say so in the record.
-            tracing::info!(
-                "{}: {step} switches from {} to {}",
-                self.name,
-                pin.plugin,
-                plugin.name
-            );
-        }
         let kind = step_kind(&spec, step);
         if Some(plugin.kind) != kind {
             return Err(ApiError::invalid(format!(
@@ -517,21 +511,29 @@ impl Deployment {
         }
     }
 
-    /// The spec as running now (with its pins) and `step`'s pin.
+    /// The spec as it runs now: the deployed text with the current pins.
+    pub fn spec(&self, registry: &Registry, quotas: &Quotas) -> Result<PipelineSpec, ApiError> {
+        let record = self.record.lock().map_err(ApiError::internal)?.clone();
+        served_spec(
+            &self.name,
+            &self.dir,
+            &record.spec,
+            registry,
+            quotas,
+            record.pins,
+        )
+        .map(|(spec, _)| spec)
+    }
+
+    /// The spec as it runs now and `step`'s pin.
     fn plugin_step(
         &self,
         step: &str,
         registry: &Registry,
         quotas: &Quotas,
     ) -> Result<(PipelineSpec, Pin), ApiError> {
-        let record = self.record.lock().map_err(ApiError::internal)?.clone();
-        let (spec, _) = served_spec(
-            &self.dir,
-            &record.spec,
-            registry,
-            quotas,
-            record.pins.clone(),
-        )?;
+        let spec = self.spec(registry, quotas)?;
+        let record = self.record.lock().map_err(ApiError::internal)?;
         let pin = record.pins.get(step).cloned().ok_or_else(|| {
             let steps: Vec<&String> = record.pins.keys().collect();
             ApiError::not_found(format!(
@@ -592,6 +594,7 @@ pub fn short(version: &str) -> &str {
 /// (pinned to `pins` where given), the source is `ingest`, outputs stay in the
 /// pipeline's folder, and plugin limits fit the tenant's quotas.
 fn served_spec(
+    name: &str,
     dir: &Path,
     text: &str,
     registry: &Registry,
@@ -612,6 +615,8 @@ fn served_spec(
         spec::parse_with_plugins(&dir.join("pipeline.yaml"), text, &resolve).map_err(|err| {
             ApiError::invalid(err.to_string().replace(&format!("{}/", dir.display()), ""))
         })?;
+    // The deployed name wins over the spec's: it names the state folder too.
+    spec.name = name.to_owned();
     let invalid =
         |path: &str, message: &str| ApiError::invalid(format!("pipeline.yaml: {path}: {message}"));
     if !matches!(spec.source, SourceSpec::Ingest(_)) {
