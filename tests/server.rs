@@ -356,6 +356,30 @@ fn pushes_are_validated_and_quotas_enforced() {
     assert_eq!(status, 409, "{message}");
 }
 
+/// Drains and stops the pipeline `scores`; returns its final status.
+fn drain(client: &Client) -> Value {
+    let status = json_of(
+        &client
+            .call(
+                "POST",
+                "/v1/pipelines/scores/stop",
+                Body::Json(json!({"drain": true})),
+            )
+            .unwrap(),
+    );
+    assert_eq!(status["outcome"]["state"], "finished", "{status}");
+    status
+}
+
+/// The sum of the values of `records`, per key.
+fn totals_per_key(records: &[Value]) -> BTreeMap<String, u64> {
+    let mut totals = BTreeMap::new();
+    for record in records {
+        *totals.entry(record["key"].to_string()).or_insert(0) += record["value"].as_u64().unwrap();
+    }
+    totals
+}
+
 /// Sends batches of records until told to stop; returns how many it sent per key.
 fn feed(
     client: Client,
@@ -476,16 +500,7 @@ fn plugins_swapped_twenty_times_under_load_lose_and_duplicate_nothing() {
 
     stop.store(true, Ordering::Relaxed);
     let expected = feeder.join().unwrap();
-    let status = json_of(
-        &client
-            .call(
-                "POST",
-                "/v1/pipelines/scores/stop",
-                Body::Json(json!({"drain": true})),
-            )
-            .unwrap(),
-    );
-    assert_eq!(status["outcome"]["state"], "finished", "{status}");
+    let status = drain(&client);
     let history = status["swaps"].as_array().unwrap().clone();
     assert_eq!(history.len(), 21);
     assert_eq!(
@@ -498,12 +513,7 @@ fn plugins_swapped_twenty_times_under_load_lose_and_duplicate_nothing() {
         .unwrap();
     let records = common::parse_lines(&String::from_utf8(output).unwrap());
     // No loss, no duplicates: every record counted once.
-    let mut totals_seen: BTreeMap<String, u64> = BTreeMap::new();
-    for record in &records {
-        *totals_seen.entry(record["key"].to_string()).or_insert(0) +=
-            record["value"].as_u64().unwrap();
-    }
-    assert_eq!(totals_seen, expected);
+    assert_eq!(totals_per_key(&records), expected);
     assert_eq!(expected.values().sum::<u64>(), sent.load(Ordering::Relaxed));
     // Every output names versions in the order the swaps put them in place.
     for step in ["steps[0].pardo", "steps[2].combine"] {
@@ -589,23 +599,11 @@ fn a_killed_server_resumes_its_pipelines_and_loses_no_acknowledged_record() {
             .call("POST", "/v1/pipelines/scores/records", batch(from))
             .unwrap();
     }
-    let status = json_of(
-        &client
-            .call(
-                "POST",
-                "/v1/pipelines/scores/stop",
-                Body::Json(json!({"drain": true})),
-            )
-            .unwrap(),
-    );
-    assert_eq!(status["outcome"]["state"], "finished", "{status}");
+    drain(&client);
     let output = client
         .call("GET", "/v1/pipelines/scores/output", Body::Empty)
         .unwrap();
-    let mut totals: BTreeMap<String, u64> = BTreeMap::new();
-    for record in common::parse_lines(&String::from_utf8(output).unwrap()) {
-        *totals.entry(record["key"].to_string()).or_insert(0) += record["value"].as_u64().unwrap();
-    }
+    let totals = totals_per_key(&common::parse_lines(&String::from_utf8(output).unwrap()));
     let expected: BTreeMap<String, u64> = (0..5).map(|k| (format!("\"u{k}\""), 800)).collect();
     assert_eq!(totals, expected, "every acknowledged record counted once");
 }
