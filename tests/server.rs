@@ -607,3 +607,106 @@ fn a_killed_server_resumes_its_pipelines_and_loses_no_acknowledged_record() {
     let expected: BTreeMap<String, u64> = (0..5).map(|k| (format!("\"u{k}\""), 800)).collect();
     assert_eq!(totals, expected, "every acknowledged record counted once");
 }
+
+/// Runs `millrace ARGS` against `served` with `token`; returns stdout, asserting success.
+fn cli(served: &Served, token: &str, args: &[&str]) -> String {
+    let output = Command::new(env!("CARGO_BIN_EXE_millrace"))
+        .args(args)
+        .env("MILLRACE_SERVER", &served.address)
+        .env("MILLRACE_TOKEN", token)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "millrace {args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).unwrap()
+}
+
+#[test]
+fn the_command_line_client_drives_a_pipeline_from_push_to_output() {
+    let served = Served::start();
+    let created: Value = serde_json::from_str(&cli(
+        &served,
+        ADMIN,
+        &["tenant", "create", "fay", "--pipelines", "2"],
+    ))
+    .unwrap();
+    assert_eq!(created["tenant"]["quotas"]["pipelines"], 2);
+    let token = created["token"].as_str().unwrap().to_owned();
+    // A crate folder is built, then pushed.
+    cli(
+        &served,
+        &token,
+        &[
+            "plugin",
+            "push",
+            "total",
+            &common::plugin("sum"),
+            "--kind",
+            "combine",
+        ],
+    );
+    cli(
+        &served,
+        &token,
+        &[
+            "plugin",
+            "push",
+            "parse",
+            &common::plugin("parse-json"),
+            "--kind",
+            "dofn",
+        ],
+    );
+    let plugins: Value = serde_json::from_str(&cli(&served, &token, &["plugin", "list"])).unwrap();
+    assert_eq!(plugins.as_array().unwrap().len(), 2);
+
+    let dir = tempfile::tempdir().unwrap();
+    let spec = common::write(dir.path(), "scores.yaml", SPEC);
+    cli(
+        &served,
+        &token,
+        &["pipeline", "deploy", spec.to_str().unwrap()],
+    );
+    let input = common::write(
+        dir.path(),
+        "events.jsonl",
+        "{\"user\": \"a\", \"score\": 2, \"ts\": 1000}\n{\"user\": \"a\", \"score\": 3, \"ts\": 1500}\n{\"user\": \"b\", \"score\": 4, \"ts\": 2500}\nnot json\n",
+    );
+    cli(
+        &served,
+        &token,
+        &["pipeline", "send", "scores", input.to_str().unwrap()],
+    );
+    cli(&served, &token, &["pipeline", "stop", "scores", "--drain"]);
+    let status: Value =
+        serde_json::from_str(&cli(&served, &token, &["pipeline", "status", "scores"])).unwrap();
+    assert_eq!(status["live"]["records_read"], 3, "{status}");
+    let output = cli(&served, &token, &["pipeline", "output", "scores"]);
+    let values: Vec<(String, u64)> = common::parse_lines(&output)
+        .iter()
+        .map(|r| (r["key"].to_string(), r["value"].as_u64().unwrap()))
+        .collect();
+    assert_eq!(values, [("\"a\"".to_owned(), 5), ("\"b\"".to_owned(), 4)]);
+    let dead = cli(
+        &served,
+        &token,
+        &["pipeline", "output", "scores", "--dead-letters"],
+    );
+    assert!(dead.contains("not valid JSON"), "{dead}");
+
+    // Errors name what is wrong and exit with status 1.
+    let refused = Command::new(env!("CARGO_BIN_EXE_millrace"))
+        .args(["pipeline", "status", "nothing"])
+        .env("MILLRACE_SERVER", &served.address)
+        .env("MILLRACE_TOKEN", &token)
+        .output()
+        .unwrap();
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&refused.stderr)
+            .contains("there is no pipeline nothing (HTTP 404)")
+    );
+}
