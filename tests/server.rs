@@ -4,157 +4,17 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use common::served::{
+    ADMIN, SPEC, Served, component, drain, json_of, push, status_of, totals_per_key,
+};
 use millrace::client::{Body, Client, ClientError};
+use millrace::plugin::retag;
 use serde_json::{Value, json};
-
-const ADMIN: &str = "admin-token-for-tests";
-
-/// A running `millrace serve` with its own data directory; killed when dropped.
-struct Served {
-    child: Child,
-    address: String,
-    _data: tempfile::TempDir,
-}
-
-impl Served {
-    fn start() -> Served {
-        Served::start_in(tempfile::tempdir().unwrap())
-    }
-
-    /// Kills the server (SIGKILL) and starts another on the same data directory.
-    fn crash_and_restart(mut self) -> Served {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let data = std::mem::replace(&mut self._data, tempfile::tempdir().unwrap());
-        Served::start_in(data)
-    }
-
-    fn start_in(data: tempfile::TempDir) -> Served {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_millrace"))
-            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-            .arg(data.path())
-            .env("MILLRACE_ADMIN_TOKEN", ADMIN)
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("millrace serve starts");
-        let stderr = child.stderr.take().unwrap();
-        let mut lines = BufReader::new(stderr).lines();
-        let address = loop {
-            let line = lines
-                .next()
-                .expect("the server says where it listens")
-                .unwrap();
-            if let Some(rest) = line.strip_prefix("millrace: serving on ") {
-                break rest.split_whitespace().next().unwrap().to_owned();
-            }
-        };
-        // Keep draining stderr so that the server never blocks on it.
-        std::thread::spawn(move || for _ in lines {});
-        Served {
-            child,
-            address,
-            _data: data,
-        }
-    }
-
-    fn client(&self, token: Option<&str>) -> Client {
-        Client::new(&self.address, token.map(str::to_owned))
-    }
-
-    /// Creates a tenant; returns its token.
-    fn tenant(&self, name: &str, quotas: Value) -> String {
-        let answer = self
-            .client(Some(ADMIN))
-            .call(
-                "POST",
-                "/v1/tenants",
-                Body::Json(json!({"name": name, "quotas": quotas})),
-            )
-            .unwrap();
-        json_of(&answer)["token"].as_str().unwrap().to_owned()
-    }
-}
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn json_of(bytes: &[u8]) -> Value {
-    serde_json::from_slice(bytes).unwrap()
-}
-
-fn status_of(result: Result<Vec<u8>, ClientError>) -> u16 {
-    match result {
-        Ok(_) => 200,
-        Err(ClientError::Refused { status, .. }) => status,
-        Err(err) => panic!("{err}"),
-    }
-}
-
-/// The component of the example plugin `name`.
-fn component(name: &str) -> Vec<u8> {
-    let path = millrace::plugin::build_crate(std::path::Path::new(&common::plugin(name)))
-        .expect("the example plugin builds");
-    std::fs::read(path).unwrap()
-}
-
-/// The same component with a custom section appended: another version (another
-/// sha256) that computes the same thing.
-fn another_version(component: &[u8], tag: &str) -> Vec<u8> {
-    let name = b"millrace-test-version";
-    let mut payload = vec![name.len() as u8];
-    payload.extend_from_slice(name);
-    payload.extend_from_slice(tag.as_bytes());
-    let mut bytes = component.to_vec();
-    bytes.push(0); // a custom section
-    let mut size = payload.len();
-    loop {
-        let byte = (size & 0x7f) as u8;
-        size >>= 7;
-        if size == 0 {
-            bytes.push(byte);
-            break;
-        }
-        bytes.push(byte | 0x80);
-    }
-    bytes.extend_from_slice(&payload);
-    bytes
-}
-
-fn push(client: &Client, name: &str, kind: &str, bytes: Vec<u8>) -> String {
-    let answer = client
-        .call(
-            "PUT",
-            &format!("/v1/plugins/{name}?kind={kind}"),
-            Body::Bytes(bytes),
-        )
-        .unwrap_or_else(|err| panic!("pushing {name}: {err}"));
-    json_of(&answer)["version"]["version"]
-        .as_str()
-        .unwrap()
-        .to_owned()
-}
-
-const SPEC: &str = "name: scores
-source: { ingest: { timestamp: ts, watermark: { max_out_of_orderness: 0ms } } }
-steps:
-  - pardo: { plugin: parse, config: { key: user, value: score } }
-  - window: { fixed: { size: 1s } }
-  - combine: { plugin: total }
-sink: { file: out.jsonl }
-checkpoint: { interval: 100ms }
-trace_versions: true
-";
 
 #[test]
 fn every_endpoint_answers_401_without_a_valid_token_and_404_for_another_tenants_names() {
@@ -328,7 +188,7 @@ fn pushes_are_validated_and_quotas_enforced() {
     let (status, message) = refused(client.call(
         "PUT",
         "/v1/plugins/big?kind=combine",
-        Body::Bytes(another_version(&component("sum"), &"x".repeat(3_000_000))),
+        Body::Bytes(retag(&component("sum"), &"x".repeat(3_000_000))),
     ));
     assert_eq!(status, 429, "{message}");
 
@@ -354,30 +214,6 @@ fn pushes_are_validated_and_quotas_enforced() {
         ),
     ));
     assert_eq!(status, 409, "{message}");
-}
-
-/// Drains and stops the pipeline `scores`; returns its final status.
-fn drain(client: &Client) -> Value {
-    let status = json_of(
-        &client
-            .call(
-                "POST",
-                "/v1/pipelines/scores/stop",
-                Body::Json(json!({"drain": true})),
-            )
-            .unwrap(),
-    );
-    assert_eq!(status["outcome"]["state"], "finished", "{status}");
-    status
-}
-
-/// The sum of the values of `records`, per key.
-fn totals_per_key(records: &[Value]) -> BTreeMap<String, u64> {
-    let mut totals = BTreeMap::new();
-    for record in records {
-        *totals.entry(record["key"].to_string()).or_insert(0) += record["value"].as_u64().unwrap();
-    }
-    totals
 }
 
 /// Sends batches of records until told to stop; returns how many it sent per key.
@@ -435,11 +271,11 @@ fn plugins_swapped_twenty_times_under_load_lose_and_duplicate_nothing() {
     // Versions pushed later do not change the running pipeline until swapped in.
     let totals = [
         first_total,
-        push(&client, "total", "combine", another_version(&sum, "2")),
+        push(&client, "total", "combine", retag(&sum, "2")),
     ];
     let parsers = [
         first_parse,
-        push(&client, "parse", "dofn", another_version(&parse, "2")),
+        push(&client, "parse", "dofn", retag(&parse, "2")),
     ];
     push(&client, "average", "combine", component("mean"));
 
@@ -575,12 +411,7 @@ fn a_killed_server_resumes_its_pipelines_and_loses_no_acknowledged_record() {
             .unwrap();
     }
     // A version pushed after the deployment is not what the pipeline resumes with.
-    push(
-        &client,
-        "total",
-        "combine",
-        another_version(&component("sum"), "2"),
-    );
+    push(&client, "total", "combine", retag(&component("sum"), "2"));
 
     let served = served.crash_and_restart();
     let client = served.client(Some(&token));

@@ -122,6 +122,9 @@ enum TenantCommand {
         /// CPU time per plugin call, e.g. 500ms.
         #[arg(long, value_parser = parse_millis)]
         cpu_per_call: Option<u64>,
+        /// Output of one plugin call, e.g. 16MiB.
+        #[arg(long, value_parser = parse_size)]
+        output_per_call: Option<u64>,
         /// Bytes of plugins it may store, e.g. 256MiB.
         #[arg(long, value_parser = parse_size)]
         plugin_bytes: Option<u64>,
@@ -391,6 +394,7 @@ fn tenant(command: TenantCommand) -> ExitCode {
             plugin_instances,
             memory_per_instance,
             cpu_per_call,
+            output_per_call,
             plugin_bytes,
             remote,
         } => remote_call(&remote, || {
@@ -400,6 +404,7 @@ fn tenant(command: TenantCommand) -> ExitCode {
                 ("plugin_instances", plugin_instances),
                 ("memory_per_instance", memory_per_instance),
                 ("cpu_per_call_ms", cpu_per_call),
+                ("output_per_call", output_per_call),
                 ("plugin_bytes", plugin_bytes),
             ] {
                 if let Some(value) = value {

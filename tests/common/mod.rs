@@ -1,6 +1,7 @@
 //! Helpers shared by the end-to-end tests: they drive the real `millrace` binary.
 #![allow(dead_code)]
 
+pub mod served;
 pub mod sessions;
 
 use std::collections::BTreeMap;

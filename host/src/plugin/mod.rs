@@ -27,7 +27,7 @@ use std::fmt;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
 use wasmtime::component::{Component, HasSelf, Linker};
@@ -43,6 +43,10 @@ use host::{LogTail, PluginData};
 
 /// How often the CPU-budget clock ticks.
 const EPOCH_TICK: Duration = Duration::from_millis(10);
+
+/// The shortest and longest rest of a step after a fault (see `Sandbox::rest`).
+const MIN_REST: Duration = Duration::from_millis(10);
+const MAX_REST: Duration = Duration::from_secs(2);
 
 /// Resource limits of a plugin instance.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -534,6 +538,33 @@ impl<W: World> Sandbox<W> {
         f: impl FnOnce(&W::Bindings, &mut Store<PluginData>) -> wasmtime::Result<R>,
         size: impl FnOnce(&R) -> usize,
     ) -> Result<R, CallError> {
+        let started = Instant::now();
+        let outcome = self.try_call(f, size);
+        if let Err(CallError::Fault(_)) = &outcome {
+            self.rest(started.elapsed());
+        }
+        outcome
+    }
+
+    /// After a fault, the step waits before it calls the plugin again: as long as
+    /// the faulty call ran (at least [`MIN_REST`]), four times longer for each
+    /// further fault in a row, at most [`MAX_REST`]. A plugin that keeps faulting
+    /// thus takes a small share of a core, whatever its CPU limit, until it is
+    /// quarantined; the other pipelines on the host keep theirs.
+    fn rest(&self, ran: Duration) {
+        let steps = self.faults_in_a_row.saturating_sub(1).min(8);
+        let rest = ran
+            .max(MIN_REST)
+            .saturating_mul(1 << (2 * steps))
+            .min(MAX_REST);
+        std::thread::sleep(rest);
+    }
+
+    fn try_call<R>(
+        &mut self,
+        f: impl FnOnce(&W::Bindings, &mut Store<PluginData>) -> wasmtime::Result<R>,
+        size: impl FnOnce(&R) -> usize,
+    ) -> Result<R, CallError> {
         if self.live.is_none()
             && let Err(message) = self.restart()
         {
@@ -646,6 +677,31 @@ pub fn format_bytes(bytes: u64) -> String {
         }
     }
     format!("{bytes} bytes")
+}
+
+/// The same component with a custom section `millrace-version` holding `tag`
+/// appended: another version (another sha256) that computes the same thing, to
+/// rehearse swaps with.
+pub fn retag(component: &[u8], tag: &str) -> Vec<u8> {
+    const NAME: &[u8] = b"millrace-version";
+    let mut payload = vec![NAME.len() as u8];
+    payload.extend_from_slice(NAME);
+    payload.extend_from_slice(tag.as_bytes());
+    let mut bytes = component.to_vec();
+    bytes.push(0); // the id of a custom section
+    let mut size = payload.len();
+    loop {
+        // The section's size, unsigned LEB128.
+        let byte = (size & 0x7f) as u8;
+        size >>= 7;
+        if size == 0 {
+            bytes.push(byte);
+            break;
+        }
+        bytes.push(byte | 0x80);
+    }
+    bytes.extend_from_slice(&payload);
+    bytes
 }
 
 /// Checks that the component exports what the world needs, naming what is missing.
@@ -848,5 +904,16 @@ mod tests {
         assert_eq!(format_bytes(64 << 20), "64 MiB");
         assert_eq!(format_bytes(1 << 30), "1 GiB");
         assert_eq!(format_bytes(1000), "1000 bytes");
+    }
+
+    #[test]
+    fn a_retagged_module_is_still_valid_and_another_version() {
+        let engine = wasmtime::Engine::default();
+        let empty = b"\0asm\x01\0\0\0".to_vec();
+        // Long enough that the section size takes two LEB128 bytes.
+        let tagged = retag(&empty, &"v".repeat(200));
+        assert!(wasmtime::Module::validate(&engine, &tagged).is_ok());
+        assert_ne!(tagged, retag(&empty, "w"));
+        assert!(tagged.starts_with(&empty));
     }
 }

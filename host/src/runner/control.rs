@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::sync::mpsc::{Receiver, Sender};
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crate::pipeline::{Replacement, StepStatus};
 use crate::source::Wakeup;
@@ -68,9 +68,27 @@ pub struct LiveStatus {
     pub steps: Vec<StepStatus>,
     /// Checkpoints completed by this run.
     pub checkpoints: u64,
-    /// When the last checkpoint completed, if one did.
+    /// When the durable state last caught up with the pipeline: a checkpoint
+    /// completed, or one was due and nothing had changed since the last.
     #[serde(skip)]
     pub last_checkpoint: Option<Instant>,
+    /// The pause of each swap of this run (the most recent [`KEPT_SWAP_PAUSES`]),
+    /// in microseconds: from the switch to the first output after it.
+    pub swap_pauses_us: Vec<u64>,
+}
+
+/// How many swap pauses [`LiveStatus`] keeps.
+pub const KEPT_SWAP_PAUSES: usize = 1000;
+
+impl LiveStatus {
+    /// Records the pause of a swap.
+    pub fn swap_paused(&mut self, pause: Duration) {
+        if self.swap_pauses_us.len() == KEPT_SWAP_PAUSES {
+            self.swap_pauses_us.remove(0);
+        }
+        self.swap_pauses_us
+            .push(u64::try_from(pause.as_micros()).unwrap_or(u64::MAX));
+    }
 }
 
 impl Default for LiveStatus {
@@ -83,6 +101,7 @@ impl Default for LiveStatus {
             steps: Vec::new(),
             checkpoints: 0,
             last_checkpoint: None,
+            swap_pauses_us: Vec::new(),
         }
     }
 }

@@ -88,6 +88,9 @@ pub struct Durable {
     last: Instant,
     /// Records read when the last checkpoint was taken (or the run resumed).
     records_at_last: u64,
+    /// What the last checkpoint (taken or resumed from) recorded of the input and
+    /// outputs: an idle pipeline takes no new checkpoint while they stay the same.
+    last_positions: Option<Positions>,
     next_id: u64,
     /// Held for the run, so that two runs never share the directory.
     _lock: File,
@@ -147,6 +150,7 @@ impl Durable {
             every_records: settings.records,
             last: Instant::now(),
             records_at_last: 0,
+            last_positions: None,
             next_id,
             _lock: lock,
         })
@@ -236,6 +240,7 @@ impl Durable {
             );
             self.next_id = self.next_id.max(manifest.id + 1);
             self.records_at_last = source.records_read();
+            self.last_positions = Some(Positions::of(&manifest));
             return Ok(Some(manifest));
         }
         Ok(None)
@@ -272,7 +277,8 @@ impl Durable {
     }
 
     /// Takes a checkpoint: the pipeline's changed state, the source's position and
-    /// the sinks' staged output; then publishes that output.
+    /// the sinks' staged output; then publishes that output. Returns `None` when
+    /// nothing changed since the last checkpoint, which still holds.
     pub fn checkpoint(
         &mut self,
         pipeline: &mut Pipeline,
@@ -281,7 +287,7 @@ impl Durable {
         dead_letters: &mut DeadLetterWriter,
         counters: Counters,
         finished: bool,
-    ) -> Result<Manifest, RunError> {
+    ) -> Result<Option<Manifest>, RunError> {
         let state = |err: crate::state::StateError| RunError::State(err.to_string());
         let started = Instant::now();
         let mut batch = StateBatch::default();
@@ -300,6 +306,15 @@ impl Durable {
                 .prepare()
                 .map_err(io_error("cannot write the dead-letter output"))?,
         );
+        let positions = Positions {
+            source: source.position(),
+            sinks,
+        };
+        if !finished && changes == 0 && self.last_positions.as_ref() == Some(&positions) {
+            self.last = Instant::now();
+            return Ok(None);
+        }
+        let Positions { source: at, sinks } = positions;
         fail_point("checkpoint:before-snapshot");
         let id = self.next_id;
         self.backend
@@ -311,7 +326,7 @@ impl Durable {
             created: wall_clock_now(),
             backend: self.backend.kind().to_owned(),
             fingerprint: self.fingerprint.clone(),
-            source: source.position(),
+            source: at,
             records_read: source.records_read(),
             sinks,
             finished,
@@ -336,6 +351,7 @@ impl Durable {
         self.next_id = id + 1;
         self.last = Instant::now();
         self.records_at_last = source.records_read();
+        self.last_positions = Some(Positions::of(&manifest));
         tracing::debug!(
             "checkpoint {id}: {changes} state changes, {} bytes; snapshot {:?}, write {:?}, total {:?}",
             manifest.bytes(),
@@ -343,6 +359,22 @@ impl Durable {
             written - snapshotted,
             started.elapsed()
         );
-        Ok(manifest)
+        Ok(Some(manifest))
+    }
+}
+
+/// Where a checkpoint left the input and the outputs.
+#[derive(PartialEq)]
+struct Positions {
+    source: Option<serde_json::Value>,
+    sinks: Vec<SinkCommit>,
+}
+
+impl Positions {
+    fn of(manifest: &Manifest) -> Positions {
+        Positions {
+            source: manifest.source.clone(),
+            sinks: manifest.sinks.clone(),
+        }
     }
 }

@@ -13,7 +13,7 @@
 mod control;
 mod durable;
 
-pub use control::{Command, Control, LiveStatus, SwapPoint};
+pub use control::{Command, Control, KEPT_SWAP_PAUSES, LiveStatus, SwapPoint};
 pub use durable::{Backend, StateOptions};
 pub(crate) use durable::{Counters, Durable};
 
@@ -446,7 +446,8 @@ fn run_with(
         out: StepOutput::default(),
         control,
         checkpoints: 0,
-        reported: None,
+        checkpointed: None,
+        swapped_at: None,
     };
     let result = driver.run(&progress);
     progress.finish_and_clear();
@@ -517,12 +518,11 @@ struct Driver {
     control: Option<Control>,
     /// Checkpoints this run completed.
     checkpoints: u64,
-    /// When the status was last reported.
-    reported: Option<Instant>,
+    /// When the durable state last caught up with the pipeline.
+    checkpointed: Option<Instant>,
+    /// When the last swap switched, until its first output.
+    swapped_at: Option<Instant>,
 }
-
-/// How often a controlled pipeline refreshes its status.
-const STATUS_EVERY: Duration = Duration::from_millis(50);
 
 impl Driver {
     fn run(&mut self, progress: &ProgressBar) -> Result<(), RunError> {
@@ -575,7 +575,7 @@ impl Driver {
                     if self.durable.is_some() {
                         self.checkpoint(false)?;
                     }
-                    self.report(true);
+                    self.report();
                     return Ok(());
                 }
                 None => {}
@@ -584,14 +584,14 @@ impl Driver {
             if self.durable.as_ref().is_some_and(|d| d.due(read)) {
                 self.checkpoint(false)?;
             }
-            self.report(false);
+            self.report();
         }
         // The input is complete: every window emits its final pane.
         self.handle(Event::Watermark(MAX_TIMESTAMP))?;
         if self.durable.is_some() {
             self.checkpoint(true)?;
         }
-        self.report(true);
+        self.report();
         Ok(())
     }
 
@@ -609,15 +609,19 @@ impl Driver {
                     replacement,
                     reply,
                 } => {
+                    let switch = Instant::now();
                     let outcome = self.pipeline.swap(&step, replacement).map(|()| SwapPoint {
                         records_read: self.source.records_read(),
                         watermark: self.pipeline.output_watermark(),
                     });
-                    if outcome.is_ok() && self.trace_versions {
-                        self.sink.trace_versions(Some(&self.pipeline.versions()));
+                    if outcome.is_ok() {
+                        self.swapped_at = Some(switch);
+                        if self.trace_versions {
+                            self.sink.trace_versions(Some(&self.pipeline.versions()));
+                        }
                     }
                     let _ = reply.send(outcome);
-                    self.report(true);
+                    self.report();
                 }
                 Command::Stop { drain } => {
                     // Draining reads what is already in the log first.
@@ -650,16 +654,13 @@ impl Driver {
         }
     }
 
-    /// Refreshes a controlled pipeline's status (at most every [`STATUS_EVERY`]
-    /// unless `now`).
-    fn report(&mut self, now: bool) {
+    /// Refreshes a controlled pipeline's status. It does so after every poll:
+    /// a controlled pipeline follows its ingest log and may wait in the next
+    /// poll, and its status must not be stale meanwhile.
+    fn report(&mut self) {
         let Some(control) = &self.control else {
             return;
         };
-        if !now && self.reported.is_some_and(|at| at.elapsed() < STATUS_EVERY) {
-            return;
-        }
-        self.reported = Some(Instant::now());
         let counters = self.counters();
         if let Ok(mut status) = control.status.lock() {
             status.records_read = self.source.records_read();
@@ -667,17 +668,15 @@ impl Driver {
             status.dead_lettered = counters.dead_lettered;
             status.watermark = self.pipeline.output_watermark();
             status.steps = self.pipeline.status();
-            if status.checkpoints != self.checkpoints {
-                status.checkpoints = self.checkpoints;
-                status.last_checkpoint = Some(Instant::now());
-            }
+            status.checkpoints = self.checkpoints;
+            status.last_checkpoint = self.checkpointed;
         }
     }
 
     fn checkpoint(&mut self, finished: bool) -> Result<(), RunError> {
         let counters = self.counters();
         if let Some(durable) = &mut self.durable {
-            durable.checkpoint(
+            let taken = durable.checkpoint(
                 &mut self.pipeline,
                 self.source.as_ref(),
                 self.sink.as_mut(),
@@ -685,7 +684,8 @@ impl Driver {
                 counters,
                 finished,
             )?;
-            self.checkpoints += 1;
+            self.checkpoints += u64::from(taken.is_some());
+            self.checkpointed = Some(Instant::now());
         }
         Ok(())
     }
@@ -707,6 +707,13 @@ impl Driver {
         self.sink
             .write(&self.out.records)
             .map_err(io_error("cannot write the output"))?;
+        if !self.out.records.is_empty()
+            && let Some(switch) = self.swapped_at.take()
+            && let Some(control) = &self.control
+            && let Ok(mut status) = control.status.lock()
+        {
+            status.swap_paused(switch.elapsed());
+        }
         self.out.records.clear();
         Ok(())
     }

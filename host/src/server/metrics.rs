@@ -9,7 +9,7 @@ use super::pipelines::Outcome;
 use crate::time::{MAX_TIMESTAMP, MIN_TIMESTAMP, Timestamp};
 
 /// Every metric family: name, type, help.
-const FAMILIES: [(&str, &str, &str); 16] = [
+const FAMILIES: [(&str, &str, &str); 17] = [
     ("millrace_pipeline_up", "gauge", "1 while the pipeline runs"),
     (
         "millrace_records_read_total",
@@ -50,6 +50,11 @@ const FAMILIES: [(&str, &str, &str); 16] = [
         "millrace_swaps_total",
         "counter",
         "Plugin swaps of a pipeline",
+    ),
+    (
+        "millrace_swap_pause_seconds",
+        "gauge",
+        "The last swap's pause: from the switch to the first output after it",
     ),
     (
         "millrace_step_records_in_total",
@@ -153,6 +158,13 @@ pub fn render(server: &Server, tenant: Option<&str>) -> String {
             live.checkpoints as f64,
         );
         put("millrace_swaps_total", &pipeline, status.swaps.len() as f64);
+        if let Some(pause) = live.swap_pauses_us.last() {
+            put(
+                "millrace_swap_pause_seconds",
+                &pipeline,
+                *pause as f64 / 1e6,
+            );
+        }
         for step in &live.steps {
             let labels = format!("{pipeline},step=\"{}\"", escape(&step.name));
             let stats = &step.stats;

@@ -432,11 +432,13 @@ impl Server {
 
     /// Stops every pipeline where it is (each resumes when the server starts again).
     pub fn shutdown(&self) {
-        for deployment in self.all_deployments() {
-            if deployment.is_running() {
-                let _ = deployment.pause_for_shutdown();
+        let deployments = self.all_deployments();
+        // All at once: each pipeline takes its last checkpoint on its own thread.
+        std::thread::scope(|scope| {
+            for deployment in deployments.iter().filter(|d| d.is_running()) {
+                scope.spawn(move || deployment.pause_for_shutdown());
             }
-        }
+        });
     }
 }
 

@@ -25,18 +25,22 @@ pub struct Quotas {
     pub memory_per_instance: u64,
     /// CPU time per plugin call, in milliseconds.
     pub cpu_per_call_ms: u64,
+    /// Output of one plugin call, in bytes.
+    pub output_per_call: u64,
     /// Bytes of plugin components stored, all versions together.
     pub plugin_bytes: u64,
 }
 
 impl Default for Quotas {
-    /// 10 pipelines, 20 instances, 64 MiB and 1 s per call, 256 MiB of plugins.
+    /// 10 pipelines, 20 instances, 64 MiB and 1 s per call, 64 MiB of output per
+    /// call, 256 MiB of plugins.
     fn default() -> Self {
         Quotas {
             pipelines: 10,
             plugin_instances: 20,
             memory_per_instance: 64 << 20,
             cpu_per_call_ms: 1000,
+            output_per_call: 64 << 20,
             plugin_bytes: 256 << 20,
         }
     }
@@ -47,27 +51,54 @@ impl Quotas {
     /// their defaults are lowered to the quota, explicit ones above it are refused.
     pub fn fit(&self, limits: &mut Limits, step: &str) -> Result<(), ApiError> {
         let defaults = Limits::default();
-        let cpu = Duration::from_millis(self.cpu_per_call_ms);
-        if limits.memory > self.memory_per_instance {
-            if limits.memory != defaults.memory {
-                return Err(ApiError::quota(format!(
-                    "{step}: limits.memory {} is above the tenant's quota of {} bytes per instance",
-                    limits.memory, self.memory_per_instance
-                )));
-            }
-            limits.memory = self.memory_per_instance;
-        }
-        if limits.cpu_per_call > cpu {
-            if limits.cpu_per_call != defaults.cpu_per_call {
-                return Err(ApiError::quota(format!(
-                    "{step}: limits.cpu_per_call {:?} is above the tenant's quota of {:?} per call",
-                    limits.cpu_per_call, cpu
-                )));
-            }
-            limits.cpu_per_call = cpu;
-        }
-        Ok(())
+        fit_one(
+            step,
+            "memory",
+            (
+                &mut limits.memory,
+                defaults.memory,
+                self.memory_per_instance,
+            ),
+            |bytes| format!("{bytes} bytes per instance"),
+        )?;
+        fit_one(
+            step,
+            "cpu_per_call",
+            (
+                &mut limits.cpu_per_call,
+                defaults.cpu_per_call,
+                Duration::from_millis(self.cpu_per_call_ms),
+            ),
+            |cpu| format!("{cpu:?} per call"),
+        )?;
+        fit_one(
+            step,
+            "output",
+            (&mut limits.output, defaults.output, self.output_per_call),
+            |bytes| format!("{bytes} bytes per call"),
+        )
     }
+}
+
+/// Fits one limit, given as (its value, its default, the quota), under its quota.
+fn fit_one<T: PartialOrd + Copy + std::fmt::Debug>(
+    step: &str,
+    name: &str,
+    (limit, default, quota): (&mut T, T, T),
+    show: impl Fn(T) -> String,
+) -> Result<(), ApiError> {
+    if *limit <= quota {
+        return Ok(());
+    }
+    if *limit != default {
+        return Err(ApiError::quota(format!(
+            "{step}: limits.{name} {:?} is above the tenant's quota of {}",
+            *limit,
+            show(quota)
+        )));
+    }
+    *limit = quota;
+    Ok(())
 }
 
 /// A tenant as stored.
@@ -203,12 +234,20 @@ mod tests {
         let quotas = Quotas {
             memory_per_instance: 16 << 20,
             cpu_per_call_ms: 100,
+            output_per_call: 1 << 20,
             ..Quotas::default()
         };
         let mut limits = Limits::default();
         quotas.fit(&mut limits, "steps[0].pardo").unwrap();
         assert_eq!(limits.memory, 16 << 20);
         assert_eq!(limits.cpu_per_call, Duration::from_millis(100));
+        assert_eq!(limits.output, 1 << 20);
+        let mut modest = Limits {
+            cpu_per_call: Duration::from_millis(50),
+            ..Limits::default()
+        };
+        quotas.fit(&mut modest, "steps[0].pardo").unwrap();
+        assert_eq!(modest.cpu_per_call, Duration::from_millis(50), "kept");
         let mut greedy = Limits {
             memory: 32 << 20,
             ..Limits::default()

@@ -6,7 +6,10 @@
 //! absolute numbers on a shared machine mean little. The windowed scenarios also run
 //! with checkpoints (to RocksDB and to the in-memory backend), reported as a ratio
 //! of the same scenario without. `--scenario checkpoints` measures checkpoint time,
-//! size and recovery as state grows.
+//! size and recovery as state grows; `--scenario swap` and `--scenario idle` measure
+//! the server ([`serve`]).
+
+mod serve;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -59,6 +62,15 @@ pub struct BenchArgs {
     /// Milliseconds between checkpoints, when there is state.
     #[arg(long, default_value_t = 1000, value_name = "MS")]
     checkpoint_every: u64,
+    /// Swaps made by `--scenario swap`.
+    #[arg(long, default_value_t = 100)]
+    swaps: usize,
+    /// Pipelines deployed by `--scenario idle`.
+    #[arg(long, default_value_t = 1000)]
+    pipelines: usize,
+    /// The example plugins' folder, for `--scenario swap|idle`.
+    #[arg(long, value_name = "DIR", default_value = "plugins")]
+    plugins: PathBuf,
 }
 
 /// A benchmark scenario.
@@ -78,6 +90,10 @@ enum Scenario {
     /// Checkpoint time and size, and recovery time, for 10^4, 10^5 and 10^6 live
     /// windows (RocksDB).
     Checkpoints,
+    /// The server: how long a hot swap pauses a pipeline under load (not in `all`).
+    Swap,
+    /// The server: resident memory of idle pipelines (not in `all`).
+    Idle,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -100,8 +116,11 @@ impl Measurement {
 
 /// Runs `millrace bench`.
 pub fn main(args: BenchArgs) -> ExitCode {
-    if args.scenario == Scenario::Checkpoints {
-        return checkpoint_growth(&args);
+    match args.scenario {
+        Scenario::Checkpoints => return checkpoint_growth(&args),
+        Scenario::Swap => return report(serve::swap(&args.plugins, args.swaps), args.json),
+        Scenario::Idle => return report(serve::idle(&args.plugins, args.pipelines), args.json),
+        _ => {}
     }
     if args.scenario != Scenario::All {
         let measurement = measure(args.scenario, &args);
@@ -168,6 +187,27 @@ pub fn main(args: BenchArgs) -> ExitCode {
         print_table(&results);
     }
     ExitCode::SUCCESS
+}
+
+/// Prints a server scenario's measurement.
+fn report(measured: anyhow::Result<serve::ServeMeasurement>, json: bool) -> ExitCode {
+    match measured {
+        Ok(measurement) if json => {
+            println!(
+                "{}",
+                serde_json::to_string(&measurement).unwrap_or_default()
+            );
+            ExitCode::SUCCESS
+        }
+        Ok(measurement) => {
+            println!("{measurement}");
+            ExitCode::SUCCESS
+        }
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 fn value_name(value: impl ValueEnum) -> String {
@@ -244,7 +284,7 @@ fn measure(scenario: Scenario, args: &BenchArgs) -> Measurement {
     let started = Instant::now();
     let mut checkpoints = Checkpointing::new(scenario, args);
     let records_out = match scenario {
-        Scenario::All | Scenario::Checkpoints => 0,
+        Scenario::All | Scenario::Checkpoints | Scenario::Swap | Scenario::Idle => 0,
         Scenario::Generate => drive(args, None, &mut checkpoints),
         Scenario::Baseline => baseline(args),
         Scenario::Fixed => {
@@ -457,7 +497,8 @@ fn checkpoint_growth(args: &BenchArgs) -> ExitCode {
                     Counters::default(),
                     false,
                 )
-                .expect("the benchmark's checkpoint succeeds");
+                .expect("the benchmark's checkpoint succeeds")
+                .expect("the state changed since the last checkpoint");
             (started.elapsed(), manifest)
         };
         let (first, manifest) = checkpoint(&mut pipeline, &mut durable);
@@ -541,16 +582,21 @@ fn baseline(args: &BenchArgs) -> u64 {
     emitted
 }
 
-/// The process's peak resident memory, from /proc (0 where unavailable).
+/// The process's peak resident memory.
 fn peak_rss_bytes() -> u64 {
+    proc_status("VmHWM:") * 1024
+}
+
+/// A number from /proc/self/status, e.g. `VmRSS:` in KiB (0 where unavailable).
+fn proc_status(field: &str) -> u64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|status| {
             status
                 .lines()
-                .find(|line| line.starts_with("VmHWM:"))
+                .find(|line| line.starts_with(field))
                 .and_then(|line| line.split_whitespace().nth(1))
-                .and_then(|kb| kb.parse::<u64>().ok())
+                .and_then(|n| n.parse().ok())
         })
-        .map_or(0, |kb| kb * 1024)
+        .unwrap_or(0)
 }
