@@ -9,7 +9,7 @@ mod common;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use common::served::{SPEC, Served, component, drain, json_of, push, totals_per_key};
+use common::served::{Served, component, deploy_scores, drain, json_of, push, totals_per_key};
 use millrace::client::{Body, Client};
 use serde_json::json;
 
@@ -125,15 +125,7 @@ fn one_tenants_faulty_plugins_neither_stop_nor_slow_nor_corrupt_anothers_pipelin
         json!({"cpu_per_call_ms": 100, "memory_per_instance": 48 << 20, "output_per_call": 1 << 20}),
     );
     let client = served.client(Some(&alice));
-    push(&client, "total", "combine", component("sum"));
-    push(&client, "parse", "dofn", component("parse-json"));
-    client
-        .call(
-            "POST",
-            "/v1/pipelines",
-            Body::Json(json!({"name": "scores", "spec": SPEC})),
-        )
-        .unwrap();
+    deploy_scores(&client);
     push(
         &served.client(Some(&mallory)),
         "faulty",
@@ -147,7 +139,7 @@ fn one_tenants_faulty_plugins_neither_stop_nor_slow_nor_corrupt_anothers_pipelin
     timed_workload(&client, "scores", 10, &mut sent, &mut ts);
     let (mut alone, mut beside) = (Vec::new(), Vec::new());
     let mut failures = Vec::new();
-    for round in 0..3 {
+    for round in 0..5 {
         alone.push(timed_workload(&client, "scores", 900, &mut sent, &mut ts));
         let chaos = {
             let client = served.client(Some(&mallory));

@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use common::served::{
-    ADMIN, SPEC, Served, component, drain, json_of, push, status_of, totals_per_key,
+    ADMIN, SPEC, Served, component, deploy_scores, drain, json_of, push, status_of, totals_per_key,
 };
 use millrace::client::{Body, Client, ClientError};
 use millrace::plugin::retag;
@@ -22,15 +22,7 @@ fn every_endpoint_answers_401_without_a_valid_token_and_404_for_another_tenants_
     let alice = served.tenant("alice", json!({}));
     let bob = served.tenant("bob", json!({}));
     let client = served.client(Some(&alice));
-    push(&client, "total", "combine", component("sum"));
-    push(&client, "parse", "dofn", component("parse-json"));
-    client
-        .call(
-            "POST",
-            "/v1/pipelines",
-            Body::Json(json!({"name": "scores", "spec": SPEC})),
-        )
-        .unwrap();
+    deploy_scores(&client);
 
     let tenant_calls: Vec<(&str, &str, Body)> = vec![
         ("GET", "/v1/plugins/total", Body::Empty),
@@ -343,6 +335,12 @@ fn plugins_swapped_twenty_times_under_load_lose_and_duplicate_nothing() {
         status["pins"]["steps[2].combine"]["version"],
         totals[1].as_str()
     );
+    // Each pause runs from a switch to the next output; swaps with no output
+    // between them share one.
+    let pauses = status["live"]["swap_pauses_us"].as_array().unwrap();
+    assert!(!pauses.is_empty() && pauses.len() <= 21, "{pauses:?}");
+    let metrics = client.call("GET", "/metrics", Body::Empty).unwrap();
+    assert!(String::from_utf8_lossy(&metrics).contains("millrace_swap_pause_seconds{"));
 
     let output = client
         .call("GET", "/v1/pipelines/scores/output", Body::Empty)
@@ -540,4 +538,171 @@ fn the_command_line_client_drives_a_pipeline_from_push_to_output() {
         String::from_utf8_lossy(&refused.stderr)
             .contains("there is no pipeline nothing (HTTP 404)")
     );
+}
+
+#[test]
+fn an_idle_pipeline_takes_no_checkpoints_yet_its_last_one_stays_current() {
+    let served = Served::start();
+    let token = served.tenant("gil", json!({}));
+    let client = served.client(Some(&token));
+    deploy_scores(&client);
+    client
+        .call(
+            "POST",
+            "/v1/pipelines/scores/records",
+            Body::Bytes(b"{\"user\": \"a\", \"score\": 1, \"ts\": 1000}\n".to_vec()),
+        )
+        .unwrap();
+    let status = || {
+        json_of(
+            &client
+                .call("GET", "/v1/pipelines/scores", Body::Empty)
+                .unwrap(),
+        )
+    };
+    // The spec checkpoints every 100 ms; wait until the record is in one.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while status()["live"]["checkpoints"].as_u64().unwrap() == 0 {
+        assert!(Instant::now() < deadline, "no checkpoint");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    let before = status();
+    std::thread::sleep(Duration::from_millis(1500));
+    let after = status();
+    assert_eq!(
+        before["live"]["checkpoints"], after["live"]["checkpoints"],
+        "nothing changed, so nothing to checkpoint"
+    );
+    let age = after["checkpoint_age_s"].as_f64().unwrap();
+    assert!(age < 1.0, "the last checkpoint still holds: age {age}");
+}
+
+#[test]
+fn trigger_plugins_are_pinned_too_but_only_pardo_and_combine_swap_live() {
+    let served = Served::start();
+    let token = served.tenant("hal", json!({}));
+    let client = served.client(Some(&token));
+    let first = push(&client, "crossing", "trigger", component("threshold"));
+    let spec = "name: alerts
+source: { ingest: { timestamp: ts, key: host } }
+steps:
+  - window:
+      global: {}
+      trigger: { repeatedly: { plugin: crossing, config: { threshold: 100, field: latency } } }
+      accumulation: discarding
+  - combine: count
+sink: { file: out.jsonl }
+";
+    client
+        .call(
+            "POST",
+            "/v1/pipelines",
+            Body::Json(json!({"name": "alerts", "spec": spec})),
+        )
+        .unwrap();
+    push(
+        &client,
+        "crossing",
+        "trigger",
+        retag(&component("threshold"), "2"),
+    );
+    let status = json_of(
+        &client
+            .call("GET", "/v1/pipelines/alerts", Body::Empty)
+            .unwrap(),
+    );
+    let step = "steps[0].window.trigger_plugins[0]";
+    assert_eq!(status["pins"][step]["version"], first.as_str(), "{status}");
+    let refused = client.call(
+        "POST",
+        "/v1/pipelines/alerts/swap",
+        Body::Json(json!({"step": step, "plugin": "crossing"})),
+    );
+    match refused {
+        Err(ClientError::Refused {
+            status: 400,
+            message,
+        }) => assert!(message.contains("cannot be swapped"), "{message}"),
+        other => panic!("the swap should be refused: {other:?}"),
+    }
+}
+
+/// The `records_read` of every checkpoint manifest under `dir`.
+fn checkpoint_positions(dir: &std::path::Path) -> Vec<u64> {
+    let mut positions = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap().filter_map(Result::ok) {
+        let path = entry.path();
+        if path.is_dir() {
+            positions.extend(checkpoint_positions(&path));
+        } else if path
+            .file_name()
+            .is_some_and(|n| n == "MILLRACE-CHECKPOINT.json")
+        {
+            let manifest = json_of(&std::fs::read(&path).unwrap());
+            positions.push(manifest["records_read"].as_u64().unwrap());
+        }
+    }
+    positions
+}
+
+#[test]
+fn a_swap_checkpoints_first_so_a_crash_never_replays_old_records_through_the_new_version() {
+    let served = Served::start();
+    let token = served.tenant("ivy", json!({}));
+    let client = served.client(Some(&token));
+    deploy_scores(&client);
+    let lines: String = (0..2000)
+        .map(|i| {
+            format!(
+                "{{\"user\": \"u{}\", \"score\": 1, \"ts\": {}}}\n",
+                i % 4,
+                1_000_000 + i
+            )
+        })
+        .collect();
+    client
+        .call(
+            "POST",
+            "/v1/pipelines/scores/records",
+            Body::Bytes(lines.into_bytes()),
+        )
+        .unwrap();
+    let second = push(&client, "total", "combine", retag(&component("sum"), "2"));
+    let swap = json_of(
+        &client
+            .call(
+                "POST",
+                "/v1/pipelines/scores/swap",
+                Body::Json(
+                    json!({"step": "steps[2].combine", "plugin": format!("total@{second}")}),
+                ),
+            )
+            .unwrap(),
+    );
+    let position = swap["position"].as_u64().unwrap();
+    let data = served.data_dir().to_owned();
+    assert!(
+        checkpoint_positions(&data).contains(&position),
+        "a checkpoint at the switch ({position})"
+    );
+
+    let served = served.crash_and_restart();
+    let client = served.client(Some(&token));
+    let status = json_of(
+        &client
+            .call("GET", "/v1/pipelines/scores", Body::Empty)
+            .unwrap(),
+    );
+    assert_eq!(
+        status["pins"]["steps[2].combine"]["version"],
+        second.as_str()
+    );
+    drain(&client);
+    let output = client
+        .call("GET", "/v1/pipelines/scores/output", Body::Empty)
+        .unwrap();
+    let totals = totals_per_key(&common::parse_lines(&String::from_utf8(output).unwrap()));
+    let expected: BTreeMap<String, u64> = (0..4).map(|k| (format!("\"u{k}\""), 500)).collect();
+    assert_eq!(totals, expected);
 }

@@ -87,6 +87,13 @@ pub trait CombineFn: Send + 'static {
     /// A name for messages, e.g. `sum` or a plugin's path.
     fn name(&self) -> &str;
 
+    /// What a checkpoint's state depends on besides the accumulator format: a
+    /// built-in's name. A plugin returns its kind only, since another version
+    /// with the same accumulator format may take over its state (a hot swap).
+    fn state_identity(&self) -> String {
+        self.name().to_owned()
+    }
+
     /// Names the accumulator's encoding: state written by a function with another
     /// format is not resumed.
     fn accumulator_format(&self) -> String {

@@ -15,7 +15,7 @@ use smallvec::SmallVec;
 
 use crate::dead_letter::DeadLetter;
 use crate::record::Record;
-use crate::state::{StateBackend, StateBatch, StateError, StepReader, StepWriter, Tag};
+use crate::state::{LastPut, StateBackend, StateBatch, StateError, StepReader, StepWriter, Tag};
 use crate::time::{MIN_TIMESTAMP, Timestamp};
 use crate::window::{AssignedWindows, WindowFn};
 
@@ -178,6 +178,8 @@ pub enum Event {
 pub struct Pipeline {
     steps: Vec<Box<dyn Step>>,
     source_watermark: Timestamp,
+    /// The source watermark as the last checkpoint holds it.
+    watermark_put: LastPut,
 }
 
 impl Pipeline {
@@ -186,6 +188,7 @@ impl Pipeline {
         Pipeline {
             steps,
             source_watermark: MIN_TIMESTAMP,
+            watermark_put: LastPut::default(),
         }
     }
 
@@ -290,7 +293,7 @@ impl Pipeline {
         }
         let mut own = StepWriter::new(PIPELINE_STATE, batch);
         let key = own.key(Tag::Meta).build();
-        own.put(key, &self.source_watermark)
+        own.put_changed(key, &self.source_watermark, &mut self.watermark_put)
     }
 
     /// Replaces every step's state with what `backend` holds.

@@ -60,6 +60,11 @@ impl Served {
         }
     }
 
+    /// The data directory.
+    pub fn data_dir(&self) -> &std::path::Path {
+        self._data.path()
+    }
+
     pub fn client(&self, token: Option<&str>) -> Client {
         Client::new(&self.address, token.map(str::to_owned))
     }
@@ -132,6 +137,19 @@ sink: { file: out.jsonl }
 checkpoint: { interval: 100ms }
 trace_versions: true
 ";
+
+/// Pushes `sum` as `total` and `parse-json` as `parse`, then deploys [`SPEC`].
+pub fn deploy_scores(client: &Client) {
+    push(client, "total", "combine", component("sum"));
+    push(client, "parse", "dofn", component("parse-json"));
+    client
+        .call(
+            "POST",
+            "/v1/pipelines",
+            Body::Json(json!({"name": "scores", "spec": SPEC})),
+        )
+        .unwrap();
+}
 
 /// Drains and stops the pipeline `scores`; returns its final status.
 pub fn drain(client: &Client) -> Value {

@@ -129,7 +129,12 @@ impl std::fmt::Display for ServeMeasurement {
                     "{swaps} swaps under a load of {load_per_second:.0} records/s \
                      ({LOAD_BATCH} records every {LOAD_EVERY:?}, each call fsynced)"
                 )?;
-                writeln!(f, "  pause (switch → first output): {pause_us}")?;
+                writeln!(
+                    f,
+                    "  pause (switch → first output): {pause_us}\n    \
+                     (a batch arrives every {:.2} ms on average: the pause's floor)",
+                    1000.0 * LOAD_BATCH as f64 / load_per_second
+                )?;
                 write!(f, "  swap call (prepare + switch):   {call_us}")
             }
             ServeMeasurement::Idle {

@@ -31,7 +31,7 @@ use crate::dead_letter::DeadLetter;
 use crate::pane::{AccumulationMode, PaneInfo, TimestampCombiner, Timing, next_pane};
 use crate::pipeline::{PluginStatus, Replacement, Step, StepFault, StepOutput, StepStats};
 use crate::record::{Key, Record};
-use crate::state::{StateError, StepReader, StepWriter};
+use crate::state::{LastPut, StateError, StepReader, StepWriter};
 use crate::time::{MIN_TIMESTAMP, Timestamp};
 use crate::timer::{Resolution, TimeDomain, TimerQueue, TimerRequest};
 use crate::trigger::{
@@ -213,6 +213,8 @@ pub struct GroupByKeyAndWindow<C: CombineFn> {
     output_watermark: Timestamp,
     processing_time: Timestamp,
     stats: StepStats,
+    /// The step's meta as the last checkpoint holds it.
+    meta_put: LastPut,
     pending: Vec<PendingPane<C::Accumulator>>,
     expired: Vec<Target>,
     requests: Vec<TimerRequest>,
@@ -247,6 +249,7 @@ impl<C: CombineFn> GroupByKeyAndWindow<C> {
             output_watermark: MIN_TIMESTAMP,
             processing_time: MIN_TIMESTAMP,
             stats: StepStats::default(),
+            meta_put: LastPut::default(),
             pending: Vec::new(),
             expired: Vec::new(),
             requests: Vec::new(),

@@ -32,7 +32,7 @@ impl<C: CombineFn> GroupByKeyAndWindow<C> {
         serde_json::json!({
             "step": self.name,
             "strategy": format!("{:?}", self.strategy),
-            "combine": self.combine.name(),
+            "combine": self.combine.state_identity(),
             "accumulator": self.combine.accumulator_format(),
             "retains_inputs": self.retain_inputs,
         })
@@ -54,7 +54,7 @@ impl<C: CombineFn> GroupByKeyAndWindow<C> {
             stats: self.stats,
         };
         let key = state.key(Tag::Meta).build();
-        state.put(key, &meta)
+        state.put_changed(key, &meta, &mut self.meta_put)
     }
 
     pub(super) fn read_state(&mut self, state: &StepReader<'_>) -> Result<(), StateError> {

@@ -241,6 +241,10 @@ impl CombineFn for WasmCombine {
         &self.name
     }
 
+    fn state_identity(&self) -> String {
+        "plugin".to_owned()
+    }
+
     fn accumulator_format(&self) -> String {
         format!("plugin:{}", self.sandbox.info().accumulator_format)
     }

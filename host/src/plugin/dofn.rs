@@ -22,7 +22,7 @@ use crate::dead_letter::DeadLetter;
 use crate::pane::PaneInfo;
 use crate::pipeline::{PluginStatus, Replacement, Step, StepFault, StepOutput, StepStats};
 use crate::record::{Key, Record};
-use crate::state::{StateError, StepReader, StepWriter, Tag};
+use crate::state::{LastPut, StateError, StepReader, StepWriter, Tag};
 use crate::time::{MIN_TIMESTAMP, Timestamp};
 use crate::timer::TimeDomain;
 use crate::window::Window;
@@ -100,6 +100,8 @@ pub struct ParDo {
     output_watermark: Timestamp,
     processing_time: Timestamp,
     stats: StepStats,
+    /// The step's meta as the last checkpoint holds it.
+    meta_put: LastPut,
 }
 
 impl ParDo {
@@ -113,6 +115,7 @@ impl ParDo {
             output_watermark: MIN_TIMESTAMP,
             processing_time: MIN_TIMESTAMP,
             stats: StepStats::default(),
+            meta_put: LastPut::default(),
         })
     }
 
@@ -444,7 +447,7 @@ impl Step for ParDo {
             self.stats,
         );
         let key = state.key(Tag::Meta).build();
-        state.put(key, &meta)
+        state.put_changed(key, &meta, &mut self.meta_put)
     }
 
     fn restore(&mut self, state: &StepReader<'_>) -> Result<(), StateError> {

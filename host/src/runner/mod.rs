@@ -609,6 +609,12 @@ impl Driver {
                     replacement,
                     reply,
                 } => {
+                    // Every record before the switch is in a checkpoint, processed by
+                    // the old version: a run that resumes after a crash never hands
+                    // one of them to the new version.
+                    if self.durable.is_some() {
+                        self.checkpoint(false)?;
+                    }
                     let switch = Instant::now();
                     let outcome = self.pipeline.swap(&step, replacement).map(|()| SwapPoint {
                         records_read: self.source.records_read(),

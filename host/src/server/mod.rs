@@ -165,6 +165,12 @@ impl Server {
     /// running; `admin_token` is the admin's token.
     pub fn open(data_dir: &Path, admin_token: &str) -> anyhow::Result<Server> {
         std::fs::create_dir_all(data_dir)?;
+        // Each pipeline holds about 14 files open (its RocksDB, ingest log, staged
+        // outputs): take as many descriptors as the system allows.
+        match rlimit::increase_nofile_limit(u64::MAX) {
+            Ok(limit) => tracing::debug!("open files limit: {limit}"),
+            Err(err) => tracing::warn!("cannot raise the open files limit: {err}"),
+        }
         let server = Server {
             data_dir: data_dir.to_owned(),
             tenants: RwLock::new(Tenants::open(data_dir, admin_token)?),

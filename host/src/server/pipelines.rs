@@ -394,6 +394,12 @@ impl Deployment {
         } = *tenant;
         let _steering = self.steering.lock().map_err(ApiError::internal)?;
         let (spec, pin) = self.plugin_step(step, registry, quotas)?;
+        let Some(mut plugin_spec) = step_plugin(&spec, step).cloned() else {
+            return Err(ApiError::invalid(format!(
+                "{step} cannot be swapped while the pipeline runs (pardo and combine plugins \
+                 can); deploy the pipeline again to change it"
+            )));
+        };
         let (plugin, version, path) = registry.resolve(reference).map_err(ApiError::not_found)?;
         let kind = step_kind(&spec, step);
         if Some(plugin.kind) != kind {
@@ -411,9 +417,6 @@ impl Deployment {
                 short(&version)
             )));
         }
-        let mut plugin_spec = step_plugin(&spec, step)
-            .cloned()
-            .ok_or_else(|| ApiError::invalid(format!("{step} runs no plugin")))?;
         plugin_spec.path = path;
         // Off the hot path: compile, instantiate and start the new version here,
         // on the caller's thread; the pipeline only moves it in.
@@ -642,45 +645,51 @@ fn served_spec(
             "a served pipeline's dead letters go to out.dead.jsonl; leave dead_letter out",
         ));
     }
-    // Plugin steps: resolve names to versions (or to their pins), fit the quotas.
+    // Plugins: resolve names to versions (or to their pins), fit the quotas.
     let resolved = resolved.into_inner();
     for step in &mut spec.steps {
-        let (path, plugin) = match step {
-            StepSpec::ParDo { path, plugin } => (path.clone(), plugin),
+        let plugins: Vec<(String, &mut PluginSpec)> = match step {
+            StepSpec::ParDo { path, plugin } => vec![(path.clone(), plugin)],
             StepSpec::Combine {
                 path,
                 combine: CombineSpec::Plugin(plugin),
-            } => (path.clone(), plugin),
+            } => vec![(path.clone(), plugin)],
             StepSpec::Window {
                 path,
                 custom,
                 trigger_plugins,
                 ..
-            } => {
-                for plugin in custom.iter_mut().chain(trigger_plugins.iter_mut()) {
-                    refuse_grants(plugin, path)?;
-                    quotas.fit(&mut plugin.limits, path)?;
-                }
-                continue;
-            }
-            StepSpec::Combine { .. } => continue,
+            } => custom
+                .iter_mut()
+                .map(|plugin| (format!("{path}.custom"), plugin))
+                .chain(
+                    trigger_plugins
+                        .iter_mut()
+                        .enumerate()
+                        .map(|(i, plugin)| (format!("{path}.trigger_plugins[{i}]"), plugin)),
+                )
+                .collect(),
+            StepSpec::Combine { .. } => Vec::new(),
         };
-        refuse_grants(plugin, &path)?;
-        quotas.fit(&mut plugin.limits, &path)?;
-        match pins.get(&path) {
-            Some(pin) => plugin.path = registry.path(&pin.plugin, &pin.version),
-            None => {
-                let (plugin, version) = resolved.get(&plugin.path).cloned().ok_or_else(|| {
-                    ApiError::internal(format!("{path}: its plugin was not resolved"))
-                })?;
-                pins.insert(
-                    path.clone(),
-                    Pin {
-                        plugin,
-                        version,
-                        previous: Vec::new(),
-                    },
-                );
+        for (path, plugin) in plugins {
+            refuse_grants(plugin, &path)?;
+            quotas.fit(&mut plugin.limits, &path)?;
+            match pins.get(&path) {
+                Some(pin) => plugin.path = registry.path(&pin.plugin, &pin.version),
+                None => {
+                    let (plugin, version) =
+                        resolved.get(&plugin.path).cloned().ok_or_else(|| {
+                            ApiError::internal(format!("{path}: its plugin was not resolved"))
+                        })?;
+                    pins.insert(
+                        path,
+                        Pin {
+                            plugin,
+                            version,
+                            previous: Vec::new(),
+                        },
+                    );
+                }
             }
         }
     }

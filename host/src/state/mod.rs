@@ -169,6 +169,23 @@ impl<'a> StepWriter<'a> {
         Ok(())
     }
 
+    /// Sets `key` to the encoding of `value` unless `last` shows that the last
+    /// checkpoint already holds it: what a step always writes (its watermarks,
+    /// counters) costs an idle pipeline nothing.
+    pub fn put_changed<T: Serialize>(
+        &mut self,
+        key: Vec<u8>,
+        value: &T,
+        last: &mut LastPut,
+    ) -> Result<(), StateError> {
+        let bytes = encode(value)?;
+        if last.0.as_deref() != Some(bytes.as_slice()) {
+            last.0 = Some(bytes.clone());
+            self.batch.push(Change::Put(key, bytes));
+        }
+        Ok(())
+    }
+
     /// Removes `key`.
     pub fn delete(&mut self, key: Vec<u8>) {
         self.batch.push(Change::Delete(key));
@@ -181,6 +198,11 @@ impl<'a> StepWriter<'a> {
         }
     }
 }
+
+/// The encoding of the value last put under one key (see
+/// [`StepWriter::put_changed`]).
+#[derive(Debug, Default)]
+pub struct LastPut(Option<Vec<u8>>);
 
 /// Where one step reads its state back when a run resumes.
 pub struct StepReader<'a> {
@@ -475,6 +497,18 @@ mod tests_common {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_unchanged_value_is_put_once() {
+        let mut batch = StateBatch::default();
+        let mut last = LastPut::default();
+        let mut writer = StepWriter::new(0, &mut batch);
+        for value in [1, 1, 2, 2, 1] {
+            let key = writer.key(Tag::Meta).build();
+            writer.put_changed(key, &value, &mut last).unwrap();
+        }
+        assert_eq!(batch.len(), 3, "1, 2, then 1 again");
+    }
 
     #[test]
     fn keys_sort_by_step_tag_key_and_window() {
