@@ -54,7 +54,8 @@ pub enum ServeMeasurement {
         /// Pause percentiles (µs): from the switch to the first output after it.
         pause_us: Percentiles,
         /// Percentiles (µs) of the whole swap call: resolve, instantiate and
-        /// start the new version, hand it over, record the swap.
+        /// start the new version, hand it over, checkpoint, switch, record the
+        /// swap.
         call_us: Percentiles,
     },
     /// Idle pipelines.
@@ -72,6 +73,8 @@ pub enum ServeMeasurement {
         /// Threads and open files of the process.
         threads: u64,
         open_files: u64,
+        /// How many files the process may open.
+        open_files_limit: u64,
     },
 }
 
@@ -135,7 +138,7 @@ impl std::fmt::Display for ServeMeasurement {
                      (a batch arrives every {:.2} ms on average: the pause's floor)",
                     1000.0 * LOAD_BATCH as f64 / load_per_second
                 )?;
-                write!(f, "  swap call (prepare + switch):   {call_us}")
+                write!(f, "  swap call (prepare, checkpoint, switch): {call_us}")
             }
             ServeMeasurement::Idle {
                 pipelines,
@@ -145,6 +148,7 @@ impl std::fmt::Display for ServeMeasurement {
                 fit_in_2_gib,
                 threads,
                 open_files,
+                open_files_limit,
             } => {
                 let mib = |bytes: u64| bytes as f64 / f64::from(1 << 20);
                 writeln!(
@@ -159,7 +163,10 @@ impl std::fmt::Display for ServeMeasurement {
                     "  {:.2} MiB per pipeline → {fit_in_2_gib} fit in 2 GiB",
                     mib(*bytes_per_pipeline)
                 )?;
-                write!(f, "  {threads} threads, {open_files} open files")
+                write!(
+                    f,
+                    "  {threads} threads, {open_files} open files (the limit: {open_files_limit})"
+                )
             }
         }
     }
@@ -297,6 +304,13 @@ pub fn idle(plugins: &Path, count: usize) -> Result<ServeMeasurement> {
         ..Quotas::default()
     };
     let (server, ..) = server_with_parse(&scratch.0, plugins, quotas)?;
+    let measured = measure_idle(&server, count);
+    // Stop what runs before the scratch folder goes, whatever happened.
+    server.shutdown();
+    measured
+}
+
+fn measure_idle(server: &Server, count: usize) -> Result<ServeMeasurement> {
     let base_rss_bytes = rss_bytes();
     let mut ts = 1_000_000;
     for n in 0..count {
@@ -325,18 +339,16 @@ pub fn idle(plugins: &Path, count: usize) -> Result<ServeMeasurement> {
     // Let the first checkpoints (1 s) pass: an idle pipeline has taken them.
     std::thread::sleep(Duration::from_secs(2));
     let rss = rss_bytes();
-    let threads = proc_status("Threads:");
-    let open_files = std::fs::read_dir("/proc/self/fd").map_or(0, |d| d.count() as u64);
     let per = rss.saturating_sub(base_rss_bytes) / count.max(1) as u64;
-    server.shutdown();
     Ok(ServeMeasurement::Idle {
         pipelines: count,
         base_rss_bytes,
         rss_bytes: rss,
         bytes_per_pipeline: per,
         fit_in_2_gib: (2u64 << 30).saturating_sub(base_rss_bytes) / per.max(1),
-        threads,
-        open_files,
+        threads: proc_status("Threads:"),
+        open_files: std::fs::read_dir("/proc/self/fd").map_or(0, |d| d.count() as u64),
+        open_files_limit: rlimit::Resource::NOFILE.get().map_or(0, |(soft, _)| soft),
     })
 }
 

@@ -43,8 +43,14 @@ pub fn router(server: Arc<Server>) -> Router {
             get(pipeline_status).delete(delete_pipeline),
         )
         .route("/v1/pipelines/{pipeline}/records", post(ingest))
-        .route("/v1/pipelines/{pipeline}/swap", post(swap))
-        .route("/v1/pipelines/{pipeline}/rollback", post(rollback))
+        .route(
+            "/v1/pipelines/{pipeline}/swap",
+            post(|server, headers, name, body| swap_step(server, headers, name, body, false)),
+        )
+        .route(
+            "/v1/pipelines/{pipeline}/rollback",
+            post(|server, headers, name, body| swap_step(server, headers, name, body, true)),
+        )
         .route("/v1/pipelines/{pipeline}/stop", post(stop))
         .route("/v1/pipelines/{pipeline}/start", post(start))
         .route("/v1/pipelines/{pipeline}/output", get(output))
@@ -245,28 +251,11 @@ struct SwapRequest {
     plugin: Option<String>,
 }
 
-async fn swap(
-    State(server): Shared,
-    headers: HeaderMap,
-    Path(name): Path<String>,
-    body: Bytes,
-) -> Reply {
-    swap_step(server, headers, name, body, false).await
-}
-
-async fn rollback(
-    State(server): Shared,
-    headers: HeaderMap,
-    Path(name): Path<String>,
-    body: Bytes,
-) -> Reply {
-    swap_step(server, headers, name, body, true).await
-}
-
+/// `swap` and (with `rollback`) `rollback`.
 async fn swap_step(
-    server: Arc<Server>,
+    State(server): Shared,
     headers: HeaderMap,
-    name: String,
+    Path(name): Path<String>,
     body: Bytes,
     rollback: bool,
 ) -> Reply {

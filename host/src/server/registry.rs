@@ -62,8 +62,22 @@ impl Registry {
 
     /// The plugin called `name`.
     pub fn get(&self, name: &str) -> Option<Plugin> {
-        let bytes = std::fs::read(self.dir.join(name).join("index.json")).ok()?;
-        serde_json::from_slice(&bytes).ok()
+        self.read(name).ok().flatten()
+    }
+
+    /// The plugin called `name`: `None` if there is none, an error if its index
+    /// cannot be read (so that, say, running out of file descriptors is not
+    /// reported as a missing plugin).
+    fn read(&self, name: &str) -> Result<Option<Plugin>, String> {
+        let path = self.dir.join(name).join("index.json");
+        let bytes = match std::fs::read(&path) {
+            Ok(bytes) => bytes,
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(err) => return Err(format!("cannot read plugin {name}: {err}")),
+        };
+        serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(|err| format!("plugin {name}'s index is damaged: {err}"))
     }
 
     /// Bytes stored, all plugins and versions together.
@@ -140,7 +154,7 @@ impl Registry {
             None => (reference, None),
         };
         let plugin = self
-            .get(name)
+            .read(name)?
             .ok_or_else(|| format!("there is no plugin {name}; push it first"))?;
         let version = match wanted {
             None => plugin.versions.last().map(|v| v.version.clone()),
