@@ -270,6 +270,8 @@ fn plugins_swapped_twenty_times_under_load_lose_and_duplicate_nothing() {
         push(&client, "parse", "dofn", retag(&parse, "2")),
     ];
     push(&client, "average", "combine", component("mean"));
+    // A DoFn that cannot start with this step's config (it needs `horizon`).
+    push(&client, "dedup", "dofn", component("dedup"));
 
     let stop = Arc::new(AtomicBool::new(false));
     let sent = Arc::new(AtomicU64::new(0));
@@ -310,6 +312,13 @@ fn plugins_swapped_twenty_times_under_load_lose_and_duplicate_nothing() {
             }
             let refused = swap("steps[0].pardo", "total".to_owned());
             assert_eq!(status_of(refused), 400, "a CombineFn cannot replace a DoFn");
+            match swap("steps[0].pardo", "dedup".to_owned()) {
+                Err(ClientError::Refused {
+                    status: 400,
+                    message,
+                }) => assert!(message.contains("horizon"), "{message}"),
+                other => panic!("a version that cannot start is refused: {other:?}"),
+            }
         }
     }
     assert_eq!(swaps, 20);
