@@ -161,6 +161,13 @@ fn one_tenants_faulty_plugins_neither_stop_nor_slow_nor_corrupt_anothers_pipelin
         ratio >= 0.8,
         "A's throughput beside B's faults is {ratio:.2} of alone"
     );
+    // A tenant's messages name paths inside its own folder only.
+    for failure in &failures {
+        assert!(
+            failure.contains("the plugin plugins/faulty/") && !failure.contains("/tenants/"),
+            "{failure}"
+        );
+    }
     // Every kind of fault happened, and each cost B its own pipeline only.
     for reason in [
         "panicked",

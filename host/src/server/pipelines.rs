@@ -292,6 +292,7 @@ impl Deployment {
         }
         let reported = self.outcome.clone();
         let label = format!("{}/{}", self.tenant, self.name);
+        let tenant_dir = self.tenant_dir();
         let thread = std::thread::Builder::new()
             .name(format!("pipeline {label}"))
             .spawn(move || {
@@ -303,7 +304,7 @@ impl Deployment {
                     }
                     Err(err) => {
                         tracing::warn!("{label} failed: {err}");
-                        Some(Outcome::Failed(err.to_string()))
+                        Some(Outcome::Failed(err.to_string().replace(&tenant_dir, "")))
                     }
                 };
                 if let Ok(mut outcome) = reported.lock() {
@@ -340,6 +341,16 @@ impl Deployment {
         drop(file);
         self.wakeup.wake();
         Ok(lines)
+    }
+
+    /// The tenant's folder with a trailing `/`: messages to the tenant name paths
+    /// inside it only, not where the server keeps it.
+    fn tenant_dir(&self) -> String {
+        self.dir
+            .ancestors()
+            .nth(2)
+            .map(|dir| format!("{}/", dir.display()))
+            .unwrap_or_default()
     }
 
     /// Whether the thread runs.
@@ -421,14 +432,14 @@ impl Deployment {
         // Off the hot path: compile, instantiate and start the new version here,
         // on the caller's thread; the pipeline only moves it in.
         let replacement: crate::pipeline::Replacement = match plugin.kind {
-            PluginKind::Dofn => Box::new(
-                Sandbox::<DoFnWorld>::new(&plugin_spec, step)
-                    .map_err(|err| ApiError::invalid(err.to_string()))?,
-            ),
-            PluginKind::Combine => Box::new(
-                WasmCombine::new(&plugin_spec, step)
-                    .map_err(|err| ApiError::invalid(err.to_string()))?,
-            ),
+            PluginKind::Dofn => Box::new(Sandbox::<DoFnWorld>::new(&plugin_spec, step).map_err(
+                |err| ApiError::invalid(err.to_string().replace(&self.tenant_dir(), "")),
+            )?),
+            PluginKind::Combine => {
+                Box::new(WasmCombine::new(&plugin_spec, step).map_err(|err| {
+                    ApiError::invalid(err.to_string().replace(&self.tenant_dir(), ""))
+                })?)
+            }
             _ => unreachable!("step_plugin only finds pardo and combine steps"),
         };
         let point = self.send_swap(step, replacement)?;
