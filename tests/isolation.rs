@@ -9,7 +9,9 @@ mod common;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use common::served::{Served, component, deploy_scores, drain, json_of, push, totals_per_key};
+use common::served::{
+    Served, component, deploy_scores, drain, pipeline_status, push, totals_per_key,
+};
 use millrace::client::{Body, Client};
 use serde_json::json;
 
@@ -24,11 +26,7 @@ fn timed_workload(
     ts: &mut u64,
 ) -> Duration {
     let records_read = || {
-        json_of(
-            &client
-                .call("GET", &format!("/v1/pipelines/{pipeline}"), Body::Empty)
-                .unwrap(),
-        )["live"]["records_read"]
+        pipeline_status(client, pipeline)["live"]["records_read"]
             .as_u64()
             .unwrap()
     };
@@ -96,11 +94,7 @@ sink: { file: out.jsonl }
         let name = format!("{kind}-{round}");
         let deadline = Instant::now() + Duration::from_secs(60);
         let outcome = loop {
-            let status = json_of(
-                &client
-                    .call("GET", &format!("/v1/pipelines/{name}"), Body::Empty)
-                    .unwrap(),
-            );
+            let status = pipeline_status(&client, &name);
             if status["outcome"]["state"] != "running" {
                 break status["outcome"].clone();
             }

@@ -10,7 +10,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use common::served::{
-    ADMIN, SPEC, Served, component, deploy_scores, drain, json_of, push, status_of, totals_per_key,
+    ADMIN, SPEC, Served, component, deploy, deploy_scores, drain, json_of, pipeline_status, push,
+    served_with_tenant, status_of, totals_per_key,
 };
 use millrace::client::{Body, Client, ClientError};
 use millrace::plugin::retag;
@@ -184,13 +185,7 @@ fn pushes_are_validated_and_quotas_enforced() {
     ));
     assert_eq!(status, 429, "{message}");
 
-    client
-        .call(
-            "POST",
-            "/v1/pipelines",
-            Body::Json(json!({"name": "one", "spec": SPEC})),
-        )
-        .unwrap();
+    deploy(&client, "one", SPEC);
     let (status, message) = refused(client.call(
         "POST",
         "/v1/pipelines",
@@ -246,20 +241,12 @@ fn feed(
 
 #[test]
 fn plugins_swapped_twenty_times_under_load_lose_and_duplicate_nothing() {
-    let served = Served::start();
-    let token = served.tenant("dana", json!({}));
-    let client = served.client(Some(&token));
+    let (served, token, client) = served_with_tenant("dana");
     let sum = component("sum");
     let parse = component("parse-json");
     let first_total = push(&client, "total", "combine", sum.clone());
     let first_parse = push(&client, "parse", "dofn", parse.clone());
-    client
-        .call(
-            "POST",
-            "/v1/pipelines",
-            Body::Json(json!({"name": "scores", "spec": SPEC})),
-        )
-        .unwrap();
+    deploy(&client, "scores", SPEC);
     // Versions pushed later do not change the running pipeline until swapped in.
     let totals = [
         first_total,
@@ -388,18 +375,10 @@ fn plugins_swapped_twenty_times_under_load_lose_and_duplicate_nothing() {
 
 #[test]
 fn a_killed_server_resumes_its_pipelines_and_loses_no_acknowledged_record() {
-    let served = Served::start();
-    let token = served.tenant("erin", json!({}));
-    let client = served.client(Some(&token));
+    let (served, token, client) = served_with_tenant("erin");
     let first = push(&client, "total", "combine", component("sum"));
     push(&client, "parse", "dofn", component("parse-json"));
-    client
-        .call(
-            "POST",
-            "/v1/pipelines",
-            Body::Json(json!({"name": "scores", "spec": SPEC})),
-        )
-        .unwrap();
+    deploy(&client, "scores", SPEC);
     let batch = |from: usize| {
         let lines: String = (from..from + 500)
             .map(|i| {
@@ -422,11 +401,7 @@ fn a_killed_server_resumes_its_pipelines_and_loses_no_acknowledged_record() {
 
     let served = served.crash_and_restart();
     let client = served.client(Some(&token));
-    let status = json_of(
-        &client
-            .call("GET", "/v1/pipelines/scores", Body::Empty)
-            .unwrap(),
-    );
+    let status = pipeline_status(&client, "scores");
     assert_eq!(status["outcome"]["state"], "running", "{status}");
     assert_eq!(
         status["pins"]["steps[2].combine"]["version"],
@@ -551,9 +526,7 @@ fn the_command_line_client_drives_a_pipeline_from_push_to_output() {
 
 #[test]
 fn an_idle_pipeline_takes_no_checkpoints_yet_its_last_one_stays_current() {
-    let served = Served::start();
-    let token = served.tenant("gil", json!({}));
-    let client = served.client(Some(&token));
+    let (_served, _, client) = served_with_tenant("gil");
     deploy_scores(&client);
     client
         .call(
@@ -562,13 +535,7 @@ fn an_idle_pipeline_takes_no_checkpoints_yet_its_last_one_stays_current() {
             Body::Bytes(b"{\"user\": \"a\", \"score\": 1, \"ts\": 1000}\n".to_vec()),
         )
         .unwrap();
-    let status = || {
-        json_of(
-            &client
-                .call("GET", "/v1/pipelines/scores", Body::Empty)
-                .unwrap(),
-        )
-    };
+    let status = || pipeline_status(&client, "scores");
     // The spec checkpoints every 100 ms; wait until the record is in one.
     let deadline = Instant::now() + Duration::from_secs(30);
     while status()["live"]["checkpoints"].as_u64().unwrap() == 0 {
@@ -589,9 +556,7 @@ fn an_idle_pipeline_takes_no_checkpoints_yet_its_last_one_stays_current() {
 
 #[test]
 fn trigger_plugins_are_pinned_too_but_only_pardo_and_combine_swap_live() {
-    let served = Served::start();
-    let token = served.tenant("hal", json!({}));
-    let client = served.client(Some(&token));
+    let (_served, _, client) = served_with_tenant("hal");
     let first = push(&client, "crossing", "trigger", component("threshold"));
     let spec = "name: alerts
 source: { ingest: { timestamp: ts, key: host } }
@@ -603,24 +568,14 @@ steps:
   - combine: count
 sink: { file: out.jsonl }
 ";
-    client
-        .call(
-            "POST",
-            "/v1/pipelines",
-            Body::Json(json!({"name": "alerts", "spec": spec})),
-        )
-        .unwrap();
+    deploy(&client, "alerts", spec);
     push(
         &client,
         "crossing",
         "trigger",
         retag(&component("threshold"), "2"),
     );
-    let status = json_of(
-        &client
-            .call("GET", "/v1/pipelines/alerts", Body::Empty)
-            .unwrap(),
-    );
+    let status = pipeline_status(&client, "alerts");
     let step = "steps[0].window.trigger_plugins[0]";
     assert_eq!(status["pins"][step]["version"], first.as_str(), "{status}");
     let refused = client.call(
@@ -657,9 +612,7 @@ fn checkpoint_positions(dir: &std::path::Path) -> Vec<u64> {
 
 #[test]
 fn a_swap_checkpoints_first_so_a_crash_never_replays_old_records_through_the_new_version() {
-    let served = Served::start();
-    let token = served.tenant("ivy", json!({}));
-    let client = served.client(Some(&token));
+    let (served, token, client) = served_with_tenant("ivy");
     deploy_scores(&client);
     let lines: String = (0..2000)
         .map(|i| {
@@ -698,11 +651,7 @@ fn a_swap_checkpoints_first_so_a_crash_never_replays_old_records_through_the_new
 
     let served = served.crash_and_restart();
     let client = served.client(Some(&token));
-    let status = json_of(
-        &client
-            .call("GET", "/v1/pipelines/scores", Body::Empty)
-            .unwrap(),
-    );
+    let status = pipeline_status(&client, "scores");
     assert_eq!(
         status["pins"]["steps[2].combine"]["version"],
         second.as_str()

@@ -138,17 +138,40 @@ checkpoint: { interval: 100ms }
 trace_versions: true
 ";
 
-/// Pushes `sum` as `total` and `parse-json` as `parse`, then deploys [`SPEC`].
-pub fn deploy_scores(client: &Client) {
-    push(client, "total", "combine", component("sum"));
-    push(client, "parse", "dofn", component("parse-json"));
+/// A server with one tenant `name` (default quotas): the server, the tenant's
+/// token, and a client that sends it.
+pub fn served_with_tenant(name: &str) -> (Served, String, Client) {
+    let served = Served::start();
+    let token = served.tenant(name, json!({}));
+    let client = served.client(Some(&token));
+    (served, token, client)
+}
+
+/// The status of pipeline `name`.
+pub fn pipeline_status(client: &Client, name: &str) -> Value {
+    json_of(
+        &client
+            .call("GET", &format!("/v1/pipelines/{name}"), Body::Empty)
+            .unwrap(),
+    )
+}
+
+/// Deploys `spec` as pipeline `name`.
+pub fn deploy(client: &Client, name: &str, spec: &str) {
     client
         .call(
             "POST",
             "/v1/pipelines",
-            Body::Json(json!({"name": "scores", "spec": SPEC})),
+            Body::Json(json!({"name": name, "spec": spec})),
         )
-        .unwrap();
+        .unwrap_or_else(|err| panic!("deploying {name}: {err}"));
+}
+
+/// Pushes `sum` as `total` and `parse-json` as `parse`, then deploys [`SPEC`].
+pub fn deploy_scores(client: &Client) {
+    push(client, "total", "combine", component("sum"));
+    push(client, "parse", "dofn", component("parse-json"));
+    deploy(client, "scores", SPEC);
 }
 
 /// Drains and stops the pipeline `scores`; returns its final status.
