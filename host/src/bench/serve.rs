@@ -8,7 +8,6 @@
 //! repository the command runs in).
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
@@ -242,29 +241,52 @@ pub fn swap(plugins: &Path, swaps: usize) -> Result<ServeMeasurement> {
     }
     let scratch = Scratch::new("swap");
     let (server, parse, first) = server_with_parse(&scratch.0, plugins, Quotas::default())?;
+    let measured = measure_swaps(&server, &parse, first, swaps);
+    // Stop what runs before the scratch folder goes, whatever happened.
+    server.shutdown();
+    measured
+}
+
+fn measure_swaps(
+    server: &Server,
+    parse: &[u8],
+    first: String,
+    swaps: usize,
+) -> Result<ServeMeasurement> {
     server.deploy(TENANT, "load", SPEC)?;
-    let (_, second) = server.push_plugin(TENANT, "parse", PluginKind::Dofn, &retag(&parse, "2"))?;
+    let (_, second) = server.push_plugin(TENANT, "parse", PluginKind::Dofn, &retag(parse, "2"))?;
     let versions = [first, second.version];
     let deployment = server.deployment(TENANT, "load")?;
-
-    let stop = Arc::new(AtomicBool::new(false));
-    let load = {
-        let deployment = deployment.clone();
-        let stop = stop.clone();
-        std::thread::spawn(move || -> Result<()> {
+    let stop = AtomicBool::new(false);
+    std::thread::scope(|scope| {
+        let load = scope.spawn(|| -> Result<()> {
             let mut ts = 1_000_000;
             while !stop.load(Ordering::Relaxed) {
                 deployment.ingest(&records(LOAD_BATCH, &mut ts))?;
                 std::thread::sleep(LOAD_EVERY);
             }
             Ok(())
-        })
-    };
-    let emitted = |d: &Deployment| d.status().live.emitted;
+        });
+        let measured = swap_under_load(server, &deployment, &versions, swaps);
+        stop.store(true, Ordering::Relaxed);
+        load.join()
+            .map_err(|_| anyhow::anyhow!("the load thread panicked"))??;
+        measured
+    })
+}
+
+/// Swaps `deployment`'s DoFn `swaps` times between `versions` while the load runs.
+fn swap_under_load(
+    server: &Server,
+    deployment: &Deployment,
+    versions: &[String; 2],
+    swaps: usize,
+) -> Result<ServeMeasurement> {
+    let emitted = || deployment.status().live.emitted;
     wait_for(Duration::from_secs(30), "the first outputs", || {
-        emitted(&deployment) >= 10 * LOAD_BATCH as u64
+        emitted() >= 10 * LOAD_BATCH as u64
     })?;
-    let started = (Instant::now(), emitted(&deployment));
+    let (started, emitted_before) = (Instant::now(), emitted());
     let mut calls = Vec::with_capacity(swaps);
     for swap in 0..swaps {
         let to = format!("parse@{}", versions[(swap + 1) % 2]);
@@ -279,17 +301,11 @@ pub fn swap(plugins: &Path, swaps: usize) -> Result<ServeMeasurement> {
         // Let the load run between two swaps.
         std::thread::sleep(Duration::from_millis(10));
     }
-    let load_per_second =
-        (emitted(&deployment) - started.1) as f64 / started.0.elapsed().as_secs_f64();
-    stop.store(true, Ordering::Relaxed);
-    load.join()
-        .map_err(|_| anyhow::anyhow!("the load thread panicked"))??;
-    let pauses = deployment.status().live.swap_pauses_us;
-    server.shutdown();
+    let load_per_second = (emitted() - emitted_before) as f64 / started.elapsed().as_secs_f64();
     Ok(ServeMeasurement::Swap {
         swaps,
         load_per_second,
-        pause_us: Percentiles::of(pauses),
+        pause_us: Percentiles::of(deployment.status().live.swap_pauses_us),
         call_us: Percentiles::of(calls),
     })
 }
