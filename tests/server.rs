@@ -664,3 +664,33 @@ fn a_swap_checkpoints_first_so_a_crash_never_replays_old_records_through_the_new
     let expected: BTreeMap<String, u64> = (0..4).map(|k| (format!("\"u{k}\""), 500)).collect();
     assert_eq!(totals, expected);
 }
+
+/// Runs `millrace bench ARGS --json` on the example plugins; returns its report.
+fn bench(args: &[&str]) -> Value {
+    let plugins = common::root().join("plugins");
+    let output = Command::new(env!("CARGO_BIN_EXE_millrace"))
+        .arg("bench")
+        .args(args)
+        .arg("--json")
+        .arg("--plugins")
+        .arg(&plugins)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "millrace bench {args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).unwrap()
+}
+
+#[test]
+fn the_server_benchmarks_run_and_report() {
+    let swaps = bench(&["--scenario", "swap", "--swaps", "3"]);
+    assert_eq!(swaps["swaps"], 3, "{swaps}");
+    assert!(swaps["pause_us"]["max"].as_u64().unwrap() > 0, "{swaps}");
+    assert!(swaps["load_per_second"].as_f64().unwrap() > 0.0, "{swaps}");
+    let idle = bench(&["--scenario", "idle", "--pipelines", "3"]);
+    assert_eq!(idle["pipelines"], 3, "{idle}");
+    assert!(idle["rss_bytes"].as_u64().unwrap() > 0, "{idle}");
+}
