@@ -134,7 +134,7 @@ impl std::fmt::Display for ServeMeasurement {
                 writeln!(
                     f,
                     "  pause (switch → first output): {pause_us}\n    \
-                     (a batch arrives every {:.2} ms on average: the pause's floor)",
+                     (a batch arrives every {:.2} ms on average: most of a pause is the wait for it)",
                     1000.0 * LOAD_BATCH as f64 / load_per_second
                 )?;
                 write!(f, "  swap call (prepare, checkpoint, switch): {call_us}")
