@@ -323,10 +323,28 @@ fn measure(scenario: Scenario, args: &BenchArgs) -> Measurement {
     }
 }
 
+/// A folder for one scenario under the temporary folder, removed when dropped.
+struct Scratch(PathBuf);
+
+impl Scratch {
+    fn new(scenario: &str) -> Scratch {
+        Scratch(
+            std::env::temp_dir().join(format!("millrace-bench-{}-{scenario}", std::process::id())),
+        )
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
 /// A scenario's state directory and checkpoints, if it has state.
 struct Checkpointing {
     durable: Option<Durable>,
-    dir: PathBuf,
+    /// Held for the run; removed when the scenario ends.
+    _dir: Scratch,
     sink: CountingSink,
     dead_letters: DeadLetterWriter,
     taken: u64,
@@ -335,14 +353,10 @@ struct Checkpointing {
 
 impl Checkpointing {
     fn new(scenario: Scenario, args: &BenchArgs) -> Self {
-        let dir = std::env::temp_dir().join(format!(
-            "millrace-bench-{}-{}",
-            std::process::id(),
-            value_name(scenario)
-        ));
+        let dir = Scratch::new(&value_name(scenario));
         let durable = (args.backend != Backend::None).then(|| {
             let options = StateOptions {
-                dir: dir.clone(),
+                dir: dir.0.clone(),
                 backend: args.backend,
                 from_checkpoint: None,
                 fresh: true,
@@ -357,7 +371,7 @@ impl Checkpointing {
         });
         Checkpointing {
             durable,
-            dir,
+            _dir: dir,
             sink: CountingSink::default(),
             dead_letters: DeadLetterWriter::stderr(),
             taken: 0,
@@ -391,8 +405,8 @@ impl Checkpointing {
 
 impl Drop for Checkpointing {
     fn drop(&mut self) {
+        // Closes the database before the scratch folder goes.
         self.durable = None;
-        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 
@@ -448,10 +462,9 @@ fn checkpoint_growth(args: &BenchArgs) -> ExitCode {
         "windows", "first (ms)", "size", "1% touched (ms)", "its new bytes", "recover (ms)"
     );
     for windows in [10_000u64, 100_000, 1_000_000] {
-        let dir =
-            std::env::temp_dir().join(format!("millrace-bench-{}-growth", std::process::id()));
+        let scratch = Scratch::new("growth");
         let options = StateOptions {
-            dir: dir.clone(),
+            dir: scratch.0.clone(),
             backend: Backend::Rocksdb,
             from_checkpoint: None,
             fresh: true,
@@ -531,7 +544,7 @@ fn checkpoint_growth(args: &BenchArgs) -> ExitCode {
             .expect("the checkpoint restores");
         let recover = started.elapsed();
         drop(durable);
-        let _ = std::fs::remove_dir_all(&dir);
+        drop(scratch);
         println!(
             "{:>10} {:>12.1} {:>12} {:>16.1} {:>14} {:>12.1}",
             windows,

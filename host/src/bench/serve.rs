@@ -7,7 +7,7 @@
 //! plugin `parse-json` (built from `--plugins`, by default `plugins/` of the
 //! repository the command runs in).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
@@ -20,7 +20,7 @@ use crate::server::Server;
 use crate::server::pipelines::Deployment;
 use crate::server::tenants::Quotas;
 
-use super::proc_status;
+use super::{Scratch, proc_status};
 
 const TENANT: &str = "bench";
 
@@ -168,23 +168,6 @@ impl std::fmt::Display for ServeMeasurement {
                 )
             }
         }
-    }
-}
-
-/// A data directory under the temporary folder, removed when dropped.
-struct Scratch(PathBuf);
-
-impl Scratch {
-    fn new(scenario: &str) -> Scratch {
-        Scratch(
-            std::env::temp_dir().join(format!("millrace-bench-{}-{scenario}", std::process::id())),
-        )
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
     }
 }
 
