@@ -694,3 +694,56 @@ fn the_server_benchmarks_run_and_report() {
     assert_eq!(idle["pipelines"], 3, "{idle}");
     assert!(idle["rss_bytes"].as_u64().unwrap() > 0, "{idle}");
 }
+
+#[test]
+fn sigterm_stops_every_pipeline_at_a_checkpoint_and_a_restart_resumes_them() {
+    let (served, token, client) = served_with_tenant("jo");
+    push(&client, "total", "combine", component("sum"));
+    push(&client, "parse", "dofn", component("parse-json"));
+    // No timed checkpoint comes before the shutdown's.
+    deploy(
+        &client,
+        "scores",
+        &SPEC.replace("interval: 100ms", "interval: 1h"),
+    );
+    let lines = |from: u64| -> Body {
+        let text: String = (from..from + 1000)
+            .map(|i| {
+                format!(
+                    "{{\"user\": \"u{}\", \"score\": 1, \"ts\": {}}}\n",
+                    i % 4,
+                    1_000_000 + i
+                )
+            })
+            .collect();
+        Body::Bytes(text.into_bytes())
+    };
+    client
+        .call("POST", "/v1/pipelines/scores/records", lines(0))
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while pipeline_status(&client, "scores")["live"]["records_read"] != 1000 {
+        assert!(Instant::now() < deadline, "the records were never read");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let served = served.terminate_and_restart();
+    assert!(
+        checkpoint_positions(served.data_dir()).contains(&1000),
+        "a checkpoint where the shutdown found the pipeline"
+    );
+    let client = served.client(Some(&token));
+    assert_eq!(
+        pipeline_status(&client, "scores")["outcome"]["state"],
+        "running"
+    );
+    client
+        .call("POST", "/v1/pipelines/scores/records", lines(1000))
+        .unwrap();
+    drain(&client);
+    let output = client
+        .call("GET", "/v1/pipelines/scores/output", Body::Empty)
+        .unwrap();
+    let totals = totals_per_key(&common::parse_lines(&String::from_utf8(output).unwrap()));
+    let expected: BTreeMap<String, u64> = (0..4).map(|k| (format!("\"u{k}\""), 500)).collect();
+    assert_eq!(totals, expected);
+}

@@ -31,6 +31,23 @@ impl Served {
         Served::start_in(data)
     }
 
+    /// Stops the server with SIGTERM, checks that it exits cleanly, and starts
+    /// another on the same data directory.
+    pub fn terminate_and_restart(mut self) -> Served {
+        let stopped = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(stopped.success());
+        let exit = self.child.wait().unwrap();
+        assert!(
+            exit.success(),
+            "the server exits cleanly on SIGTERM: {exit}"
+        );
+        let data = std::mem::replace(&mut self._data, tempfile::tempdir().unwrap());
+        Served::start_in(data)
+    }
+
     fn start_in(data: tempfile::TempDir) -> Served {
         let mut child = Command::new(env!("CARGO_BIN_EXE_millrace"))
             .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])

@@ -192,3 +192,24 @@ fn validate(path: &Path, kind: PluginKind) -> Result<(), String> {
     };
     checked.map_err(|err| err.to_string())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_unreadable_index_is_an_error_not_a_missing_plugin() {
+        let dir = tempfile::tempdir().unwrap();
+        let registry = Registry::new(dir.path().to_owned());
+        let missing = registry.resolve("nothing").unwrap_err();
+        assert!(missing.contains("there is no plugin nothing"), "{missing}");
+        // A folder where the index should be: reading it fails with another error.
+        std::fs::create_dir_all(dir.path().join("broken").join("index.json")).unwrap();
+        let broken = registry.resolve("broken").unwrap_err();
+        assert!(broken.contains("cannot read plugin broken"), "{broken}");
+        std::fs::create_dir_all(dir.path().join("damaged")).unwrap();
+        std::fs::write(dir.path().join("damaged").join("index.json"), "{").unwrap();
+        let damaged = registry.resolve("damaged").unwrap_err();
+        assert!(damaged.contains("index is damaged"), "{damaged}");
+    }
+}
