@@ -551,7 +551,12 @@ impl<W: World> Sandbox<W> {
     /// further fault in a row, at most [`MAX_REST`]. A plugin that keeps faulting
     /// thus takes a small share of a core, whatever its CPU limit, until it is
     /// quarantined; the other pipelines on the host keep theirs.
+    ///
+    /// The thread that runs the step also drops to a lower CPU priority (see
+    /// [`lower_thread_priority`]), so that the calls of a plugin that has shown it
+    /// faults yield to every other pipeline's when the host is busy.
     fn rest(&self, ran: Duration) {
+        lower_thread_priority();
         let steps = self.faults_in_a_row.saturating_sub(1).min(8);
         let rest = ran
             .max(MIN_REST)
@@ -613,6 +618,38 @@ impl<W: World> Sandbox<W> {
             ))
         } else {
             CallError::Fault(message)
+        }
+    }
+}
+
+/// The nice value a thread takes after a plugin it runs faulted: a tenth of a
+/// normal thread's CPU weight under Linux's scheduler.
+const FAULTED_NICE: libc::c_int = 10;
+
+/// Lowers the calling thread's CPU priority to [`FAULTED_NICE`], once. It cannot
+/// be raised again without privileges, so it lasts as long as the thread: a
+/// served pipeline gets a fresh thread when it is started again. Linux only.
+fn lower_thread_priority() {
+    thread_local!(static LOWERED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) });
+    if LOWERED.with(|lowered| lowered.replace(true)) {
+        return;
+    }
+    #[cfg(target_os = "linux")]
+    {
+        // SAFETY: setpriority and gettid take plain integers and touch no memory;
+        // with PRIO_PROCESS and a thread id, Linux changes that one thread.
+        let changed = unsafe {
+            libc::setpriority(
+                libc::PRIO_PROCESS,
+                libc::gettid() as libc::id_t,
+                FAULTED_NICE,
+            )
+        };
+        if changed != 0 {
+            tracing::debug!(
+                "cannot lower the thread's priority: {}",
+                std::io::Error::last_os_error()
+            );
         }
     }
 }
