@@ -152,7 +152,14 @@ fn killed_at_random_moments_a_pipeline_resumes_to_the_exact_output() {
         }
         match finished {
             Some(status) => {
-                assert!(status.success(), "the last attempt finished with {status}");
+                let mut stderr = String::new();
+                if let Some(mut pipe) = child.stderr.take() {
+                    let _ = std::io::Read::read_to_string(&mut pipe, &mut stderr);
+                }
+                assert!(
+                    status.success(),
+                    "the last attempt finished with {status}: {stderr}"
+                );
                 break;
             }
             None => {
