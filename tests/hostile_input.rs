@@ -306,7 +306,13 @@ fn invalid_utf8_on_stdin_is_dead_lettered_with_its_bytes_like_in_a_file() {
 #[test]
 fn sums_that_would_overflow_are_dead_lettered_never_written_as_null() {
     let input = "{\"ts\": 1, \"v\": 1e308}\n{\"ts\": 2, \"v\": 1e308}\n";
-    for combine in ["sum", "mean"] {
+    let plugin = |name: &str| format!("{{ plugin: {:?} }}", common::plugin(name));
+    for combine in [
+        "sum".to_owned(),
+        "mean".to_owned(),
+        plugin("sum"),
+        plugin("mean"),
+    ] {
         let dir = tempfile::tempdir().unwrap();
         write(dir.path(), "events.jsonl", input);
         let spec = window_spec(
@@ -316,7 +322,8 @@ fn sums_that_would_overflow_are_dead_lettered_never_written_as_null() {
         .replace("combine: sum", &format!("combine: {combine}"));
         let spec = write(dir.path(), "p.yaml", &spec);
         let args = ["run", spec.to_str().unwrap()];
-        let output = bounded(&args, b"");
+        let memory = (!combine.contains("plugin")).then_some(MEMORY_LIMIT);
+        let output = limited(&args, b"", memory);
         succeeded(&args, &output);
         let out = parse_lines(&std::fs::read_to_string(dir.path().join("out.jsonl")).unwrap());
         assert_eq!(out.len(), 1, "{combine}: {out:?}");

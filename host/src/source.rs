@@ -1120,9 +1120,9 @@ mod tests {
         let mut from_file = JsonLines::file(file.path(), &spec).unwrap();
         let mut from_stdin = JsonLines::reader("stdin", io::Cursor::new(text.to_vec()), &spec);
         for source in [&mut from_file as &mut dyn Source, &mut from_stdin] {
-            let (events, dead) = drain(source);
+            let (_, dead) = drain(source);
+            // Lines on stdin come in as a thread reads them: count, not bundles.
             assert_eq!(source.records_read(), 2);
-            assert!(matches!(&events[0], Event::Records(r) if r.len() == 2));
             assert_eq!(dead.len(), 1);
             let letter = serde_json::to_value(&dead[0]).unwrap();
             assert_eq!(letter["line"], 2);
