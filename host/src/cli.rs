@@ -642,7 +642,13 @@ fn checkpoints(path: &std::path::Path, state_dir: &std::path::Path) -> ExitCode 
         Ok(spec) => spec,
         Err(code) => return code,
     };
-    let dir = state_dir.join(&spec.name);
+    let dir = match crate::runner::pipeline_dir(state_dir, &spec.name) {
+        Ok(dir) => dir,
+        Err(err) => {
+            eprintln!("error: {err}");
+            return ExitCode::from(2);
+        }
+    };
     if !dir.exists() {
         println!("{} has no state in {}", spec.name, state_dir.display());
         return ExitCode::SUCCESS;

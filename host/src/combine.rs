@@ -256,15 +256,36 @@ impl BuiltinFn {
                 else {
                     unreachable!("sum accumulators are always Sum")
                 };
-                *count += sign;
+                // The element that would take the total past what the output can
+                // hold is rejected (and dead-lettered), the total left as it was.
+                let (mut new_int, mut new_float, mut new_floats) = (*int, *float, *floats);
                 if let Some(i) = number.as_i64() {
-                    *int += (i as i128) * sign as i128;
+                    new_int = int
+                        .checked_add(i128::from(i) * i128::from(sign))
+                        .ok_or_else(|| self.overflow("integer"))?;
                 } else if let Some(u) = number.as_u64() {
-                    *int += (u as i128) * sign as i128;
+                    new_int = int
+                        .checked_add(i128::from(u) * i128::from(sign))
+                        .ok_or_else(|| self.overflow("integer"))?;
                 } else {
-                    *float += number.as_f64().unwrap_or(0.0) * sign as f64;
-                    *floats += sign;
+                    new_float += number.as_f64().unwrap_or(0.0) * sign as f64;
+                    new_floats += sign;
                 }
+                let fits = if new_floats == 0 && self.builtin == Builtin::Sum {
+                    i64::try_from(new_int).is_ok()
+                } else {
+                    (new_int as f64 + new_float).is_finite()
+                };
+                if !fits {
+                    let kind = if new_floats == 0 && self.builtin == Builtin::Sum {
+                        "integer"
+                    } else {
+                        "float"
+                    };
+                    return Err(self.overflow(kind));
+                }
+                (*int, *float, *floats) = (new_int, new_float, new_floats);
+                *count += sign;
             }
             Builtin::Count => {
                 let current = match acc {
@@ -318,6 +339,16 @@ impl BuiltinFn {
         Ok(())
     }
 
+    /// Why an input was refused: the total would overflow the output.
+    fn overflow(&self, kind: &str) -> String {
+        let what = if self.builtin == Builtin::Mean {
+            "mean's running sum"
+        } else {
+            "sum"
+        };
+        format!("{what} overflows a 64-bit {kind}")
+    }
+
     fn merge_into(&self, into: &mut BuiltinAccumulator, from: BuiltinAccumulator) {
         match (into, from) {
             (_, BuiltinAccumulator::Empty) => {}
@@ -336,7 +367,8 @@ impl BuiltinFn {
                     count: c2,
                 },
             ) => {
-                *int += i2;
+                // An overflow here is found when the output is extracted.
+                *int = int.saturating_add(i2);
                 *float += f2;
                 *floats += n2;
                 *count += c2;
@@ -359,8 +391,10 @@ impl BuiltinFn {
         }
     }
 
-    fn extract(&self, acc: &BuiltinAccumulator) -> Value {
-        match (self.builtin, acc) {
+    /// The output of `acc`, or why there is none: a total that merging windows took
+    /// past what a 64-bit number holds.
+    fn extract(&self, acc: &BuiltinAccumulator) -> Result<Value, String> {
+        Ok(match (self.builtin, acc) {
             (
                 Builtin::Sum,
                 BuiltinAccumulator::Sum {
@@ -368,12 +402,9 @@ impl BuiltinFn {
                 },
             ) => {
                 if *floats == 0 {
-                    match i64::try_from(*int) {
-                        Ok(i) => Value::from(i),
-                        Err(_) => float_value(*int as f64),
-                    }
+                    Value::from(i64::try_from(*int).map_err(|_| self.overflow("integer"))?)
                 } else {
-                    float_value(*int as f64 + float)
+                    float_value(*int as f64 + float).ok_or_else(|| self.overflow("float"))?
                 }
             }
             (
@@ -381,14 +412,15 @@ impl BuiltinFn {
                 BuiltinAccumulator::Sum {
                     int, float, count, ..
                 },
-            ) if *count != 0 => float_value((*int as f64 + float) / *count as f64),
+            ) if *count != 0 => float_value((*int as f64 + float) / *count as f64)
+                .ok_or_else(|| self.overflow("float"))?,
             (Builtin::Count, BuiltinAccumulator::Count(n)) => Value::from(*n),
             (Builtin::Min | Builtin::Max, BuiltinAccumulator::Extremum(value)) => value.clone(),
             (Builtin::Collect, BuiltinAccumulator::Values(values)) => Value::Array(values.clone()),
             (Builtin::Sum | Builtin::Count, _) => Value::from(0),
             (Builtin::Collect, _) => Value::Array(Vec::new()),
             (Builtin::Mean | Builtin::Min | Builtin::Max, _) => Value::Null,
-        }
+        })
     }
 }
 
@@ -403,10 +435,10 @@ fn as_number(builtin: Builtin, value: &Value) -> Result<&Number, String> {
     }
 }
 
-fn float_value(f: f64) -> Value {
-    Number::from_f64(f)
-        .map(Value::Number)
-        .unwrap_or(Value::Null)
+/// `f` as a JSON number; `None` for infinities and NaN, which JSON cannot write
+/// (never `null` in their place).
+fn float_value(f: f64) -> Option<Value> {
+    Number::from_f64(f).map(Value::Number)
 }
 
 /// A short description of a value for error messages.
@@ -481,10 +513,7 @@ impl CombineFn for BuiltinFn {
         &mut self,
         accumulators: &[&BuiltinAccumulator],
     ) -> Result<Vec<Result<Value, String>>, CombineError> {
-        Ok(accumulators
-            .iter()
-            .map(|acc| Ok(self.extract(acc)))
-            .collect())
+        Ok(accumulators.iter().map(|acc| self.extract(acc)).collect())
     }
 }
 
@@ -531,9 +560,43 @@ mod tests {
             json!(0)
         );
         assert_eq!(run(Builtin::Sum, &[]).0, json!(0));
+    }
+
+    #[test]
+    fn a_sum_that_would_overflow_rejects_the_element_and_never_writes_null() {
+        let overflow = |builtin, values: &[Value], kind: &str| {
+            let (out, rejected) = run(builtin, &adds(values));
+            assert_eq!(out, values[0], "{values:?}");
+            assert_eq!(rejected.len(), 1);
+            assert_eq!(rejected[0].input, 1);
+            assert!(
+                rejected[0]
+                    .reason
+                    .ends_with(&format!("overflows a 64-bit {kind}")),
+                "{}",
+                rejected[0].reason
+            );
+        };
+        overflow(Builtin::Sum, &[json!(1e308), json!(1e308)], "float");
+        overflow(Builtin::Sum, &[json!(i64::MAX), json!(1)], "integer");
+        overflow(Builtin::Sum, &[json!(i64::MIN), json!(-1)], "integer");
+        overflow(Builtin::Mean, &[json!(1e308), json!(1e308)], "float");
         assert_eq!(
-            run(Builtin::Sum, &adds(&[json!(i64::MAX), json!(i64::MAX)])).0,
-            json!(2.0 * i64::MAX as f64)
+            run(Builtin::Sum, &adds(&[json!(i64::MAX), json!(1), json!(-1)])).0,
+            json!(i64::MAX - 1)
+        );
+        // Merging windows can still overflow: the output is an error, not null.
+        let mut sum = Builtin::Sum.function();
+        let big = BuiltinAccumulator::Sum {
+            int: 0,
+            float: 1e308,
+            floats: 1,
+            count: 1,
+        };
+        let merged = sum.merge_accumulators(vec![big.clone(), big]).unwrap();
+        assert_eq!(
+            sum.extract_outputs(&[&merged]).unwrap(),
+            vec![Err("sum overflows a 64-bit float".to_owned())]
         );
     }
 

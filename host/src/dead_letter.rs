@@ -7,6 +7,10 @@
 //! {"source":"events.jsonl","line":12,"reason":"missing field `ts`","input":"{\"user\":\"a\"}"}
 //! {"step":"steps[1].combine (sum)","reason":"sum needs numbers; got a string \"x\"","record":{"key":"a","value":"x","ts":5}}
 //! ```
+//!
+//! A line that is not UTF-8 text keeps its bytes: `input` is the text with each
+//! invalid sequence replaced by U+FFFD, and `input_base64` the exact bytes (standard
+//! base64 with padding), so the line can be recovered.
 
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
@@ -41,8 +45,11 @@ pub enum Origin {
         /// 0-based position within the line's bundle, for test-stream `add` events.
         #[serde(skip_serializing_if = "Option::is_none")]
         element: Option<usize>,
-        /// The offending text.
+        /// The offending text (invalid UTF-8 replaced by U+FFFD).
         input: String,
+        /// The exact bytes in base64, when they are not UTF-8 text.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        input_base64: Option<String>,
     },
     /// A record a step could not process.
     Step {
@@ -81,6 +88,21 @@ impl DeadLetter {
                 line,
                 element,
                 input: input.to_owned(),
+                input_base64: None,
+            },
+            reason: reason.into(),
+        }
+    }
+
+    /// A dead letter for a line of input that is not UTF-8 text: its bytes are kept.
+    pub fn input_bytes(source: &str, line: u64, bytes: &[u8], reason: impl Into<String>) -> Self {
+        DeadLetter {
+            origin: Origin::Input {
+                source: source.to_owned(),
+                line,
+                element: None,
+                input: String::from_utf8_lossy(bytes).into_owned(),
+                input_base64: Some(base64(bytes)),
             },
             reason: reason.into(),
         }
@@ -191,6 +213,26 @@ impl DeadLetterWriter {
     }
 }
 
+/// Standard base64 (RFC 4648, with padding).
+fn base64(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let word = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |word, (i, &b)| word | u32::from(b) << (16 - 8 * i));
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(ALPHABET[(word >> (18 - 6 * i) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
 /// The default dead-letter file next to a file sink: `out.jsonl` → `out.dead.jsonl`.
 pub fn default_path_for(sink: &Path) -> PathBuf {
     let stem = sink
@@ -213,6 +255,25 @@ mod tests {
             serde_json::to_value(&letter).unwrap(),
             json!({"source": "events.jsonl", "line": 12, "input": "{oops", "reason": "expected value"})
         );
+    }
+
+    #[test]
+    fn lines_that_are_not_text_keep_their_bytes() {
+        let letter = DeadLetter::input_bytes("stdin", 2, b"{\"a\":\xff}", "not valid UTF-8");
+        assert_eq!(
+            serde_json::to_value(&letter).unwrap(),
+            json!({"source": "stdin", "line": 2, "input": "{\"a\":\u{fffd}}",
+                   "input_base64": "eyJhIjr/fQ==", "reason": "not valid UTF-8"})
+        );
+        for (bytes, encoded) in [
+            (&b""[..], ""),
+            (b"f", "Zg=="),
+            (b"fo", "Zm8="),
+            (b"foo", "Zm9v"),
+            (b"foob", "Zm9vYg=="),
+        ] {
+            assert_eq!(base64(bytes), encoded);
+        }
     }
 
     #[test]

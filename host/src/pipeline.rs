@@ -371,29 +371,47 @@ impl Step for AssignWindows {
             }
             return Ok(());
         }
+        // A record the function gives no windows (its time is out of range, say) is
+        // a dead letter, as for a custom function.
         let mut windows: AssignedWindows = SmallVec::new();
-        if !matches!(self.window_fn, WindowFn::Sliding { .. }) {
+        let (name, window_fn, stats) = (&self.name, &self.window_fn, &mut self.stats);
+        if !matches!(window_fn, WindowFn::Sliding { .. }) {
             // One window per record: assign in place.
-            for record in &mut input {
+            input.retain_mut(|record| {
                 windows.clear();
-                self.window_fn.assign(record.timestamp, &mut windows);
-                record.window = windows[0];
-            }
-            self.stats.records_out += input.len() as u64;
+                match window_fn.assign(record.timestamp, &mut windows) {
+                    Ok(()) => {
+                        record.window = windows[0];
+                        true
+                    }
+                    Err(err) => {
+                        stats.dead_lettered += 1;
+                        out.dead_letters
+                            .push(DeadLetter::step(name, record, err.to_string()));
+                        false
+                    }
+                }
+            });
+            stats.records_out += input.len() as u64;
             out.records.append(&mut input);
             return Ok(());
         }
         for record in input {
             windows.clear();
-            self.window_fn.assign(record.timestamp, &mut windows);
+            if let Err(err) = window_fn.assign(record.timestamp, &mut windows) {
+                stats.dead_lettered += 1;
+                out.dead_letters
+                    .push(DeadLetter::step(name, &record, err.to_string()));
+                continue;
+            }
             for window in &windows {
+                stats.records_out += 1;
                 out.records.push(Record {
                     window: *window,
                     ..record.clone()
                 });
             }
         }
-        self.stats.records_out += out.records.len() as u64;
         Ok(())
     }
 

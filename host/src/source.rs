@@ -22,7 +22,7 @@ use crate::dead_letter::DeadLetter;
 use crate::pipeline::Event;
 use crate::record::{Key, Record, Value};
 use crate::spec::{FieldPath, GeneratorSpec, JsonLinesSpec, TimestampFormat};
-use crate::time::{END_OF_GLOBAL_WINDOW, MIN_TIMESTAMP, Timestamp, parse_rfc3339};
+use crate::time::{MIN_TIMESTAMP, Timestamp, event_time, parse_rfc3339};
 use crate::watermark::BoundedOutOfOrderness;
 
 /// Which clock a source's pipeline runs on.
@@ -135,10 +135,25 @@ struct LineReader {
     /// A followed file: a last line without its newline is still being written,
     /// so it stays in `buffer` until it is complete.
     follow: bool,
+    /// Inside a line longer than [`MAX_LINE_BYTES`]: how many of its bytes were read.
+    skipping: Option<u64>,
 }
 
-/// One line: its text (or, if it is not UTF-8, the reason) and its start offset.
-type Line = (Result<String, String>, u64);
+/// One line: its text (or why it cannot be read, and its bytes) and its start
+/// offset.
+type Line = (Result<String, BadLine>, u64);
+
+/// A line that is not UTF-8 text, or too long to read.
+#[derive(Debug)]
+struct BadLine {
+    reason: String,
+    /// The line, or the start of one that is too long.
+    bytes: Vec<u8>,
+}
+
+/// The longest line a source reads: a longer one is a dead letter holding its first
+/// KiB, so that input without newlines cannot take all memory.
+pub const MAX_LINE_BYTES: usize = 16 << 20;
 
 impl LineReader {
     fn file(path: &Path) -> io::Result<(Self, u64)> {
@@ -150,6 +165,7 @@ impl LineReader {
             offset: 0,
             buffer: Vec::new(),
             follow: false,
+            skipping: None,
         };
         Ok((reader, size))
     }
@@ -161,6 +177,7 @@ impl LineReader {
             offset: 0,
             buffer: Vec::new(),
             follow: false,
+            skipping: None,
         }
     }
 
@@ -168,7 +185,35 @@ impl LineReader {
         if !self.follow {
             self.buffer.clear();
         }
-        self.input.read_until(b'\n', &mut self.buffer)?;
+        if self.skipping.is_none() {
+            // One byte past the limit tells a line that is too long.
+            let room = (MAX_LINE_BYTES + 1).saturating_sub(self.buffer.len()) as u64;
+            (&mut self.input)
+                .take(room)
+                .read_until(b'\n', &mut self.buffer)?;
+            if self.buffer.len() > MAX_LINE_BYTES && !self.buffer.ends_with(b"\n") {
+                self.skipping = Some(self.buffer.len() as u64);
+                self.buffer.truncate(1024);
+            }
+        }
+        if let Some(read) = self.skipping {
+            let (read, ended) = self.skip_rest_of_line(read)?;
+            self.skipping = Some(read);
+            if !ended && self.follow {
+                return Ok(None);
+            }
+            self.skipping = None;
+            let start = self.offset;
+            self.offset += read;
+            let bad_line = BadLine {
+                reason: format!(
+                    "the line is longer than the limit of {} MiB (the input holds its first KiB)",
+                    MAX_LINE_BYTES >> 20
+                ),
+                bytes: std::mem::take(&mut self.buffer),
+            };
+            return Ok(Some((Err(bad_line), start)));
+        }
         if self.buffer.is_empty() || self.follow && !self.buffer.ends_with(b"\n") {
             return Ok(None);
         }
@@ -179,9 +224,32 @@ impl LineReader {
         bytes = bytes.strip_suffix(b"\r").unwrap_or(bytes);
         let text = std::str::from_utf8(bytes)
             .map(str::to_owned)
-            .map_err(|err| format!("not valid UTF-8: {err}"));
+            .map_err(|err| BadLine {
+                reason: format!("not valid UTF-8: {err}"),
+                bytes: bytes.to_vec(),
+            });
         self.buffer.clear();
         Ok(Some((text, start)))
+    }
+
+    /// Consumes the rest of a line too long to keep, of which `read` bytes were
+    /// read: how many now, and whether its end (a newline or the end of input) came.
+    fn skip_rest_of_line(&mut self, mut read: u64) -> io::Result<(u64, bool)> {
+        loop {
+            let available = self.input.fill_buf()?;
+            if available.is_empty() {
+                return Ok((read, false));
+            }
+            let (used, ended) = match available.iter().position(|&b| b == b'\n') {
+                Some(newline) => (newline + 1, true),
+                None => (available.len(), false),
+            };
+            self.input.consume(used);
+            read += used as u64;
+            if ended {
+                return Ok((read, true));
+            }
+        }
     }
 
     fn seek(&mut self, offset: u64) -> io::Result<()> {
@@ -206,6 +274,7 @@ impl LineReader {
         self.input = Box::new(BufReader::with_capacity(1 << 16, file));
         self.offset = offset;
         self.buffer.clear();
+        self.skipping = None;
         Ok(())
     }
 }
@@ -303,11 +372,13 @@ impl TestStream {
 const EVENT_SHAPE: &str =
     "expected one of {\"add\": [...]}, {\"watermark\": ms} or {\"processing_time\": ms}";
 
-/// Moves a clock forward to the milliseconds in `body`; it never moves back.
+/// Moves a clock forward to the milliseconds in `body`, a supported event time; it
+/// never moves back.
 fn advance(clock: &mut Timestamp, body: &Value, what: &str) -> Result<Timestamp, String> {
     let time = body
         .as_i64()
         .ok_or_else(|| format!("the {what} must be milliseconds, found {body}"))?;
+    let time = event_time(time).map_err(|err| format!("the {what}: {err}"))?;
     if time < *clock {
         return Err(format!(
             "the {what} {time} is behind the current {what} {clock}"
@@ -335,17 +406,16 @@ fn test_element(element: Value) -> Result<Record, String> {
     let ts = fields
         .get("ts")
         .ok_or("an element needs \"ts\"")
+        .map_err(|err| err.to_owned())
         .and_then(|ts| {
-            read_timestamp(ts, TimestampFormat::Auto)
-                .map_err(|_| "\"ts\" must be milliseconds or an RFC 3339 time")
-        })
-        .map_err(str::to_owned)?;
+            read_timestamp(ts, TimestampFormat::Auto).map_err(|err| format!("\"ts\": {err}"))
+        })?;
     let key = fields.get("key").map_or_else(Key::null, Key::from_value);
     let value = fields.remove("value").unwrap_or(Value::Null);
     Ok(Record::new(key, value, ts))
 }
 
-/// Reads an event time written in `format`.
+/// Reads an event time written in `format`; it must be in the supported range.
 fn read_timestamp(value: &Value, format: TimestampFormat) -> Result<Timestamp, String> {
     let ts = match (format, value) {
         (TimestampFormat::Auto | TimestampFormat::Millis, Value::Number(n)) => n
@@ -354,9 +424,10 @@ fn read_timestamp(value: &Value, format: TimestampFormat) -> Result<Timestamp, S
         (TimestampFormat::Seconds, Value::Number(n)) => {
             let seconds = n.as_f64().unwrap_or(f64::NAN);
             let millis = (seconds * 1000.0).round();
-            if !millis.is_finite() || millis.abs() >= 9.2e18 {
+            if !millis.is_finite() {
                 return Err(format!("expected seconds since the epoch, found {n}"));
             }
+            // Saturates, and the range check below refuses what saturated.
             millis as i64
         }
         (TimestampFormat::Auto | TimestampFormat::Rfc3339, Value::String(text)) => {
@@ -374,10 +445,7 @@ fn read_timestamp(value: &Value, format: TimestampFormat) -> Result<Timestamp, S
             ));
         }
     };
-    if ts == MIN_TIMESTAMP || ts > END_OF_GLOBAL_WINDOW {
-        return Err(format!("the time {ts} is outside the range of event times"));
-    }
-    Ok(ts)
+    event_time(ts).map_err(|err| err.to_string())
 }
 
 impl Source for TestStream {
@@ -394,8 +462,10 @@ impl Source for TestStream {
             self.line += 1;
             let line = match line {
                 Ok(line) => line,
-                Err(reason) => {
-                    dead.push(DeadLetter::input(&self.name, self.line, None, "", reason));
+                Err(BadLine { reason, bytes }) => {
+                    dead.push(DeadLetter::input_bytes(
+                        &self.name, self.line, &bytes, reason,
+                    ));
                     return Ok(Poll::Events);
                 }
             };
@@ -526,7 +596,7 @@ enum LineInput {
         /// For a followed file, what wakes the source when lines are appended.
         follow: Option<Arc<Wakeup>>,
     },
-    Stdin(Receiver<io::Result<String>>),
+    Stdin(Receiver<io::Result<Result<String, BadLine>>>),
 }
 
 /// JSON Lines from a file or standard input.
@@ -587,7 +657,14 @@ impl JsonLines {
         std::thread::Builder::new()
             .name("millrace-stdin".to_owned())
             .spawn(move || {
-                for line in BufReader::new(reader).lines() {
+                // The decoder of files, so that a line means the same on stdin.
+                let mut lines = LineReader::stream(Box::new(BufReader::new(reader)));
+                loop {
+                    let line = match lines.next_line() {
+                        Ok(Some((line, _))) => Ok(line),
+                        Ok(None) => break,
+                        Err(err) => Err(err),
+                    };
                     let stop = line.is_err();
                     if sender.send(line).is_err() || stop {
                         break;
@@ -620,7 +697,7 @@ impl JsonLines {
                 ..
             } => Ok(match lines.next_line()? {
                 Some((Ok(line), offset)) => LineRead::Line(line, offset),
-                Some((Err(reason), _)) => LineRead::Invalid(reason),
+                Some((Err(bad_line), _)) => LineRead::Invalid(bad_line),
                 None => LineRead::End,
             }),
             LineInput::File {
@@ -636,7 +713,7 @@ impl JsonLines {
                 }
                 Ok(match next {
                     Some((Ok(line), offset)) => LineRead::Line(line, offset),
-                    Some((Err(reason), _)) => LineRead::Invalid(reason),
+                    Some((Err(bad_line), _)) => LineRead::Invalid(bad_line),
                     None => LineRead::Pending,
                 })
             }
@@ -653,7 +730,10 @@ impl JsonLines {
                     })
                 };
                 match received {
-                    Ok(line) => Ok(LineRead::Line(line?, 0)),
+                    Ok(line) => Ok(match line? {
+                        Ok(line) => LineRead::Line(line, 0),
+                        Err(bad_line) => LineRead::Invalid(bad_line),
+                    }),
                     Err(RecvTimeoutError::Timeout) => Ok(LineRead::Pending),
                     Err(RecvTimeoutError::Disconnected) => Ok(LineRead::End),
                 }
@@ -665,8 +745,8 @@ impl JsonLines {
 enum LineRead {
     /// A line and its offset.
     Line(String, u64),
-    /// A line that is not text, with the reason.
-    Invalid(String),
+    /// A line that is not text.
+    Invalid(BadLine),
     Pending,
     End,
 }
@@ -684,10 +764,12 @@ impl Source for JsonLines {
         while records.len() < self.bundle_size {
             let (line, offset) = match self.next_line(timeout, !read_any)? {
                 LineRead::Line(line, offset) => (line, offset),
-                LineRead::Invalid(reason) => {
+                LineRead::Invalid(BadLine { reason, bytes }) => {
                     read_any = true;
                     self.line += 1;
-                    dead.push(DeadLetter::input(&self.name, self.line, None, "", reason));
+                    dead.push(DeadLetter::input_bytes(
+                        &self.name, self.line, &bytes, reason,
+                    ));
                     continue;
                 }
                 LineRead::Pending => break,
@@ -838,7 +920,7 @@ impl Source for Generator {
     fn poll(
         &mut self,
         events: &mut Vec<Event>,
-        _dead: &mut Vec<DeadLetter>,
+        dead: &mut Vec<DeadLetter>,
         _timeout: Option<Duration>,
     ) -> io::Result<Poll> {
         let remaining = self
@@ -860,12 +942,26 @@ impl Source for Generator {
             } else {
                 self.rng.u64(0..=jitter) as i64
             };
-            let ts = self.base_time(index) - late;
-            records.push(Record::new(key, Value::from(self.rng.u8(0..100)), ts));
+            let ts = self.base_time(index).saturating_sub(late);
+            let value = Value::from(self.rng.u8(0..100));
+            // An unbounded generator eventually runs past the supported range.
+            match event_time(ts) {
+                Ok(ts) => records.push(Record::new(key, value, ts)),
+                Err(err) => dead.push(DeadLetter::input(
+                    "generator",
+                    index + 1,
+                    None,
+                    &value.to_string(),
+                    err.to_string(),
+                )),
+            }
         }
-        events.push(Event::Records(records));
+        if !records.is_empty() {
+            events.push(Event::Records(records));
+        }
         events.push(Event::Watermark(
-            self.base_time(self.produced - 1) - self.spec.out_of_orderness,
+            self.base_time(self.produced - 1)
+                .saturating_sub(self.spec.out_of_orderness),
         ));
         Ok(Poll::Events)
     }
@@ -1013,6 +1109,81 @@ mod tests {
             })
             .sum();
         assert_eq!(records, 2);
+    }
+
+    #[test]
+    fn invalid_utf8_is_a_dead_letter_with_its_bytes_on_stdin_as_in_a_file() {
+        let text = b"{\"ts\": 1}\n{\"ts\": \xff}\n{\"ts\": 2}\n";
+        let spec = JsonLinesSpec::defaults();
+        let file = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(file.path(), text).unwrap();
+        let mut from_file = JsonLines::file(file.path(), &spec).unwrap();
+        let mut from_stdin = JsonLines::reader("stdin", io::Cursor::new(text.to_vec()), &spec);
+        for source in [&mut from_file as &mut dyn Source, &mut from_stdin] {
+            let (_, dead) = drain(source);
+            // Lines on stdin come in as a thread reads them: count, not bundles.
+            assert_eq!(source.records_read(), 2);
+            assert_eq!(dead.len(), 1);
+            let letter = serde_json::to_value(&dead[0]).unwrap();
+            assert_eq!(letter["line"], 2);
+            assert_eq!(letter["input"], "{\"ts\": \u{fffd}}");
+            assert_eq!(letter["input_base64"], "eyJ0cyI6IP99");
+            assert!(dead[0].reason.starts_with("not valid UTF-8"));
+        }
+    }
+
+    #[test]
+    fn a_line_past_the_length_limit_is_a_dead_letter_and_reading_goes_on() {
+        let mut text = b"{\"ts\": 1}\n".to_vec();
+        text.extend(std::iter::repeat_n(b'x', MAX_LINE_BYTES + 10));
+        text.extend_from_slice(b"\n{\"ts\": 2}\n");
+        let spec = JsonLinesSpec::defaults();
+        let mut source = JsonLines::reader("stdin", io::Cursor::new(text), &spec);
+        let (_, dead) = drain(&mut source);
+        assert_eq!(source.records_read(), 2);
+        assert_eq!(dead.len(), 1);
+        assert!(dead[0].reason.contains("longer than the limit of 16 MiB"));
+        let letter = serde_json::to_value(&dead[0]).unwrap();
+        assert_eq!(letter["line"], 2);
+        assert_eq!(letter["input"].as_str().unwrap().len(), 1024);
+    }
+
+    #[test]
+    fn times_outside_the_supported_range_are_dead_letters() {
+        let file = temp_file(
+            "{\"ts\": -9223372036854775807}\n{\"ts\": 9223372036854775806}\n\
+             {\"ts\": 9223372036854775}\n{\"ts\": \"9999-12-31T23:59:59Z\"}\n",
+        );
+        let mut source = JsonLines::file(file.path(), &JsonLinesSpec::defaults()).unwrap();
+        let (events, dead) = drain(&mut source);
+        assert_eq!(source.records_read(), 2);
+        assert_eq!(dead.len(), 2);
+        assert!(
+            dead[0].reason.contains("outside the supported range"),
+            "{}",
+            dead[0].reason
+        );
+        let times: Vec<Timestamp> = events
+            .iter()
+            .flat_map(|event| match event {
+                Event::Records(records) => records.iter().map(|r| r.timestamp).collect(),
+                _ => Vec::new(),
+            })
+            .collect();
+        assert_eq!(times, [9_223_372_036_854_775, 253_402_300_799_000]);
+        let script = temp_file(
+            "{\"watermark\": -9223372036854775807}\n{\"processing_time\": 9223372036854775807}\n\
+             {\"add\": [{\"ts\": -9223372036854775807}, {\"ts\": 5}]}\n{\"watermark\": 10}\n",
+        );
+        let mut stream = TestStream::open(script.path()).unwrap();
+        let (events, dead) = drain(&mut stream);
+        assert_eq!(dead.len(), 3);
+        assert!(
+            dead.iter()
+                .all(|d| d.reason.contains("outside the supported range"))
+        );
+        assert_eq!(events.len(), 2);
+        assert_eq!(events[1], Event::Watermark(10));
     }
 
     #[test]

@@ -5,6 +5,12 @@
 //! [`MIN_TIMESTAMP`] means "nothing is known yet" and one of [`MAX_TIMESTAMP`] means
 //! "the input is complete".
 //!
+//! Times that come from outside (records, test-stream watermarks and clocks, spec
+//! settings) must lie in the supported range [`MIN_EVENT_TIME`]..=[`MAX_EVENT_TIME`],
+//! checked by [`event_time`], and durations are at most [`MAX_DURATION`]. Together
+//! they keep every window bound, garbage-collection time and watermark computed from
+//! them far inside `i64`, so that window arithmetic never wraps.
+//!
 //! ```
 //! use millrace::time::{parse_duration, format_duration};
 //! assert_eq!(parse_duration("1m30s").unwrap(), 90_000);
@@ -26,10 +32,45 @@ pub const MAX_TIMESTAMP: Timestamp = i64::MAX;
 /// timestamp. One below [`MAX_TIMESTAMP`] so that a watermark of +∞ passes it.
 pub const END_OF_GLOBAL_WINDOW: Timestamp = i64::MAX - 1;
 
+/// The earliest event time a record can carry: Beam's
+/// `BoundedWindow.TIMESTAMP_MIN_VALUE` (the smallest `i64` of microseconds, in
+/// milliseconds), about 292,000 years before 1970.
+pub const MIN_EVENT_TIME: Timestamp = -9_223_372_036_854_775;
+
+/// The latest event time a record can carry: Beam's `BoundedWindow.TIMESTAMP_MAX_VALUE`.
+/// It is far below [`END_OF_GLOBAL_WINDOW`], so every such record is inside the
+/// global window and a watermark of +∞ passes every window built from it.
+pub const MAX_EVENT_TIME: Timestamp = 9_223_372_036_854_775;
+
+/// The longest duration a spec can give (window sizes, gaps, periods, offsets,
+/// lateness, out-of-orderness): the width of the supported range, about 584,000
+/// years. A supported time plus or minus a few of them stays far inside `i64`.
+pub const MAX_DURATION: i64 = MAX_EVENT_TIME - MIN_EVENT_TIME;
+
+/// A time outside the supported range of event times.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "the time {0} ms is outside the supported range of event times, {MIN_EVENT_TIME} to \
+     {MAX_EVENT_TIME} ms (about 292,000 years either side of 1970)"
+)]
+pub struct OutOfRange(pub i64);
+
+/// Checks a time that comes from outside the engine — a record's event time, a test
+/// stream's watermark or clock, a generator's start. Every source goes through this
+/// one function, so nothing past it needs to fear the ends of `i64`.
+pub fn event_time(millis: i64) -> Result<Timestamp, OutOfRange> {
+    if (MIN_EVENT_TIME..=MAX_EVENT_TIME).contains(&millis) {
+        Ok(millis)
+    } else {
+        Err(OutOfRange(millis))
+    }
+}
+
 /// A duration that could not be read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
-    "expected a duration such as 250ms, 30s, 1m, 2h, 1d or a number of milliseconds, found {found:?}"
+    "expected a duration such as 250ms, 30s, 1m, 2h, 1d or a number of milliseconds, at most \
+     {MAX_DURATION}ms (about 584,000 years), found {found:?}"
 )]
 pub struct DurationError {
     /// The text that was not a duration.
@@ -37,7 +78,8 @@ pub struct DurationError {
 }
 
 /// Parses a duration written as milliseconds (`1500`) or as one or more
-/// number-and-unit parts (`250ms`, `30s`, `1m`, `2h`, `1d`, `1h30m`).
+/// number-and-unit parts (`250ms`, `30s`, `1m`, `2h`, `1d`, `1h30m`), at most
+/// [`MAX_DURATION`].
 pub fn parse_duration(text: &str) -> Result<i64, DurationError> {
     let error = || DurationError {
         found: text.to_owned(),
@@ -47,11 +89,7 @@ pub fn parse_duration(text: &str) -> Result<i64, DurationError> {
         return Err(error());
     }
     if let Ok(millis) = trimmed.parse::<i64>() {
-        return if millis >= 0 {
-            Ok(millis)
-        } else {
-            Err(error())
-        };
+        return check_duration(millis).ok_or_else(error);
     }
     let mut total: i64 = 0;
     let mut rest = trimmed;
@@ -81,7 +119,12 @@ pub fn parse_duration(text: &str) -> Result<i64, DurationError> {
             .and_then(|part| total.checked_add(part))
             .ok_or_else(error)?;
     }
-    Ok(total)
+    check_duration(total).ok_or_else(error)
+}
+
+/// `millis` if it is a duration a spec may give: from zero to [`MAX_DURATION`].
+pub fn check_duration(millis: i64) -> Option<i64> {
+    (0..=MAX_DURATION).contains(&millis).then_some(millis)
 }
 
 /// Formats milliseconds since the epoch as an RFC 3339 time in UTC.
@@ -119,12 +162,26 @@ pub fn format_duration(millis: i64) -> String {
 }
 
 /// Parses an RFC 3339 timestamp (`2026-11-21T12:00:26Z`, any offset) into
-/// milliseconds since the epoch.
+/// milliseconds since the epoch. Every such time from year 0000 to 9999 is accepted,
+/// including those that jiff's own timestamps cannot hold (it keeps a day's margin
+/// for offsets, so `9999-12-31T23:59:59Z` is out of its range).
 pub fn parse_rfc3339(text: &str) -> Result<Timestamp, String> {
-    let timestamp: jiff::Timestamp = text
-        .parse()
-        .map_err(|err| format!("expected an RFC 3339 timestamp, found {text:?}: {err}"))?;
-    Ok(timestamp.as_millisecond())
+    use jiff::fmt::temporal::Pieces;
+    let expected = || format!("expected an RFC 3339 timestamp, found {text:?}");
+    let pieces = Pieces::parse(text).map_err(|err| format!("{}: {err}", expected()))?;
+    let (Some(time), Some(offset)) = (pieces.time(), pieces.to_numeric_offset()) else {
+        return Err(format!(
+            "{}: it needs a time of day and an offset (Z or +01:00)",
+            expected()
+        ));
+    };
+    // Civil arithmetic, which covers every year jiff parses; the offset moves the
+    // local time to UTC.
+    let epoch = jiff::civil::DateTime::constant(1970, 1, 1, 0, 0, 0, 0);
+    let local = pieces.date().to_datetime(time).duration_since(epoch);
+    let millis = local.as_millis() - i128::from(offset.seconds()) * 1000;
+    let millis = i64::try_from(millis).map_err(|_| format!("{}: out of range", expected()))?;
+    event_time(millis).map_err(|err| err.to_string())
 }
 
 /// Displays a timestamp for people: `-inf`, `+inf`, or RFC 3339 with milliseconds.
@@ -197,6 +254,57 @@ mod tests {
     fn reads_rfc3339_with_offsets() {
         assert_eq!(parse_rfc3339("1970-01-01T00:00:01Z"), Ok(1000));
         assert_eq!(parse_rfc3339("1970-01-01T01:00:00.5+01:00"), Ok(500));
+        assert_eq!(
+            parse_rfc3339("2026-11-21T12:00:26.123-05:30"),
+            Ok(1_795_282_226_123)
+        );
         assert!(parse_rfc3339("yesterday").is_err());
+        assert!(parse_rfc3339("2026-11-21").is_err());
+        assert!(parse_rfc3339("2026-11-21T12:00:00").is_err());
+    }
+
+    #[test]
+    fn reads_every_rfc3339_year_including_the_ends() {
+        assert_eq!(
+            parse_rfc3339("9999-12-31T23:59:59Z"),
+            Ok(253_402_300_799_000)
+        );
+        assert_eq!(
+            parse_rfc3339("9999-12-31T23:59:59.999-23:59"),
+            Ok(253_402_300_799_999 + 86_340_000)
+        );
+        assert_eq!(
+            parse_rfc3339("0000-01-01T00:00:00Z"),
+            Ok(-62_167_219_200_000)
+        );
+    }
+
+    #[test]
+    fn event_times_are_checked_against_the_supported_range() {
+        assert_eq!(event_time(0), Ok(0));
+        assert_eq!(event_time(MIN_EVENT_TIME), Ok(MIN_EVENT_TIME));
+        assert_eq!(event_time(MAX_EVENT_TIME), Ok(MAX_EVENT_TIME));
+        for bad in [
+            i64::MIN,
+            i64::MIN + 1,
+            MIN_EVENT_TIME - 1,
+            MAX_EVENT_TIME + 1,
+            i64::MAX,
+        ] {
+            let err = event_time(bad).unwrap_err();
+            assert!(
+                err.to_string()
+                    .contains("-9223372036854775 to 9223372036854775")
+            );
+        }
+    }
+
+    #[test]
+    fn durations_longer_than_the_supported_range_are_refused() {
+        assert_eq!(parse_duration(&MAX_DURATION.to_string()), Ok(MAX_DURATION));
+        for bad in ["99999999999d", "213503983d", "18446744073709551"] {
+            let err = parse_duration(bad).unwrap_err();
+            assert!(err.to_string().contains("at most"), "{bad}: {err}");
+        }
     }
 }

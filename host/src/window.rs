@@ -21,7 +21,40 @@ use smallvec::SmallVec;
 
 use crate::record::Record;
 
-use crate::time::{END_OF_GLOBAL_WINDOW, MAX_TIMESTAMP, MIN_TIMESTAMP, Timestamp};
+use crate::time::{
+    END_OF_GLOBAL_WINDOW, MAX_DURATION, MAX_TIMESTAMP, MIN_TIMESTAMP, OutOfRange, Timestamp,
+    event_time, format_duration,
+};
+
+/// How many windows one element may be in unless the spec's window step says
+/// otherwise (`max_windows_per_element`). Each window costs the element a copy and a
+/// state update, so a bundle of 1000 records makes at most a million; it covers
+/// sliding windows such as 1h every 1m (60) or 1d every 2m (720).
+pub const DEFAULT_MAX_WINDOWS_PER_ELEMENT: u64 = 1000;
+
+/// The most windows per element a spec may allow, and the bound that
+/// [`WindowFn::assign`] itself enforces whatever it is given.
+pub const MAX_WINDOWS_PER_ELEMENT: u64 = 100_000;
+
+/// Why an element gets no windows.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum AssignError {
+    /// The element's timestamp is outside the supported range.
+    #[error(transparent)]
+    OutOfRange(#[from] OutOfRange),
+    /// The function's settings are outside what a spec can give (a zero size, a
+    /// period longer than the size, a duration past [`MAX_DURATION`]).
+    #[error("the window function {0:?} has settings outside the supported range")]
+    Invalid(WindowFn),
+    /// The element would be in more windows than allowed.
+    #[error("{windows} windows per element; at most {max}")]
+    TooManyWindows {
+        /// How many windows the element would be in.
+        windows: u64,
+        /// The bound.
+        max: u64,
+    },
+}
 
 /// A window of event time.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
@@ -181,6 +214,7 @@ pub trait WindowAssigner: Send {
 pub struct CustomWindowFn {
     name: Arc<str>,
     merging: bool,
+    max_windows: u64,
     assigner: Arc<Mutex<dyn WindowAssigner>>,
 }
 
@@ -194,8 +228,16 @@ impl CustomWindowFn {
         CustomWindowFn {
             name: name.into(),
             merging,
+            max_windows: DEFAULT_MAX_WINDOWS_PER_ELEMENT,
             assigner: Arc::new(Mutex::new(assigner)),
         }
+    }
+
+    /// The same function, assigning at most `max` windows to an element: an element
+    /// given more is that element's fault (a dead letter), not the pipeline's.
+    pub fn with_max_windows(mut self, max: u64) -> Self {
+        self.max_windows = max;
+        self
     }
 
     /// The function's name.
@@ -203,15 +245,29 @@ impl CustomWindowFn {
         &self.name
     }
 
-    /// Assigns a batch of records.
+    /// Assigns a batch of records; a record given more windows than the bound gets
+    /// an error instead.
     pub fn assign(
         &self,
         records: &[Record],
     ) -> Result<Vec<Result<AssignedWindows, String>>, String> {
-        self.assigner
+        let mut assigned = self
+            .assigner
             .lock()
             .map_err(|_| format!("{} failed earlier", self.name))?
-            .assign(records)
+            .assign(records)?;
+        for windows in &mut assigned {
+            if let Ok(list) = windows
+                && list.len() as u64 > self.max_windows
+            {
+                *windows = Err(AssignError::TooManyWindows {
+                    windows: list.len() as u64,
+                    max: self.max_windows,
+                }
+                .to_string());
+            }
+        }
+        Ok(assigned)
     }
 }
 
@@ -232,31 +288,111 @@ impl Eq for CustomWindowFn {}
 impl WindowFn {
     /// Assigns the windows an element with timestamp `ts` belongs to. Custom functions
     /// need the whole record and assign in batches instead ([`CustomWindowFn::assign`]).
-    pub fn assign(&self, ts: Timestamp, out: &mut AssignedWindows) {
+    ///
+    /// Total on every input: a timestamp outside the supported range, settings no
+    /// spec can give, or more than [`MAX_WINDOWS_PER_ELEMENT`] windows are errors,
+    /// and the arithmetic is checked (it cannot overflow once those are excluded).
+    pub fn assign(&self, ts: Timestamp, out: &mut AssignedWindows) -> Result<(), AssignError> {
+        let before = out.len();
+        let assigned = self.assign_checked(ts, out);
+        if assigned.is_err() {
+            out.truncate(before);
+        }
+        assigned
+    }
+
+    fn assign_checked(&self, ts: Timestamp, out: &mut AssignedWindows) -> Result<(), AssignError> {
+        let invalid = || AssignError::Invalid(self.clone());
+        if matches!(self, WindowFn::Custom(_)) {
+            return Ok(());
+        }
+        let ts = event_time(ts)?;
+        if !self.has_supported_settings() {
+            return Err(invalid());
+        }
         match *self {
             WindowFn::Custom(_) => {}
             WindowFn::Global => out.push(Window::Global),
             WindowFn::Fixed { size, offset } => {
-                let start = aligned_start(ts, size, offset);
-                out.push(Window::interval(start, start.saturating_add(size)));
+                let start = aligned_start(ts, size, offset).ok_or_else(invalid)?;
+                out.push(Window::interval(
+                    start,
+                    start.checked_add(size).ok_or_else(invalid)?,
+                ));
             }
             WindowFn::Sliding {
                 size,
                 period,
                 offset,
             } => {
-                // Latest start first, as Beam's SlidingWindows does.
-                let mut start = aligned_start(ts, period, offset);
-                let earliest_excluded = ts.saturating_sub(size);
+                let windows = (size as u64).div_ceil(period as u64);
+                if windows > MAX_WINDOWS_PER_ELEMENT {
+                    return Err(AssignError::TooManyWindows {
+                        windows,
+                        max: MAX_WINDOWS_PER_ELEMENT,
+                    });
+                }
+                // Latest start first, as Beam's SlidingWindows does; at most
+                // ⌈size / period⌉ windows.
+                let mut start = aligned_start(ts, period, offset).ok_or_else(invalid)?;
+                let earliest_excluded = ts.checked_sub(size).ok_or_else(invalid)?;
                 while start > earliest_excluded {
-                    out.push(Window::interval(start, start.saturating_add(size)));
-                    match start.checked_sub(period) {
-                        Some(previous) => start = previous,
-                        None => break,
-                    }
+                    out.push(Window::interval(
+                        start,
+                        start.checked_add(size).ok_or_else(invalid)?,
+                    ));
+                    start = start.checked_sub(period).ok_or_else(invalid)?;
                 }
             }
-            WindowFn::Sessions { gap } => out.push(Window::interval(ts, ts.saturating_add(gap))),
+            WindowFn::Sessions { gap } => out.push(Window::interval(
+                ts,
+                ts.checked_add(gap).ok_or_else(invalid)?,
+            )),
+        }
+        Ok(())
+    }
+
+    /// How many windows an element can be in at most, for non-custom functions.
+    pub fn windows_per_element(&self) -> Option<u64> {
+        match *self {
+            WindowFn::Sliding { size, period, .. } if period > 0 => {
+                Some((size.max(0) as u64).div_ceil(period as u64))
+            }
+            WindowFn::Custom(_) => None,
+            _ => Some(1),
+        }
+    }
+
+    /// Whether every duration is one a spec can give (see [`crate::time::MAX_DURATION`]).
+    fn has_supported_settings(&self) -> bool {
+        let duration = |millis: i64| (0..=MAX_DURATION).contains(&millis);
+        let positive = |millis: i64| millis > 0 && duration(millis);
+        match *self {
+            WindowFn::Global | WindowFn::Custom(_) => true,
+            WindowFn::Fixed { size, offset } => positive(size) && duration(offset),
+            WindowFn::Sliding {
+                size,
+                period,
+                offset,
+            } => positive(size) && positive(period) && period <= size && duration(offset),
+            WindowFn::Sessions { gap } => positive(gap),
+        }
+    }
+
+    /// Why a spec's window function is refused with at most `max` windows per
+    /// element, e.g. "size 100000d over period 1ms makes 8640000000000 windows per
+    /// element; at most 1000".
+    pub fn check_windows_per_element(&self, max: u64) -> Result<(), String> {
+        match (self, self.windows_per_element()) {
+            (WindowFn::Sliding { size, period, .. }, Some(windows)) if windows > max => {
+                Err(format!(
+                    "size {} over period {} makes {windows} windows per element; at most {max} \
+                     (max_windows_per_element, which can be raised to {MAX_WINDOWS_PER_ELEMENT})",
+                    format_duration(*size),
+                    format_duration(*period),
+                ))
+            }
+            _ => Ok(()),
         }
     }
 
@@ -296,9 +432,11 @@ impl WindowFn {
     }
 }
 
-/// The start of the window of `size` aligned at `offset` that contains `ts`.
-fn aligned_start(ts: Timestamp, size: i64, offset: i64) -> Timestamp {
-    ts - (ts as i128 - offset as i128).rem_euclid(size as i128) as i64
+/// The start of the window of `size` aligned at `offset` that contains `ts`, if it
+/// is a time (`size` is positive).
+fn aligned_start(ts: Timestamp, size: i64, offset: i64) -> Option<Timestamp> {
+    let into_window = (i128::from(ts) - i128::from(offset)).checked_rem_euclid(i128::from(size))?;
+    i64::try_from(i128::from(ts) - into_window).ok()
 }
 
 /// Merges intervals that overlap (share an instant), as Beam's
@@ -346,7 +484,7 @@ mod tests {
 
     fn assign(window_fn: &WindowFn, ts: Timestamp) -> Vec<Window> {
         let mut out = AssignedWindows::new();
-        window_fn.assign(ts, &mut out);
+        window_fn.assign(ts, &mut out).unwrap();
         out.into_vec()
     }
 
@@ -467,13 +605,106 @@ mod tests {
     }
 
     #[test]
-    fn windows_near_the_end_of_time_saturate() {
-        let fixed = WindowFn::Fixed {
-            size: 1000,
+    fn timestamps_outside_the_supported_range_get_no_windows() {
+        use crate::time::{MAX_EVENT_TIME, MIN_EVENT_TIME};
+        let functions = [
+            WindowFn::Global,
+            WindowFn::Fixed {
+                size: 1000,
+                offset: 0,
+            },
+            WindowFn::Sliding {
+                size: 60_000,
+                period: 1000,
+                offset: 7,
+            },
+            WindowFn::Sessions { gap: 1000 },
+        ];
+        for window_fn in &functions {
+            for ts in [
+                i64::MIN,
+                -9_223_372_036_854_775_807,
+                MIN_EVENT_TIME - 1,
+                MAX_EVENT_TIME + 1,
+                i64::MAX,
+            ] {
+                let mut out = AssignedWindows::new();
+                let err = window_fn.assign(ts, &mut out).unwrap_err();
+                assert_eq!(err, AssignError::OutOfRange(OutOfRange(ts)));
+                assert!(out.is_empty());
+            }
+            for ts in [MIN_EVENT_TIME, MAX_EVENT_TIME] {
+                let windows = assign(window_fn, ts);
+                assert!(!windows.is_empty());
+                assert!(
+                    windows.iter().all(|w| w.start() <= ts && ts < w.end()),
+                    "{window_fn:?} at {ts}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn assignment_is_bounded_whatever_the_settings() {
+        let huge = WindowFn::Sliding {
+            size: MAX_DURATION,
+            period: 1,
             offset: 0,
         };
-        let windows = assign(&fixed, i64::MAX - 10);
-        assert_eq!(windows[0].end(), i64::MAX);
-        assert_eq!(windows[0].max_timestamp(), i64::MAX - 1);
+        let mut out = AssignedWindows::new();
+        assert!(matches!(
+            huge.assign(0, &mut out),
+            Err(AssignError::TooManyWindows { .. })
+        ));
+        for invalid in [
+            WindowFn::Fixed { size: 0, offset: 0 },
+            WindowFn::Fixed {
+                size: i64::MAX,
+                offset: 0,
+            },
+            WindowFn::Fixed {
+                size: 10,
+                offset: i64::MIN,
+            },
+            WindowFn::Sliding {
+                size: 10,
+                period: 20,
+                offset: 0,
+            },
+            WindowFn::Sliding {
+                size: -10,
+                period: -20,
+                offset: 0,
+            },
+            WindowFn::Sessions { gap: i64::MAX },
+        ] {
+            assert!(matches!(
+                invalid.assign(0, &mut out),
+                Err(AssignError::Invalid(_))
+            ));
+        }
+        assert!(out.is_empty());
+    }
+
+    #[test]
+    fn too_many_sliding_windows_are_named_for_the_spec() {
+        let sliding = WindowFn::Sliding {
+            size: 100_000 * 86_400_000,
+            period: 1,
+            offset: 0,
+        };
+        assert_eq!(
+            sliding.check_windows_per_element(1000).unwrap_err(),
+            "size 100000d over period 1ms makes 8640000000000 windows per element; at most 1000 \
+             (max_windows_per_element, which can be raised to 100000)"
+        );
+        let ok = WindowFn::Sliding {
+            size: 3_600_000,
+            period: 60_000,
+            offset: 0,
+        };
+        assert_eq!(ok.windows_per_element(), Some(60));
+        assert!(ok.check_windows_per_element(60).is_ok());
+        assert!(ok.check_windows_per_element(59).is_err());
     }
 }

@@ -9,9 +9,9 @@ use millrace::pane::AccumulationMode;
 use millrace::pipeline::{AssignWindows, Event, Pipeline, Step, StepOutput};
 use millrace::record::{Key, Record};
 use millrace::state::{MemoryBackend, StateBackend, StateBatch};
-use millrace::time::MAX_TIMESTAMP;
+use millrace::time::{MAX_DURATION, MAX_EVENT_TIME, MAX_TIMESTAMP, MIN_EVENT_TIME};
 use millrace::trigger::Trigger;
-use millrace::window::{AssignedWindows, Window, WindowFn};
+use millrace::window::{AssignedWindows, MAX_WINDOWS_PER_ELEMENT, Window, WindowFn};
 use proptest::prelude::*;
 use serde_json::json;
 
@@ -108,7 +108,9 @@ fn run_with_crash(
 
 fn assign(window_fn: &WindowFn, ts: i64) -> Vec<Window> {
     let mut windows = AssignedWindows::new();
-    window_fn.assign(ts, &mut windows);
+    window_fn
+        .assign(ts, &mut windows)
+        .expect("generated times are in range");
     windows.into_vec()
 }
 
@@ -363,5 +365,56 @@ proptest! {
         let whole = run(&strategy, &inputs);
         let resumed = run_with_crash(&strategy, &inputs, &checkpoint_after, crash_at);
         prop_assert_eq!(whole, resumed);
+    }
+}
+
+/// Any window function, with settings from tiny to past what a spec allows.
+fn any_window_fn() -> impl Strategy<Value = WindowFn> {
+    let duration = prop_oneof![
+        1i64..100_000,
+        any::<i64>(),
+        Just(MAX_DURATION),
+        Just(i64::MAX)
+    ];
+    prop_oneof![
+        Just(WindowFn::Global),
+        (duration.clone(), any::<i64>())
+            .prop_map(|(size, offset)| WindowFn::Fixed { size, offset }),
+        (duration.clone(), duration.clone(), duration.clone()).prop_map(
+            |(size, period, offset)| {
+                WindowFn::Sliding {
+                    size,
+                    period,
+                    offset,
+                }
+            }
+        ),
+        duration.prop_map(|gap| WindowFn::Sessions { gap }),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
+
+    /// Assignment is total: any time and any settings give windows that hold the
+    /// time, at most the bound of them, or an error; never a panic or a wrap.
+    #[test]
+    fn window_assignment_is_total_and_bounded(
+        window_fn in any_window_fn(),
+        ts in prop_oneof![any::<i64>(), MIN_EVENT_TIME..=MAX_EVENT_TIME, -1_000_000i64..1_000_000],
+    ) {
+        let mut windows = AssignedWindows::new();
+        match window_fn.assign(ts, &mut windows) {
+            Ok(()) => {
+                prop_assert!((MIN_EVENT_TIME..=MAX_EVENT_TIME).contains(&ts));
+                prop_assert!(!windows.is_empty());
+                prop_assert!(windows.len() as u64 <= MAX_WINDOWS_PER_ELEMENT);
+                for window in &windows {
+                    prop_assert!(window.start() <= ts && ts < window.end(), "{window} for {ts}");
+                    prop_assert!(window.max_timestamp() >= ts);
+                }
+            }
+            Err(_) => prop_assert!(windows.is_empty()),
+        }
     }
 }

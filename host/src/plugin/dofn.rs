@@ -23,7 +23,7 @@ use crate::pane::PaneInfo;
 use crate::pipeline::{PluginStatus, Replacement, Step, StepFault, StepOutput, StepStats};
 use crate::record::{Key, Record};
 use crate::state::{LastPut, StateError, StepReader, StepWriter, Tag};
-use crate::time::{MIN_TIMESTAMP, Timestamp};
+use crate::time::{MIN_TIMESTAMP, Timestamp, event_time};
 use crate::timer::TimeDomain;
 use crate::window::Window;
 
@@ -214,18 +214,21 @@ impl ParDo {
             let Some(origin) = origins.get(source) else {
                 continue;
             };
-            let record = read_json(key).and_then(|key| read_json(value).map(|value| (key, value)));
+            // A time the plugin gives is checked like a source's.
+            let timestamp = match output.timestamps.get(i) {
+                Some(&time) => event_time(time).map_err(|err| format!("the output's {err}")),
+                None => Ok(origin.timestamp),
+            };
+            let record = timestamp.and_then(|timestamp| {
+                read_json(key).and_then(|key| read_json(value).map(|value| (key, value, timestamp)))
+            });
             match record {
-                Ok((key, value)) => {
+                Ok((key, value, timestamp)) => {
                     self.stats.records_out += 1;
                     out.records.push(Record {
                         key: Key::from_value(&key),
                         value,
-                        timestamp: output
-                            .timestamps
-                            .get(i)
-                            .copied()
-                            .unwrap_or(origin.timestamp),
+                        timestamp,
                         window: origin.window,
                         pane: origin.pane,
                         retraction: origin.retraction,

@@ -310,9 +310,9 @@ impl Runtime {
         } else {
             path.to_owned()
         };
-        let bytes = std::fs::read(&wasm_path).map_err(|err| PluginError::Read {
+        let bytes = read_component_file(&wasm_path).map_err(|message| PluginError::Read {
             path: path.to_owned(),
-            message: err.to_string(),
+            message,
         })?;
         let hash = hex(&Sha256::digest(&bytes));
         let not_component = |message: String| PluginError::NotComponent {
@@ -901,6 +901,46 @@ pub fn window_from(start: i64, end: i64) -> Window {
 /// Reads a JSON value a plugin produced.
 pub fn read_json(bytes: &[u8]) -> Result<serde_json::Value, String> {
     serde_json::from_slice(bytes).map_err(|err| format!("the plugin produced invalid JSON: {err}"))
+}
+
+/// The largest component file a plugin may be (the sum plugin is about 100 KiB; a
+/// component that embeds a model could be large, but not this large).
+pub const MAX_COMPONENT_FILE: u64 = 256 << 20;
+
+/// Reads a component file: only a regular file (not a device such as `/dev/zero`, a
+/// FIFO or a folder), and never more than [`MAX_COMPONENT_FILE`] bytes, even if the
+/// file grows while it is read.
+fn read_component_file(path: &Path) -> Result<Vec<u8>, String> {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    // Non-blocking, so that opening a FIFO does not wait for a writer; the check
+    // below is on the opened file, so nothing can be swapped in between.
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)
+        .map_err(|err| err.to_string())?;
+    let metadata = file.metadata().map_err(|err| err.to_string())?;
+    if !metadata.is_file() {
+        return Err("it is not a regular file".to_owned());
+    }
+    let too_large = || {
+        format!(
+            "it is larger than the limit of {} MiB",
+            MAX_COMPONENT_FILE >> 20
+        )
+    };
+    if metadata.len() > MAX_COMPONENT_FILE {
+        return Err(too_large());
+    }
+    let mut bytes = Vec::with_capacity(metadata.len() as usize);
+    file.take(MAX_COMPONENT_FILE + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|err| err.to_string())?;
+    if bytes.len() as u64 > MAX_COMPONENT_FILE {
+        return Err(too_large());
+    }
+    Ok(bytes)
 }
 
 #[cfg(test)]

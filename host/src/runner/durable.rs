@@ -107,6 +107,13 @@ pub struct Counters {
     pub dead_lettered: u64,
 }
 
+/// The folder of pipeline `name`'s state under `state_dir`. The one place that
+/// joins them: the name is checked again, so that no name reaches outside.
+pub fn pipeline_dir(state_dir: &Path, name: &str) -> Result<PathBuf, String> {
+    crate::spec::check_name(name)?;
+    Ok(state_dir.join(name))
+}
+
 impl Durable {
     /// Opens `name`'s state directory under `options.dir`.
     pub fn open(
@@ -115,7 +122,7 @@ impl Durable {
         fingerprint: Value,
         settings: &CheckpointSpec,
     ) -> Result<Self, RunError> {
-        let dir = options.dir.join(name);
+        let dir = pipeline_dir(&options.dir, name).map_err(RunError::State)?;
         std::fs::create_dir_all(&dir).map_err(io_error(format!(
             "cannot create the state directory {}",
             dir.display()

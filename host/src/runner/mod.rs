@@ -14,7 +14,7 @@ mod control;
 mod durable;
 
 pub use control::{Command, Control, KEPT_SWAP_PAUSES, LiveStatus, SwapPoint};
-pub use durable::{Backend, StateOptions};
+pub use durable::{Backend, StateOptions, pipeline_dir};
 pub(crate) use durable::{Counters, Durable};
 
 use std::io::{self, IsTerminal};
@@ -171,12 +171,14 @@ pub fn build_steps(spec: &PipelineSpec) -> Result<Vec<Box<dyn Step>>, SpecError>
                 strategy: next,
                 custom,
                 trigger_plugins: plugins,
+                max_windows_per_element,
             } => {
                 strategy = next.clone();
                 if let Some(custom) = custom {
                     let window_fn = WasmWindows::load(custom, path)
                         .map_err(|err| plugin_error(spec, &format!("{path}.custom"), &err))?;
-                    strategy.window_fn = WindowFn::Custom(window_fn);
+                    strategy.window_fn =
+                        WindowFn::Custom(window_fn.with_max_windows(*max_windows_per_element));
                 }
                 window_path = path.clone();
                 trigger_plugins = plugins;

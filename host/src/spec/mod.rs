@@ -21,9 +21,9 @@ use crate::combine::Builtin;
 use crate::group::WindowingStrategy;
 use crate::pane::{AccumulationMode, TimestampCombiner};
 use crate::plugin::{Grants, Limits, PluginSpec};
-use crate::time::parse_duration;
+use crate::time::{check_duration, event_time, parse_duration};
 use crate::trigger::{Alignment, MAX_NODES, Trigger, TriggerMachine};
-use crate::window::WindowFn;
+use crate::window::{DEFAULT_MAX_WINDOWS_PER_ELEMENT, MAX_WINDOWS_PER_ELEMENT, WindowFn};
 use document::{Entry, Mark, Node, NodeValue};
 
 /// A validated pipeline spec.
@@ -156,6 +156,9 @@ pub enum StepSpec {
         /// The plugins of the trigger's data-driven parts: `Trigger::Plugin { index }`
         /// names `trigger_plugins[index]`.
         trigger_plugins: Vec<PluginSpec>,
+        /// The most windows one element may be in (checked for sliding windows when
+        /// the spec is read, and for a custom function's output per element).
+        max_windows_per_element: u64,
     },
     /// Run a DoFn plugin on every record.
     ParDo {
@@ -242,14 +245,31 @@ impl fmt::Display for SpecError {
 /// A spec result.
 pub type Result<T> = std::result::Result<T, SpecError>;
 
-/// Reads and validates the spec at `file`.
+/// Reads and validates the spec at `file`. At most [`document::MAX_DOCUMENT_BYTES`]
+/// (and one more, to tell that there are more) are read, whatever the file is.
 pub fn load(file: &Path) -> Result<PipelineSpec> {
-    let text = std::fs::read_to_string(file).map_err(|err| SpecError {
+    use std::io::Read;
+    let error = |message: String| SpecError {
         file: file.to_owned(),
         path: String::new(),
-        message: format!("cannot read the spec: {err}"),
+        message,
         mark: None,
-    })?;
+    };
+    let mut bytes = Vec::new();
+    std::fs::File::open(file)
+        .and_then(|spec| {
+            spec.take(document::MAX_DOCUMENT_BYTES as u64 + 1)
+                .read_to_end(&mut bytes)
+        })
+        .map_err(|err| error(format!("cannot read the spec: {err}")))?;
+    if bytes.len() > document::MAX_DOCUMENT_BYTES {
+        return Err(error(format!(
+            "the spec is larger than the limit of {} bytes (1 MiB)",
+            document::MAX_DOCUMENT_BYTES
+        )));
+    }
+    let text = String::from_utf8(bytes)
+        .map_err(|err| error(format!("cannot read the spec: it is not UTF-8 text: {err}")))?;
     parse(file, &text)
 }
 
@@ -257,6 +277,39 @@ pub fn load(file: &Path) -> Result<PipelineSpec> {
 pub fn parse(file: &Path, text: &str) -> Result<PipelineSpec> {
     read(file, text, None)
 }
+
+/// Checks a pipeline name, which names its state folder: lowercase letters, digits,
+/// `-` and `_`, at most 63, starting with a letter or digit — the server's rules, so
+/// that a spec means the same on the command line and when served. Uppercase is
+/// refused because two names differing only in case would share a folder on
+/// case-insensitive file systems, and dots because `.`/`..` and hidden folders are
+/// not names.
+pub fn check_name(name: &str) -> std::result::Result<(), String> {
+    let valid = !name.is_empty()
+        && name.len() <= 63
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+        && name
+            .bytes()
+            .next()
+            .is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
+    if valid {
+        Ok(())
+    } else {
+        Err(format!(
+            "{name:?} is not a pipeline name: use lowercase letters, digits, - and _ (at most \
+             63, starting with a letter or digit)"
+        ))
+    }
+}
+
+/// The most lines or generated records in one bundle: a bundle is held in memory
+/// (several times over, in channels and steps).
+pub const MAX_BUNDLE_SIZE: u64 = 100_000;
+
+/// How a duration is described when one is expected.
+const DURATION: &str = "a duration such as 250ms, 30s, 1m, 2h or 1d (at most 213503982d)";
 
 /// Finds a plugin by the name a spec gives it: `Ok(path)` of its component, or why
 /// there is none.
@@ -399,11 +452,11 @@ impl Reader<'_> {
 
     fn duration(&self, at: &At, node: &Node) -> Result<i64> {
         match &node.value {
-            NodeValue::Int(millis) if *millis >= 0 => Ok(*millis),
-            NodeValue::Str(text) => parse_duration(text).map_err(|_| {
-                self.expected(at, "a duration such as 250ms, 30s, 1m, 2h or 1d", node)
-            }),
-            _ => Err(self.expected(at, "a duration such as 250ms, 30s, 1m, 2h or 1d", node)),
+            NodeValue::Int(millis) if check_duration(*millis).is_some() => Ok(*millis),
+            NodeValue::Str(text) => {
+                parse_duration(text).map_err(|_| self.expected(at, DURATION, node))
+            }
+            _ => Err(self.expected(at, DURATION, node)),
         }
     }
 
@@ -419,6 +472,16 @@ impl Reader<'_> {
         match &node.value {
             NodeValue::Int(n) if *n >= 0 && *n as u64 >= min => Ok(*n as u64),
             _ => Err(self.expected(at, &format!("a whole number of at least {min}"), node)),
+        }
+    }
+
+    /// A count from `min` to `max`: settings that size buffers or loops are bounded.
+    fn count_up_to(&self, at: &At, node: &Node, min: u64, max: u64) -> Result<u64> {
+        match &node.value {
+            NodeValue::Int(n) if (min as i128..=max as i128).contains(&i128::from(*n)) => {
+                Ok(*n as u64)
+            }
+            _ => Err(self.expected(at, &format!("a whole number from {min} to {max}"), node)),
         }
     }
 
@@ -438,12 +501,29 @@ impl Reader<'_> {
             ],
         )?;
         let name = match map.get("name") {
-            Some(node) => self.string(&at.key("name"), node)?,
-            None => self
-                .file
-                .file_stem()
-                .map(|stem| stem.to_string_lossy().into_owned())
-                .unwrap_or_else(|| "pipeline".to_owned()),
+            Some(node) => {
+                let name = self.string(&at.key("name"), node)?;
+                check_name(&name)
+                    .map_err(|message| self.error(&at.key("name"), message, node.mark))?;
+                name
+            }
+            None => {
+                let stem = self
+                    .file
+                    .file_stem()
+                    .map(|stem| stem.to_string_lossy().into_owned())
+                    .unwrap_or_else(|| "pipeline".to_owned());
+                check_name(&stem).map_err(|message| SpecError {
+                    file: self.file.to_owned(),
+                    path: "name".to_owned(),
+                    message: format!(
+                        "the spec has no name and its file's, {stem:?}, is not one: {message}; \
+                         give one with `name:`"
+                    ),
+                    mark: None,
+                })?;
+                stem
+            }
         };
         let source = self.source(&at.key("source"), map.require(self, &at, "source")?)?;
         let steps = match map.get("steps") {
@@ -550,7 +630,8 @@ impl Reader<'_> {
             }
         }
         if let Some(node) = map.get("bundle_size") {
-            spec.bundle_size = self.count(&at.key("bundle_size"), node, 1)? as usize;
+            spec.bundle_size =
+                self.count_up_to(&at.key("bundle_size"), node, 1, MAX_BUNDLE_SIZE)? as usize;
         }
         Ok(spec)
     }
@@ -574,7 +655,8 @@ impl Reader<'_> {
             spec.elements = Some(self.count(&at.key("elements"), node, 0)?);
         }
         if let Some(node) = map.get("keys") {
-            spec.keys = self.count(&at.key("keys"), node, 1)?;
+            // The generator makes its keys up front.
+            spec.keys = self.count_up_to(&at.key("keys"), node, 1, 1_000_000)?;
         }
         if let Some(node) = map.get("rate") {
             spec.rate = self.count(&at.key("rate"), node, 1)?;
@@ -585,9 +667,11 @@ impl Reader<'_> {
         if let Some(node) = map.get("start") {
             let at = at.key("start");
             spec.start = match &node.value {
-                NodeValue::Int(ms) => *ms,
+                NodeValue::Int(ms) => {
+                    event_time(*ms).map_err(|err| self.error(&at, err.to_string(), node.mark))?
+                }
                 NodeValue::Str(text) => crate::time::parse_rfc3339(text)
-                    .map_err(|_| self.expected(&at, "milliseconds or an RFC 3339 time", node))?,
+                    .map_err(|err| self.error(&at, err, node.mark))?,
                 _ => return Err(self.expected(&at, "milliseconds or an RFC 3339 time", node)),
             };
         }
@@ -595,7 +679,8 @@ impl Reader<'_> {
             spec.seed = self.count(&at.key("seed"), node, 0)?;
         }
         if let Some(node) = map.get("bundle_size") {
-            spec.bundle_size = self.count(&at.key("bundle_size"), node, 1)? as usize;
+            spec.bundle_size =
+                self.count_up_to(&at.key("bundle_size"), node, 1, MAX_BUNDLE_SIZE)? as usize;
         }
         Ok(spec)
     }
@@ -615,12 +700,14 @@ impl Reader<'_> {
             match kind {
                 "window" => {
                     let mut trigger_plugins = Vec::new();
-                    let (strategy, custom) = self.window(&step_at, body, &mut trigger_plugins)?;
+                    let (strategy, custom, max_windows_per_element) =
+                        self.window(&step_at, body, &mut trigger_plugins)?;
                     steps.push(StepSpec::Window {
                         path: step_at.path,
                         strategy,
                         custom,
                         trigger_plugins,
+                        max_windows_per_element,
                     });
                 }
                 "pardo" => {
@@ -647,7 +734,7 @@ impl Reader<'_> {
         at: &At,
         node: &Node,
         trigger_plugins: &mut Vec<PluginSpec>,
-    ) -> Result<(WindowingStrategy, Option<PluginSpec>)> {
+    ) -> Result<(WindowingStrategy, Option<PluginSpec>, u64)> {
         const FUNCTIONS: [&str; 5] = ["global", "fixed", "sliding", "sessions", "custom"];
         let map = self.map(
             at,
@@ -662,6 +749,7 @@ impl Reader<'_> {
                 "accumulation",
                 "allowed_lateness",
                 "timestamp_combiner",
+                "max_windows_per_element",
             ],
         )?;
         let chosen: Vec<&Entry> = map
@@ -693,14 +781,25 @@ impl Reader<'_> {
                 ));
             }
         };
+        let max_windows = match map.get("max_windows_per_element") {
+            Some(node) => self.count_up_to(
+                &at.key("max_windows_per_element"),
+                node,
+                1,
+                MAX_WINDOWS_PER_ELEMENT,
+            )?,
+            None => DEFAULT_MAX_WINDOWS_PER_ELEMENT,
+        };
         let (window_fn, custom) = if entry.key == "custom" {
             let plugin = self.plugin(&at.key("custom"), &entry.value)?;
             (WindowFn::Global, Some(plugin))
         } else {
-            (
-                self.window_fn(&at.key(&entry.key), &entry.key, &entry.value)?,
-                None,
-            )
+            let fn_at = at.key(&entry.key);
+            let window_fn = self.window_fn(&fn_at, &entry.key, &entry.value)?;
+            window_fn
+                .check_windows_per_element(max_windows)
+                .map_err(|message| self.error(&fn_at, message, entry.key_mark))?;
+            (window_fn, None)
         };
         let mut strategy = WindowingStrategy {
             window_fn,
@@ -736,7 +835,7 @@ impl Reader<'_> {
                 _ => return Err(self.expected(&at, "end_of_window, earliest or latest", node)),
             };
         }
-        Ok((strategy, custom))
+        Ok((strategy, custom, max_windows))
     }
 
     fn window_fn(&self, at: &At, kind: &str, node: &Node) -> Result<WindowFn> {
@@ -1076,7 +1175,7 @@ impl Reader<'_> {
                 .transpose()?,
             keep: map
                 .get("keep")
-                .map(|node| self.count(&at.key("keep"), node, 1))
+                .map(|node| self.count_up_to(&at.key("keep"), node, 1, 1000))
                 .transpose()?
                 .unwrap_or(3),
         })

@@ -427,3 +427,123 @@ fn relative_paths_are_cleaned() {
     assert_eq!(normalize(Path::new("/x/../y")), Path::new("/y"));
     assert_eq!(normalize(Path::new("a/..")), Path::new("."));
 }
+
+#[test]
+fn sliding_windows_past_the_windows_per_element_bound_are_refused() {
+    let err = error(&with_window(
+        "      sliding: { size: 100000d, period: 1ms }",
+    ));
+    assert_eq!(err.path, "steps[0].window.sliding");
+    assert_eq!(
+        err.message,
+        "size 100000d over period 1ms makes 8640000000000 windows per element; at most 1000 \
+         (max_windows_per_element, which can be raised to 100000)"
+    );
+    let text = with_window("      sliding: { size: 1d, period: 1m }");
+    assert!(error(&text).message.contains("1440 windows per element"));
+    let raised =
+        with_window("      sliding: { size: 1d, period: 1m }\n      max_windows_per_element: 1440");
+    let StepSpec::Window {
+        max_windows_per_element,
+        ..
+    } = &spec(&raised).unwrap().steps[0]
+    else {
+        panic!("a window step")
+    };
+    assert_eq!(*max_windows_per_element, 1440);
+    let too_many = with_window("      global: {}\n      max_windows_per_element: 100001");
+    assert_eq!(
+        error(&too_many).path,
+        "steps[0].window.max_windows_per_element"
+    );
+}
+
+#[test]
+fn durations_and_times_past_the_supported_range_are_refused() {
+    for window in [
+        "      fixed: { size: 99999999999d }",
+        "      fixed: { size: 1d, offset: 9223372036854775807 }",
+        "      sessions: { gap: 999999999999d }",
+        "      global: {}\n      allowed_lateness: 9223372036854775807",
+    ] {
+        let err = error(&with_window(window));
+        assert!(
+            err.message.contains("at most 213503982d"),
+            "{window}: {err}"
+        );
+    }
+    let generator =
+        "source: { generator: { start: -9223372036854775807 } }\nsink: { stdout: {} }\n";
+    let err = error(generator);
+    assert_eq!(err.path, "source.generator.start");
+    assert!(err.message.contains("outside the supported range"), "{err}");
+}
+
+#[test]
+fn pipeline_names_are_names_not_paths() {
+    for bad in [
+        "../../../elsewhere/x",
+        "a/b",
+        "..",
+        ".hidden",
+        "Scores",
+        "",
+        "-x",
+    ] {
+        let err = error(&format!("name: {bad:?}\n{HEAD}"));
+        assert_eq!(err.path, "name", "{bad}");
+    }
+    assert_eq!(
+        spec(&format!("name: team_scores-2\n{HEAD}")).unwrap().name,
+        "team_scores-2"
+    );
+    let err = parse(Path::new("dir/My Pipeline.yaml"), HEAD).unwrap_err();
+    assert_eq!(err.path, "name");
+    assert!(err.message.contains("give one with `name:`"), "{err}");
+}
+
+#[test]
+fn spec_files_are_read_up_to_a_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("huge.yaml");
+    std::fs::write(&file, format!("{HEAD}# {}\n", "x".repeat(2 << 20))).unwrap();
+    let err = load(&file).unwrap_err();
+    assert!(
+        err.message
+            .contains("larger than the limit of 1048576 bytes"),
+        "{err}"
+    );
+    let err = load(Path::new("/dev/zero")).unwrap_err();
+    assert!(err.message.contains("larger than the limit"), "{err}");
+}
+
+#[test]
+fn settings_that_size_buffers_are_bounded() {
+    let source = |body: &str| format!("source: {body}\nsink: {{ stdout: {{}} }}\n");
+    for (text, path) in [
+        (
+            source("{ stdin: { bundle_size: 1000000000000 } }"),
+            "source.stdin.bundle_size",
+        ),
+        (
+            source("{ generator: { bundle_size: 100001 } }"),
+            "source.generator.bundle_size",
+        ),
+        (
+            source("{ generator: { keys: 1000000000000 } }"),
+            "source.generator.keys",
+        ),
+        (
+            format!("{HEAD}checkpoint: {{ keep: 1000000 }}\n"),
+            "checkpoint.keep",
+        ),
+    ] {
+        let err = error(&text);
+        assert_eq!(err.path, path);
+        assert!(
+            err.message.starts_with("expected a whole number from 1 to"),
+            "{err}"
+        );
+    }
+    assert!(spec(&source("{ stdin: { bundle_size: 100000 } }")).is_ok());
+}

@@ -14,6 +14,20 @@ pub struct Running {
     count: i64,
 }
 
+impl Running {
+    /// Adds `sign × input`, or refuses (and changes nothing) if the running sum would
+    /// no longer be a finite float, which JSON would write as `null`.
+    fn add(&mut self, input: f64, sign: i8) -> Result<(), Error> {
+        let sum = self.sum + input * f64::from(sign);
+        if !sum.is_finite() {
+            return Err(Error::new("mean's running sum overflows a 64-bit float"));
+        }
+        self.sum = sum;
+        self.count += i64::from(sign);
+        Ok(())
+    }
+}
+
 impl CombineFn for Mean {
     type Input = f64;
     type Accumulator = Running;
@@ -29,13 +43,12 @@ impl CombineFn for Mean {
     }
 
     fn add_input(&self, acc: &mut Running, input: f64) -> Result<(), Error> {
-        acc.sum += input;
-        acc.count += 1;
-        Ok(())
+        acc.add(input, 1)
     }
 
     fn merge_accumulators(&self, acc: &mut Running, other: Running) {
-        acc.sum += other.sum;
+        // Merged windows cannot be refused: their sum saturates at the largest float.
+        acc.sum = (acc.sum + other.sum).clamp(f64::MIN, f64::MAX);
         acc.count += other.count;
     }
 
@@ -44,9 +57,7 @@ impl CombineFn for Mean {
     }
 
     fn uncombine(&self, acc: &mut Running, input: f64) -> Result<(), Error> {
-        acc.sum -= input;
-        acc.count -= 1;
-        Ok(())
+        acc.add(input, -1)
     }
 }
 
@@ -66,5 +77,15 @@ mod tests {
         }
         mean.uncombine(&mut acc, 9.0).unwrap();
         assert_eq!(mean.extract_output(&acc), Some(3.0));
+    }
+
+    #[test]
+    fn an_input_that_would_overflow_is_refused() {
+        let mean = Mean;
+        let mut acc = mean.create_accumulator();
+        mean.add_input(&mut acc, 1e308).unwrap();
+        let err = mean.add_input(&mut acc, 1e308).unwrap_err();
+        assert!(format!("{err:?}").contains("overflows a 64-bit float"));
+        assert_eq!(mean.extract_output(&acc), Some(1e308));
     }
 }
