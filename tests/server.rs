@@ -10,8 +10,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use common::served::{
-    ADMIN, SPEC, Served, component, deploy, deploy_scores, drain, json_of, pipeline_status, push,
-    served_with_tenant, status_of, totals_per_key,
+    ADMIN, Answers, SPEC, Served, component, deploy, deploy_scores, drain, json_of,
+    pipeline_status, push, served_with_tenant, status_of, totals_per_key,
 };
 use millrace::client::{Body, Client, ClientError};
 use millrace::plugin::retag;
@@ -20,6 +20,7 @@ use serde_json::{Value, json};
 #[test]
 fn every_endpoint_answers_401_without_a_valid_token_and_404_for_another_tenants_names() {
     let served = Served::start();
+    let answers = Answers::default();
     let alice = served.tenant("alice", json!({}));
     let bob = served.tenant("bob", json!({}));
     let client = served.client(Some(&alice));
@@ -77,22 +78,24 @@ fn every_endpoint_answers_401_without_a_valid_token_and_404_for_another_tenants_
         );
     for (method, path, request) in all {
         for token in [None, Some("not-a-token")] {
-            let status = status_of(served.client(token).call(method, path, body(&request)));
+            let status = answers.status(&served, token, method, path, body(&request));
             assert_eq!(status, 401, "{method} {path} with {token:?}");
         }
     }
     for (method, path, request) in &tenant_calls {
-        let status = status_of(served.client(Some(&bob)).call(method, path, body(request)));
+        let status = answers.status(&served, Some(&bob), method, path, body(request));
         assert_eq!(status, 404, "{method} {path} with another tenant's token");
-        let status = status_of(served.client(Some(ADMIN)).call(method, path, body(request)));
+        let status = answers.status(&served, Some(ADMIN), method, path, body(request));
         assert_eq!(status, 403, "{method} {path} with the admin token");
     }
     for (method, path) in admin_calls {
-        let status = status_of(served.client(Some(&alice)).call(
+        let status = answers.status(
+            &served,
+            Some(&alice),
             method,
             path,
             Body::Json(json!({"name": "eve"})),
-        ));
+        );
         assert_eq!(status, 403, "{method} {path} with a tenant's token");
     }
     // Listings show a tenant only its own.
@@ -142,6 +145,129 @@ fn every_endpoint_answers_401_without_a_valid_token_and_404_for_another_tenants_
     ] {
         assert!(document["paths"].get(path).is_some(), "{path}");
     }
+    // Each status a route answers is in the document: the calls above, and what
+    // the owner gets for its own calls, right and wrong.
+    let scores = "/v1/pipelines/scores";
+    let own: Vec<(&str, String, Body)> = vec![
+        ("GET", "/v1/plugins".into(), Body::Empty),
+        ("GET", "/v1/plugins/total".into(), Body::Empty),
+        ("GET", "/v1/plugins/nothing".into(), Body::Empty),
+        ("GET", "/v1/plugins/%FF".into(), Body::Empty),
+        (
+            "PUT",
+            "/v1/plugins/junk?kind=dofn".into(),
+            Body::Bytes(b"x".to_vec()),
+        ),
+        ("PUT", "/v1/plugins/junk".into(), Body::Bytes(b"x".to_vec())),
+        ("GET", "/v1/pipelines".into(), Body::Empty),
+        ("GET", scores.into(), Body::Empty),
+        ("POST", "/v1/pipelines".into(), Body::Bytes(b"{".to_vec())),
+        (
+            "POST",
+            "/v1/pipelines".into(),
+            Body::Json(json!({"name": "scores", "spec": SPEC})),
+        ),
+        (
+            "POST",
+            "/v1/pipelines".into(),
+            Body::Json(json!({"name": "x", "spec": SPEC, "more": 1})),
+        ),
+        (
+            "POST",
+            format!("{scores}/records"),
+            Body::Bytes(b"{}\n".to_vec()),
+        ),
+        (
+            "POST",
+            format!("{scores}/swap"),
+            Body::Json(json!({"step": "steps[2].combine"})),
+        ),
+        (
+            "POST",
+            format!("{scores}/swap"),
+            Body::Json(json!({"step": "steps[2].combine", "plugin": "total"})),
+        ),
+        (
+            "POST",
+            format!("{scores}/swap"),
+            Body::Json(json!({"step": "steps[9]", "plugin": "total"})),
+        ),
+        (
+            "POST",
+            format!("{scores}/rollback"),
+            Body::Json(json!({"step": "steps[2].combine", "plugin": "total"})),
+        ),
+        (
+            "POST",
+            format!("{scores}/rollback"),
+            Body::Json(json!({"step": "steps[2].combine"})),
+        ),
+        (
+            "POST",
+            format!("{scores}/rollback"),
+            Body::Json(json!({"step": "steps[9]"})),
+        ),
+        (
+            "POST",
+            format!("{scores}/stop"),
+            Body::Bytes(b"{\"drain\": 3}".to_vec()),
+        ),
+        ("POST", format!("{scores}/start"), Body::Empty),
+        ("GET", format!("{scores}/output"), Body::Empty),
+        ("GET", format!("{scores}/dead-letters"), Body::Empty),
+        ("DELETE", scores.into(), Body::Empty),
+        ("POST", format!("{scores}/stop"), Body::Json(json!({}))),
+        (
+            "POST",
+            format!("{scores}/records"),
+            Body::Bytes(b"{}\n".to_vec()),
+        ),
+        (
+            "POST",
+            format!("{scores}/swap"),
+            Body::Json(json!({"step": "steps[2].combine", "plugin": "total"})),
+        ),
+        ("POST", format!("{scores}/start"), Body::Empty),
+        ("POST", format!("{scores}/stop"), Body::Empty),
+        ("DELETE", scores.into(), Body::Empty),
+        ("GET", "/metrics".into(), Body::Empty),
+    ];
+    for (method, path, request) in own {
+        answers.status(&served, Some(&alice), method, &path, request);
+    }
+    let admin: Vec<(&str, &str, Body)> = vec![
+        ("GET", "/v1/tenants", Body::Empty),
+        ("GET", "/v1/tenants/alice", Body::Empty),
+        ("GET", "/v1/tenants/nobody", Body::Empty),
+        ("POST", "/v1/tenants", Body::Json(json!({"name": "alice"}))),
+        ("POST", "/v1/tenants", Body::Json(json!({"name": "Bad"}))),
+        (
+            "POST",
+            "/v1/tenants",
+            Body::Json(json!({"name": "zed", "quotas": {"pipelines": 0}})),
+        ),
+        ("POST", "/v1/tenants", Body::Json(json!({"name": "zed"}))),
+        ("GET", "/metrics", Body::Empty),
+    ];
+    for (method, path, request) in admin {
+        answers.status(&served, Some(ADMIN), method, path, request);
+    }
+    // A body over the limit is refused from its headers; the client sees the
+    // answer before it has sent the body, so ask over a raw connection.
+    let put = "/v1/plugins/big?kind=dofn";
+    let answer = common::served::raw(
+        &served,
+        format!(
+            "PUT {put} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {alice}\r\n\
+             Content-Length: {}\r\n\r\n",
+            (64 << 20) + 1
+        )
+        .as_bytes(),
+        Duration::from_secs(10),
+    );
+    assert!(answer.text.starts_with("HTTP/1.1 413"), "{}", answer.text);
+    answers.record("PUT", put, 413);
+    answers.check_documented(&document);
 }
 
 #[test]

@@ -91,6 +91,16 @@ struct ServeArgs {
     /// The admin token (default: <data-dir>/admin-token).
     #[arg(long, env = "MILLRACE_ADMIN_TOKEN", hide_env_values = true)]
     admin_token: Option<String>,
+    /// How long a client may take to send a request's headers, and how long an
+    /// idle connection stays open.
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_millis)]
+    header_timeout: u64,
+    /// How long a request's body may stop arriving before the request fails.
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_millis)]
+    body_timeout: u64,
+    /// How long a request may take in all, answer included.
+    #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = parse_millis)]
+    request_timeout: u64,
 }
 
 /// How to reach a server.
@@ -376,6 +386,11 @@ fn serve(args: ServeArgs) -> ExitCode {
         listen: args.listen,
         data_dir: args.data_dir,
         admin_token: args.admin_token,
+        timeouts: crate::server::Timeouts {
+            header: std::time::Duration::from_millis(args.header_timeout),
+            body: std::time::Duration::from_millis(args.body_timeout),
+            request: std::time::Duration::from_millis(args.request_timeout),
+        },
     };
     match crate::server::serve(options) {
         Ok(()) => ExitCode::SUCCESS,

@@ -58,6 +58,25 @@ impl Client {
 
     /// Calls `method path` and returns the body of a successful answer.
     pub fn call(&self, method: &str, path: &str, body: Body) -> Result<Vec<u8>, ClientError> {
+        let (status, bytes) = self.send(method, path, body)?;
+        if (200..300).contains(&status) {
+            return Ok(bytes);
+        }
+        let message = serde_json::from_slice::<serde_json::Value>(&bytes)
+            .ok()
+            .and_then(|v| v["error"].as_str().map(str::to_owned))
+            .unwrap_or_else(|| String::from_utf8_lossy(&bytes).into_owned());
+        Err(ClientError::Refused { status, message })
+    }
+
+    /// Calls `method path` and returns the answer's status and body, whatever
+    /// the status.
+    pub fn send(
+        &self,
+        method: &str,
+        path: &str,
+        body: Body,
+    ) -> Result<(u16, Vec<u8>), ClientError> {
         let url = format!("{}{path}", self.server);
         let unreachable = |err: ureq::Error| ClientError::Unreachable {
             server: self.server.clone(),
@@ -103,13 +122,6 @@ impl Client {
             .limit(1 << 30)
             .read_to_vec()
             .map_err(unreachable)?;
-        if (200..300).contains(&status) {
-            return Ok(bytes);
-        }
-        let message = serde_json::from_slice::<serde_json::Value>(&bytes)
-            .ok()
-            .and_then(|v| v["error"].as_str().map(str::to_owned))
-            .unwrap_or_else(|| String::from_utf8_lossy(&bytes).into_owned());
-        Err(ClientError::Refused { status, message })
+        Ok((status, bytes))
     }
 }

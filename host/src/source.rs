@@ -14,6 +14,7 @@
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
@@ -120,6 +121,41 @@ impl Wakeup {
     }
 }
 
+/// A file that grows at its end while it is read: the ingest log of a served
+/// pipeline. Only its first `readable` bytes are read — those its writer has made
+/// durable and acknowledged; bytes past them may still be rolled back.
+#[derive(Clone, Debug)]
+pub struct Followed {
+    /// The file.
+    pub path: PathBuf,
+    /// What dead letters and errors call it.
+    pub name: String,
+    /// How many of its bytes may be read; grows as the writer acknowledges more.
+    pub readable: Arc<AtomicU64>,
+}
+
+/// A file read no further than a limit that grows.
+struct Bounded {
+    file: File,
+    at: u64,
+    limit: Arc<AtomicU64>,
+}
+
+impl Read for Bounded {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let allowed = self.limit.load(Ordering::Acquire).saturating_sub(self.at);
+        let wanted = buf
+            .len()
+            .min(usize::try_from(allowed).unwrap_or(usize::MAX));
+        if wanted == 0 {
+            return Ok(0);
+        }
+        let read = self.file.read(&mut buf[..wanted])?;
+        self.at += read as u64;
+        Ok(read)
+    }
+}
+
 /// How long a followed file waits for lines when the pipeline has no timer due.
 const FOLLOW_WAIT: Duration = Duration::from_millis(500);
 
@@ -132,9 +168,9 @@ struct LineReader {
     /// Offset of the next line.
     offset: u64,
     buffer: Vec<u8>,
-    /// A followed file: a last line without its newline is still being written,
-    /// so it stays in `buffer` until it is complete.
-    follow: bool,
+    /// A followed file, read up to this limit: a last line without its newline is
+    /// still being written, so it stays in `buffer` until it is complete.
+    follow: Option<Arc<AtomicU64>>,
     /// Inside a line longer than [`MAX_LINE_BYTES`]: how many of its bytes were read.
     skipping: Option<u64>,
 }
@@ -157,17 +193,36 @@ pub const MAX_LINE_BYTES: usize = 16 << 20;
 
 impl LineReader {
     fn file(path: &Path) -> io::Result<(Self, u64)> {
+        Self::open(path, None)
+    }
+
+    /// Opens `path`; a followed file is read up to `follow`'s limit only.
+    fn open(path: &Path, follow: Option<Arc<AtomicU64>>) -> io::Result<(Self, u64)> {
         let file = File::open(path)?;
         let size = file.metadata().map(|m| m.len()).unwrap_or(0);
         let reader = LineReader {
-            input: Box::new(BufReader::with_capacity(1 << 16, file)),
+            input: Self::buffered(file, 0, &follow),
             path: Some(path.to_owned()),
             offset: 0,
             buffer: Vec::new(),
-            follow: false,
+            follow,
             skipping: None,
         };
         Ok((reader, size))
+    }
+
+    fn buffered(file: File, at: u64, follow: &Option<Arc<AtomicU64>>) -> Box<dyn BufRead + Send> {
+        match follow {
+            Some(limit) => Box::new(BufReader::with_capacity(
+                1 << 16,
+                Bounded {
+                    file,
+                    at,
+                    limit: limit.clone(),
+                },
+            )),
+            None => Box::new(BufReader::with_capacity(1 << 16, file)),
+        }
     }
 
     fn stream(input: Box<dyn BufRead + Send>) -> Self {
@@ -176,13 +231,13 @@ impl LineReader {
             path: None,
             offset: 0,
             buffer: Vec::new(),
-            follow: false,
+            follow: None,
             skipping: None,
         }
     }
 
     fn next_line(&mut self) -> io::Result<Option<Line>> {
-        if !self.follow {
+        if self.follow.is_none() {
             self.buffer.clear();
         }
         if self.skipping.is_none() {
@@ -199,7 +254,7 @@ impl LineReader {
         if let Some(read) = self.skipping {
             let (read, ended) = self.skip_rest_of_line(read)?;
             self.skipping = Some(read);
-            if !ended && self.follow {
+            if !ended && self.follow.is_some() {
                 return Ok(None);
             }
             self.skipping = None;
@@ -214,7 +269,7 @@ impl LineReader {
             };
             return Ok(Some((Err(bad_line), start)));
         }
-        if self.buffer.is_empty() || self.follow && !self.buffer.ends_with(b"\n") {
+        if self.buffer.is_empty() || self.follow.is_some() && !self.buffer.ends_with(b"\n") {
             return Ok(None);
         }
         let start = self.offset;
@@ -271,7 +326,7 @@ impl LineReader {
             ));
         }
         io::Seek::seek(&mut file, io::SeekFrom::Start(offset))?;
-        self.input = Box::new(BufReader::with_capacity(1 << 16, file));
+        self.input = Self::buffered(file, offset, &self.follow);
         self.offset = offset;
         self.buffer.clear();
         self.skipping = None;
@@ -629,14 +684,20 @@ impl JsonLines {
         ))
     }
 
-    /// Follows the file at `path` (created if missing): at its end the source waits
-    /// for more lines, woken by `wakeup`, and never ends by itself.
-    pub fn follow(path: &Path, spec: &JsonLinesSpec, wakeup: Arc<Wakeup>) -> io::Result<Self> {
-        File::options().create(true).append(true).open(path)?;
-        let (mut lines, _) = LineReader::file(path)?;
-        lines.follow = true;
+    /// Follows `followed` (created if missing): at the end of what may be read the
+    /// source waits for more lines, woken by `wakeup`, and never ends by itself.
+    pub fn follow(
+        followed: &Followed,
+        spec: &JsonLinesSpec,
+        wakeup: Arc<Wakeup>,
+    ) -> io::Result<Self> {
+        File::options()
+            .create(true)
+            .append(true)
+            .open(&followed.path)?;
+        let (lines, _) = LineReader::open(&followed.path, Some(followed.readable.clone()))?;
         Ok(Self::new(
-            path.display().to_string(),
+            followed.name.clone(),
             LineInput::File {
                 lines,
                 size: 0,

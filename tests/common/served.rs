@@ -16,11 +16,40 @@ pub struct Served {
     /// Where it listens.
     pub address: String,
     _data: tempfile::TempDir,
+    /// The data directory: `_data`, or a folder inside it.
+    dir: std::path::PathBuf,
+    /// More arguments for `serve`, kept for restarts.
+    args: Vec<String>,
 }
 
 impl Served {
     pub fn start() -> Served {
-        Served::start_in(tempfile::tempdir().unwrap())
+        Served::start_with(&[])
+    }
+
+    /// A server started with more `args` for `serve`.
+    pub fn start_with(args: &[&str]) -> Served {
+        let data = tempfile::tempdir().unwrap();
+        let dir = data.path().to_owned();
+        let args = args.iter().map(|a| a.to_string()).collect();
+        Served::start_in(data, dir, args)
+    }
+
+    /// A server like [`Served::start_with`]'s whose data directory, a folder of
+    /// its own, `prepare` gets first (to mount a file system on it, say); `None`
+    /// if `prepare` says it could not.
+    pub fn start_prepared(
+        args: &[&str],
+        prepare: impl FnOnce(&std::path::Path) -> bool,
+    ) -> Option<Served> {
+        let data = tempfile::tempdir().unwrap();
+        let dir = data.path().join("data");
+        std::fs::create_dir_all(&dir).unwrap();
+        if !prepare(&dir) {
+            return None;
+        }
+        let args = args.iter().map(|a| a.to_string()).collect();
+        Some(Served::start_in(data, dir, args))
     }
 
     /// Kills the server (SIGKILL) and starts another on the same data directory.
@@ -28,7 +57,7 @@ impl Served {
         let _ = self.child.kill();
         let _ = self.child.wait();
         let data = std::mem::replace(&mut self._data, tempfile::tempdir().unwrap());
-        Served::start_in(data)
+        Served::start_in(data, self.dir.clone(), self.args.clone())
     }
 
     /// Stops the server with SIGTERM, checks that it exits cleanly, and starts
@@ -45,13 +74,14 @@ impl Served {
             "the server exits cleanly on SIGTERM: {exit}"
         );
         let data = std::mem::replace(&mut self._data, tempfile::tempdir().unwrap());
-        Served::start_in(data)
+        Served::start_in(data, self.dir.clone(), self.args.clone())
     }
 
-    fn start_in(data: tempfile::TempDir) -> Served {
+    fn start_in(data: tempfile::TempDir, dir: std::path::PathBuf, args: Vec<String>) -> Served {
         let mut child = Command::new(env!("CARGO_BIN_EXE_millrace"))
             .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-            .arg(data.path())
+            .arg(&dir)
+            .args(&args)
             .env("MILLRACE_ADMIN_TOKEN", ADMIN)
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -74,12 +104,24 @@ impl Served {
             child,
             address,
             _data: data,
+            dir,
+            args,
         }
     }
 
     /// The data directory.
     pub fn data_dir(&self) -> &std::path::Path {
-        self._data.path()
+        &self.dir
+    }
+
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Whether the server is still running.
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
     }
 
     pub fn client(&self, token: Option<&str>) -> Client {
@@ -213,4 +255,108 @@ pub fn totals_per_key(records: &[Value]) -> BTreeMap<String, u64> {
         *totals.entry(record["key"].to_string()).or_insert(0) += record["value"].as_u64().unwrap();
     }
     totals
+}
+
+/// What a raw TCP client saw: the bytes the server sent, and whether it closed
+/// the connection (rather than keep it open past the wait).
+pub struct RawAnswer {
+    pub text: String,
+    pub closed: bool,
+}
+
+/// Sends `request` as raw bytes to `served` and reads until the server closes the
+/// connection or `wait` passes.
+pub fn raw(served: &Served, request: &[u8], wait: std::time::Duration) -> RawAnswer {
+    use std::io::{Read, Write};
+    let address = served.address.trim_start_matches("http://");
+    let mut stream = std::net::TcpStream::connect(address).unwrap();
+    stream.write_all(request).unwrap();
+    let deadline = std::time::Instant::now() + wait;
+    let mut bytes = Vec::new();
+    let mut buffer = [0u8; 4096];
+    let closed = loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        if left.is_zero() {
+            break false;
+        }
+        stream.set_read_timeout(Some(left)).unwrap();
+        match stream.read(&mut buffer) {
+            Ok(0) => break true,
+            Ok(n) => bytes.extend_from_slice(&buffer[..n]),
+            Err(err) if err.kind() == std::io::ErrorKind::ConnectionReset => break true,
+            Err(_) => break false,
+        }
+    };
+    RawAnswer {
+        text: String::from_utf8_lossy(&bytes).into_owned(),
+        closed,
+    }
+}
+
+/// The refusal a call got: its status and message.
+pub fn refusal(result: Result<Vec<u8>, ClientError>) -> (u16, String) {
+    match result {
+        Err(ClientError::Refused { status, message }) => (status, message),
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+}
+
+/// Every status a test was answered, by method and path, to check that the
+/// OpenAPI document lists each under its route.
+#[derive(Default)]
+pub struct Answers(std::cell::RefCell<Vec<(String, String, u16)>>);
+
+impl Answers {
+    /// Calls `method path` on `served` with `token`; records and returns the status.
+    pub fn status(
+        &self,
+        served: &Served,
+        token: Option<&str>,
+        method: &str,
+        path: &str,
+        body: Body,
+    ) -> u16 {
+        let (status, _) = served.client(token).send(method, path, body).unwrap();
+        self.record(method, path, status);
+        status
+    }
+
+    /// Records that `method path` answered `status`.
+    pub fn record(&self, method: &str, path: &str, status: u16) {
+        self.0
+            .borrow_mut()
+            .push((method.to_owned(), path.to_owned(), status));
+    }
+
+    /// Panics unless `document` lists every status recorded, under its route and
+    /// method.
+    pub fn check_documented(&self, document: &Value) {
+        for (method, path, status) in self.0.borrow().iter() {
+            let route =
+                route_of(document, path).unwrap_or_else(|| panic!("{path} is not in the document"));
+            let responses = &document["paths"][&route][method.to_lowercase()]["responses"];
+            assert!(
+                responses.get(status.to_string()).is_some(),
+                "{method} {route} answered {status}, which the document does not list"
+            );
+        }
+    }
+}
+
+/// The document's route (`/v1/pipelines/{pipeline}`) that `path` is a call of.
+fn route_of(document: &Value, path: &str) -> Option<String> {
+    let path = path.split('?').next()?;
+    let segments: Vec<&str> = path.split('/').collect();
+    document["paths"]
+        .as_object()?
+        .keys()
+        .find(|route| {
+            let parts: Vec<&str> = route.split('/').collect();
+            parts.len() == segments.len()
+                && parts
+                    .iter()
+                    .zip(&segments)
+                    .all(|(part, segment)| part.starts_with('{') || part == segment)
+        })
+        .cloned()
 }

@@ -189,7 +189,7 @@ fn server_with_parse(
     })?;
     let bytes = std::fs::read(&component)?;
     let (_, version) = server.push_plugin(TENANT, "parse", PluginKind::Dofn, &bytes)?;
-    Ok((server, bytes, version.version))
+    Ok((server, bytes, version.version.into()))
 }
 
 /// `count` records for the ingest log, event times from `ts` on.
@@ -238,7 +238,7 @@ fn measure_swaps(
 ) -> Result<ServeMeasurement> {
     server.deploy(TENANT, "load", SPEC)?;
     let (_, second) = server.push_plugin(TENANT, "parse", PluginKind::Dofn, &retag(parse, "2"))?;
-    let versions = [first, second.version];
+    let versions = [first, second.version.into()];
     let deployment = server.deployment(TENANT, "load")?;
     let stop = AtomicBool::new(false);
     std::thread::scope(|scope| {

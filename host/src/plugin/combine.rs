@@ -100,7 +100,7 @@ impl WasmCombine {
             })?;
         Ok(WasmCombine {
             sandbox,
-            name: spec.path.display().to_string(),
+            name: spec.shown(),
             inversion,
             empty,
         })

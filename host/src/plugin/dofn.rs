@@ -270,7 +270,7 @@ impl ParDo {
                 retraction: false,
             },
         };
-        let step = format!("{} ({})", self.name, self.sandbox.spec.path.display());
+        let step = format!("{} ({})", self.name, self.sandbox.spec.shown());
         out.dead_letters
             .push(DeadLetter::step(&step, &record, reason));
     }

@@ -135,6 +135,8 @@ impl fmt::Display for PluginKind {
 pub struct PluginSpec {
     /// A `.wasm` component or a plugin crate folder.
     pub path: PathBuf,
+    /// What messages call it (a served plugin's `name@version`); `None`: its path.
+    pub shown_as: Option<String>,
     /// The step's configuration, handed to the plugin as JSON.
     pub config: serde_json::Value,
     /// Resource limits.
@@ -148,10 +150,18 @@ impl PluginSpec {
     pub fn new(path: impl Into<PathBuf>) -> Self {
         PluginSpec {
             path: path.into(),
+            shown_as: None,
             config: serde_json::json!({}),
             limits: Limits::default(),
             grants: Grants::default(),
         }
+    }
+
+    /// What messages call the plugin.
+    pub fn shown(&self) -> String {
+        self.shown_as
+            .clone()
+            .unwrap_or_else(|| self.path.display().to_string())
     }
 }
 
@@ -451,7 +461,7 @@ impl<W: World> Sandbox<W> {
             path: spec.path.clone(),
             message: format!("{err:#}"),
         })?;
-        let label: Arc<str> = Arc::from(format!("{step} ({})", spec.path.display()));
+        let label: Arc<str> = Arc::from(format!("{step} ({})", spec.shown()));
         let log = LogTail::default();
         let metrics = Arc::new(Mutex::new(Metrics::default()));
         let (live, info) =
@@ -614,7 +624,7 @@ impl<W: World> Sandbox<W> {
             CallError::Quarantined(format!(
                 "quarantined after {} faults in a row of the plugin {}; the last: {message}",
                 self.faults_in_a_row,
-                self.spec.path.display()
+                self.spec.shown()
             ))
         } else {
             CallError::Fault(message)

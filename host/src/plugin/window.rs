@@ -62,7 +62,7 @@ impl WasmWindows {
         let sandbox = Sandbox::<WindowWorld>::new(spec, step)?;
         let merging = sandbox.info().merging;
         Ok(CustomWindowFn::new(
-            spec.path.display().to_string(),
+            spec.shown(),
             merging,
             WasmWindows { sandbox },
         ))

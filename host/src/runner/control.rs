@@ -1,13 +1,12 @@
 //! Steering a running pipeline from another thread (the server): commands applied
 //! between two events, and a status the pipeline keeps up to date.
 
-use std::path::PathBuf;
 use std::sync::mpsc::{Receiver, Sender};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::pipeline::{Replacement, StepStatus};
-use crate::source::Wakeup;
+use crate::source::{Followed, Wakeup};
 use crate::time::{MIN_TIMESTAMP, Timestamp};
 
 /// What a server holds to steer a pipeline that [`super::run_controlled`] runs.
@@ -17,7 +16,7 @@ pub struct Control {
     /// Wakes the pipeline when a command or input arrives.
     pub wakeup: Arc<Wakeup>,
     /// The log an `ingest` source follows.
-    pub ingest: PathBuf,
+    pub ingest: Followed,
     /// Where the pipeline reports how it is doing.
     pub status: Arc<Mutex<LiveStatus>>,
 }

@@ -388,10 +388,7 @@ fn run_with(
     let mut source = match (&spec.source, &control) {
         (SourceSpec::Ingest(format), Some(control)) => Box::new(
             JsonLines::follow(&control.ingest, format, control.wakeup.clone()).map_err(
-                io_error(format!(
-                    "cannot open the input {}",
-                    control.ingest.display()
-                )),
+                io_error(format!("cannot open the input {}", control.ingest.name)),
             )?,
         ),
         _ => open_source(spec, options.input.as_ref())?,

@@ -14,6 +14,7 @@
 //! from their last checkpoints.
 
 pub mod http;
+mod ingest;
 mod metrics;
 pub mod pipelines;
 pub mod registry;
@@ -84,6 +85,14 @@ impl ApiError {
     pub fn quota(message: impl fmt::Display) -> ApiError {
         ApiError {
             status: 429,
+            message: message.to_string(),
+        }
+    }
+
+    /// 507: the server has no room to store what was sent.
+    pub fn insufficient_storage(message: impl fmt::Display) -> ApiError {
+        ApiError {
+            status: 507,
             message: message.to_string(),
         }
     }
@@ -301,9 +310,7 @@ impl Server {
 
     /// One of `tenant`'s plugins.
     pub fn plugin(&self, tenant: &str, name: &str) -> Result<registry::Plugin, ApiError> {
-        self.registry(tenant)
-            .get(name)
-            .ok_or_else(|| ApiError::not_found(format!("there is no plugin {name}")))
+        self.registry(tenant).get(name)
     }
 
     /// `tenant`'s deployments.
@@ -457,6 +464,31 @@ pub struct ServeOptions {
     pub data_dir: PathBuf,
     /// The admin token; `None` reads `<data-dir>/admin-token`, creating it.
     pub admin_token: Option<String>,
+    /// How long clients may take.
+    pub timeouts: Timeouts,
+}
+
+/// How long a client may take before its connection is closed, so that idle or
+/// half-sent connections do not pile up.
+#[derive(Clone, Copy, Debug)]
+pub struct Timeouts {
+    /// To send a request's headers; also how long an idle connection stays open.
+    pub header: std::time::Duration,
+    /// Between two parts of a request's body.
+    pub body: std::time::Duration,
+    /// For a whole request, answer included.
+    pub request: std::time::Duration,
+}
+
+impl Default for Timeouts {
+    /// 30 s for headers, idle connections and body parts; 5 minutes per request.
+    fn default() -> Self {
+        Timeouts {
+            header: std::time::Duration::from_secs(30),
+            body: std::time::Duration::from_secs(30),
+            request: std::time::Duration::from_secs(300),
+        }
+    }
 }
 
 /// Runs the server until SIGINT or SIGTERM, then stops every pipeline at a
@@ -479,9 +511,13 @@ pub fn serve(options: ServeOptions) -> anyhow::Result<()> {
             "millrace: serving on http://{address} (data in {})",
             options.data_dir.display()
         );
-        axum::serve(listener, http::router(server.clone()))
-            .with_graceful_shutdown(shutdown_signal())
-            .await?;
+        http::serve(
+            listener,
+            http::router(server.clone()),
+            options.timeouts,
+            shutdown_signal(),
+        )
+        .await;
         anyhow::Ok(())
     })?;
     eprintln!("millrace: stopping pipelines at a checkpoint");

@@ -6,8 +6,6 @@
 //! log), the outputs and `state/`.
 
 use std::collections::BTreeMap;
-use std::fs::File;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{self, Sender};
 use std::sync::{Arc, Mutex};
@@ -17,7 +15,8 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::ApiError;
-use super::registry::Registry;
+use super::ingest::IngestLog;
+use super::registry::{PluginName, Registry, Sha256};
 use super::tenants::Quotas;
 use crate::plugin::combine::WasmCombine;
 use crate::plugin::dofn::DoFnWorld;
@@ -28,6 +27,13 @@ use crate::runner::{
 use crate::source::Wakeup;
 use crate::spec::{self, CombineSpec, PipelineSpec, SinkSpec, SourceSpec, StepSpec};
 use crate::time::wall_clock_now;
+
+/// The ingest log's file in a pipeline's folder, and what the tenant sees it called.
+const INGEST_LOG: &str = "input.jsonl";
+
+/// What a served pipeline's spec is called, relative paths in it being relative
+/// to its folder.
+const SPEC_FILE: &str = "pipeline.yaml";
 
 /// How long a swap waits for the pipeline to reach a batch boundary.
 const SWAP_TIMEOUT: Duration = Duration::from_secs(30);
@@ -47,12 +53,19 @@ pub struct TenantScope<'a> {
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Pin {
     /// The plugin's name in the tenant's registry.
-    pub plugin: String,
+    pub plugin: PluginName,
     /// The version it runs (sha256).
-    pub version: String,
+    pub version: Sha256,
     /// What it ran before, as `plugin@version`, oldest first: what `rollback`
     /// goes back to.
     pub previous: Vec<String>,
+}
+
+impl Pin {
+    /// What messages to the tenant call the plugin: `name@version` (short).
+    fn shown(&self) -> String {
+        format!("{}@{}", self.plugin, short(self.version.as_str()))
+    }
 }
 
 /// One swap, as recorded.
@@ -61,11 +74,11 @@ pub struct SwapRecord {
     /// The step.
     pub step: String,
     /// The plugin.
-    pub plugin: String,
+    pub plugin: PluginName,
     /// The version before.
-    pub from: String,
+    pub from: Sha256,
     /// The version after.
-    pub to: String,
+    pub to: Sha256,
     /// Who asked for it.
     pub by: String,
     /// When it took effect (ms since the epoch).
@@ -102,7 +115,7 @@ pub struct Deployment {
     pub name: String,
     dir: PathBuf,
     record: Mutex<DeploymentRecord>,
-    ingest: Mutex<File>,
+    log: IngestLog,
     wakeup: Arc<Wakeup>,
     status: Arc<Mutex<LiveStatus>>,
     running: Mutex<Option<Running>>,
@@ -166,11 +179,7 @@ impl Deployment {
     ) -> Result<(Deployment, PipelineSpec), ApiError> {
         let (spec, pins) = served_spec(name, dir, text, registry, quotas, pins)?;
         std::fs::create_dir_all(dir).map_err(ApiError::internal)?;
-        let ingest = File::options()
-            .create(true)
-            .append(true)
-            .open(dir.join("input.jsonl"))
-            .map_err(ApiError::internal)?;
+        let log = IngestLog::open(&dir.join(INGEST_LOG)).map_err(ApiError::internal)?;
         let record = DeploymentRecord {
             spec: text.to_owned(),
             pins,
@@ -183,7 +192,7 @@ impl Deployment {
             name: name.to_owned(),
             dir: dir.to_owned(),
             record: Mutex::new(record),
-            ingest: Mutex::new(ingest),
+            log,
             wakeup: Arc::new(Wakeup::default()),
             status: Arc::new(Mutex::new(LiveStatus::default())),
             running: Mutex::new(None),
@@ -274,7 +283,7 @@ impl Deployment {
         let control = Control {
             commands: receiver,
             wakeup: self.wakeup.clone(),
-            ingest: self.dir.join("input.jsonl"),
+            ingest: self.log.followed(INGEST_LOG),
             status: self.status.clone(),
         };
         let options = RunOptions {
@@ -319,8 +328,8 @@ impl Deployment {
         Ok(())
     }
 
-    /// Appends JSON Lines to the ingest log, durably, and wakes the pipeline.
-    /// Returns how many lines were accepted.
+    /// Appends JSON Lines to the ingest log, durably and whole or not at all, and
+    /// wakes the pipeline. Returns how many lines were accepted.
     pub fn ingest(&self, body: &[u8]) -> Result<u64, ApiError> {
         if !self.is_running() {
             return Err(ApiError::conflict(format!(
@@ -328,17 +337,13 @@ impl Deployment {
                 self.name
             )));
         }
-        let mut lines = body.iter().filter(|b| **b == b'\n').count() as u64;
-        let mut file = self.ingest.lock().map_err(ApiError::internal)?;
-        file.write_all(body).map_err(ApiError::internal)?;
-        // The log holds whole lines only: the last one gets its newline here.
-        if !body.is_empty() && !body.ends_with(b"\n") {
-            file.write_all(b"\n").map_err(ApiError::internal)?;
-            lines += 1;
-        }
-        // Acknowledged means durable: a crash after this loses nothing.
-        file.sync_data().map_err(ApiError::internal)?;
-        drop(file);
+        let lines = self.log.append(body).map_err(|err| {
+            let message = format!("none of these records were accepted; send them again: {err}");
+            match err.raw_os_error() {
+                Some(libc::ENOSPC | libc::EDQUOT) => ApiError::insufficient_storage(message),
+                _ => ApiError::internal(message),
+            }
+        })?;
         self.wakeup.wake();
         Ok(lines)
     }
@@ -425,10 +430,11 @@ impl Deployment {
             return Err(ApiError::conflict(format!(
                 "{step} already runs {}@{}",
                 plugin.name,
-                short(&version)
+                short(version.as_str())
             )));
         }
         plugin_spec.path = path;
+        plugin_spec.shown_as = Some(format!("{}@{}", plugin.name, short(version.as_str())));
         // Off the hot path: compile, instantiate and start the new version here,
         // on the caller's thread; the pipeline only moves it in.
         let replacement: crate::pipeline::Replacement = match plugin.kind {
@@ -621,18 +627,20 @@ fn served_spec(
         registry.resolve(name).map(|(plugin, version, path)| {
             resolved
                 .borrow_mut()
-                .insert(path.clone(), (plugin.name, version));
+                .insert(path.clone(), (plugin, version));
             path
         })
     };
     let mut spec =
-        spec::parse_with_plugins(&dir.join("pipeline.yaml"), text, &resolve).map_err(|err| {
-            ApiError::invalid(err.to_string().replace(&format!("{}/", dir.display()), ""))
+        spec::parse_with_plugins(&dir.join(SPEC_FILE), text, &resolve).map_err(|mut err| {
+            // The tenant knows the spec by this name, not where the server keeps it.
+            err.file = PathBuf::from(SPEC_FILE);
+            ApiError::invalid(err)
         })?;
     // The deployed name wins over the spec's: it names the state folder too.
     spec.name = name.to_owned();
     let invalid =
-        |path: &str, message: &str| ApiError::invalid(format!("pipeline.yaml: {path}: {message}"));
+        |path: &str, message: &str| ApiError::invalid(format!("{SPEC_FILE}: {path}: {message}"));
     if !matches!(spec.source, SourceSpec::Ingest(_)) {
         return Err(invalid(
             "source",
@@ -659,47 +667,37 @@ fn served_spec(
     // Plugins: resolve names to versions (or to their pins), fit the quotas.
     let resolved = resolved.into_inner();
     for step in &mut spec.steps {
-        let plugins: Vec<(String, &mut PluginSpec)> = match step {
-            StepSpec::ParDo { path, plugin } => vec![(path.clone(), plugin)],
-            StepSpec::Combine {
-                path,
-                combine: CombineSpec::Plugin(plugin),
-            } => vec![(path.clone(), plugin)],
-            StepSpec::Window {
-                path,
-                custom,
-                trigger_plugins,
-                ..
-            } => custom
-                .iter_mut()
-                .map(|plugin| (format!("{path}.custom"), plugin))
-                .chain(
-                    trigger_plugins
-                        .iter_mut()
-                        .enumerate()
-                        .map(|(i, plugin)| (format!("{path}.trigger_plugins[{i}]"), plugin)),
-                )
-                .collect(),
-            StepSpec::Combine { .. } => Vec::new(),
-        };
-        for (path, plugin) in plugins {
+        for (path, kind, plugin) in step_plugins(step) {
             refuse_grants(plugin, &path)?;
             quotas.fit(&mut plugin.limits, &path)?;
             match pins.get(&path) {
-                Some(pin) => plugin.path = registry.path(&pin.plugin, &pin.version),
+                Some(pin) => {
+                    plugin.path = registry.component(&pin.plugin, &pin.version);
+                    plugin.shown_as = Some(pin.shown());
+                }
                 None => {
-                    let (plugin, version) =
+                    let (found, version) =
                         resolved.get(&plugin.path).cloned().ok_or_else(|| {
                             ApiError::internal(format!("{path}: its plugin was not resolved"))
                         })?;
-                    pins.insert(
-                        path,
-                        Pin {
-                            plugin,
-                            version,
-                            previous: Vec::new(),
-                        },
-                    );
+                    // A plugin of another kind would start and then fail on the
+                    // first record: refuse it now, naming both kinds.
+                    if found.kind != kind {
+                        return Err(invalid(
+                            &path,
+                            &format!(
+                                "this step runs a {kind} plugin; {} is a {} plugin",
+                                found.name, found.kind
+                            ),
+                        ));
+                    }
+                    let pin = Pin {
+                        plugin: found.name,
+                        version,
+                        previous: Vec::new(),
+                    };
+                    plugin.shown_as = Some(pin.shown());
+                    pins.insert(path, pin);
                 }
             }
         }
@@ -707,10 +705,39 @@ fn served_spec(
     Ok((spec, pins))
 }
 
+/// Each plugin of `step`: the step path that names it (as pins and swaps do), the
+/// kind it must be, and its spec.
+fn step_plugins(step: &mut StepSpec) -> Vec<(String, PluginKind, &mut PluginSpec)> {
+    match step {
+        StepSpec::ParDo { path, plugin } => vec![(path.clone(), PluginKind::Dofn, plugin)],
+        StepSpec::Combine {
+            path,
+            combine: CombineSpec::Plugin(plugin),
+        } => vec![(path.clone(), PluginKind::Combine, plugin)],
+        StepSpec::Window {
+            path,
+            custom,
+            trigger_plugins,
+            ..
+        } => custom
+            .iter_mut()
+            .map(|plugin| (format!("{path}.custom"), PluginKind::Window, plugin))
+            .chain(trigger_plugins.iter_mut().enumerate().map(|(i, plugin)| {
+                (
+                    format!("{path}.trigger_plugins[{i}]"),
+                    PluginKind::Trigger,
+                    plugin,
+                )
+            }))
+            .collect(),
+        StepSpec::Combine { .. } => Vec::new(),
+    }
+}
+
 fn refuse_grants(plugin: &PluginSpec, step: &str) -> Result<(), ApiError> {
     if plugin.grants.network || !plugin.grants.read.is_empty() {
         return Err(ApiError::invalid(format!(
-            "pipeline.yaml: {step}.grants: a served plugin gets no network or files"
+            "{SPEC_FILE}: {step}.grants: a served plugin gets no network or files"
         )));
     }
     Ok(())

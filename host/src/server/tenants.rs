@@ -47,6 +47,25 @@ impl Default for Quotas {
 }
 
 impl Quotas {
+    /// Refuses a quota of zero: a tenant that may run nothing, or whose plugins
+    /// get no memory or time, could only fail later and less clearly.
+    pub fn check(&self) -> Result<(), ApiError> {
+        let quotas = [
+            ("pipelines", self.pipelines),
+            ("plugin_instances", self.plugin_instances),
+            ("memory_per_instance", self.memory_per_instance),
+            ("cpu_per_call_ms", self.cpu_per_call_ms),
+            ("output_per_call", self.output_per_call),
+            ("plugin_bytes", self.plugin_bytes),
+        ];
+        match quotas.iter().find(|(_, value)| *value == 0) {
+            Some((name, _)) => Err(ApiError::invalid(format!(
+                "quotas.{name} is 0; every quota must be at least 1"
+            ))),
+            None => Ok(()),
+        }
+    }
+
     /// Fits `limits` (a plugin's, from a spec) under the quotas: limits left at
     /// their defaults are lowered to the quota, explicit ones above it are refused.
     pub fn fit(&self, limits: &mut Limits, step: &str) -> Result<(), ApiError> {
@@ -162,6 +181,7 @@ impl Tenants {
     /// Creates a tenant; returns it and its token.
     pub fn create(&mut self, name: &str, quotas: Quotas) -> Result<(Tenant, String), ApiError> {
         super::check_name("tenant", name)?;
+        quotas.check()?;
         if self.tenants.contains_key(name) {
             return Err(ApiError::conflict(format!("tenant {name} already exists")));
         }
@@ -221,6 +241,16 @@ mod tests {
         let (_, token) = tenants.create("acme", Quotas::default()).unwrap();
         assert!(tenants.create("acme", Quotas::default()).is_err());
         assert!(tenants.create("Bad Name", Quotas::default()).is_err());
+        let idle = Quotas {
+            cpu_per_call_ms: 0,
+            ..Quotas::default()
+        };
+        let refused = tenants.create("idle", idle).unwrap_err();
+        assert_eq!(refused.status, 400);
+        assert!(
+            refused.message.contains("quotas.cpu_per_call_ms"),
+            "{refused}"
+        );
         let reopened = Tenants::open(dir.path(), "admin-secret").unwrap();
         assert_eq!(reopened.caller(&token), Some(Caller::Tenant("acme".into())));
         assert_eq!(reopened.caller("admin-secret"), Some(Caller::Admin));

@@ -1092,7 +1092,10 @@ impl Reader<'_> {
                 };
                 for (i, dir) in dirs.iter().enumerate() {
                     let path = self.path(&at.index(i), dir)?;
-                    if !path.is_dir() {
+                    // A served spec (plugins from a registry) is refused any grant
+                    // later; looking at the server's files would tell its tenant
+                    // which exist.
+                    if self.plugins.is_none() && !path.is_dir() {
                         return Err(self.expected(&at.index(i), "an existing directory", dir));
                     }
                     grants.read.push(path);
@@ -1101,6 +1104,7 @@ impl Reader<'_> {
         }
         Ok(PluginSpec {
             path,
+            shown_as: None,
             config,
             limits,
             grants,
