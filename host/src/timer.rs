@@ -6,12 +6,65 @@
 //! it surfaces: fire it, re-queue it later (the target's earliest time moved on, as
 //! when a session grows), or drop it (the target is gone). That keeps one entry per
 //! target however often its times change.
+//!
+//! A [`ProcessingClock`] is a step's reading of the processing clock.
 
 use std::collections::BTreeMap;
 
+use serde::{Deserialize, Serialize};
 use smallvec::SmallVec;
 
 use crate::time::Timestamp;
+
+/// Where every processing clock starts: the epoch. A test stream's virtual clock
+/// starts here (DESIGN.md) and the wall clock is always past it.
+pub const PROCESSING_TIME_START: Timestamp = 0;
+
+/// A step's reading of the processing clock: it starts at [`PROCESSING_TIME_START`]
+/// and never moves back.
+///
+/// The reading is never "unset": elements that arrive before a source first moves
+/// the clock arrive at its start, as a test stream's first elements do. (A reading of
+/// −∞ there once made a processing-time delay count from −∞, so that it fired at the
+/// first clock advance whatever its length.) It is stored as its plain timestamp, so
+/// checkpoints hold the same bytes as before the type existed; a stored time before
+/// the start — what those checkpoints hold for a clock never moved — reads as the start.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(from = "Timestamp", into = "Timestamp")]
+pub struct ProcessingClock(Timestamp);
+
+impl ProcessingClock {
+    /// The current processing time.
+    pub fn now(self) -> Timestamp {
+        self.0
+    }
+
+    /// Moves the clock to `now` unless it is already later; returns the current time.
+    pub fn advance(&mut self, now: Timestamp) -> Timestamp {
+        self.0 = self.0.max(now);
+        self.0
+    }
+}
+
+impl Default for ProcessingClock {
+    fn default() -> Self {
+        ProcessingClock(PROCESSING_TIME_START)
+    }
+}
+
+impl From<Timestamp> for ProcessingClock {
+    fn from(time: Timestamp) -> Self {
+        let mut clock = ProcessingClock::default();
+        clock.advance(time);
+        clock
+    }
+}
+
+impl From<ProcessingClock> for Timestamp {
+    fn from(clock: ProcessingClock) -> Self {
+        clock.0
+    }
+}
 
 /// The clock a timer follows.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -185,5 +238,31 @@ mod tests {
         queue.push(5, 9);
         queue.compact(|_, &t| t == 9);
         assert!(queue.is_empty());
+    }
+
+    #[test]
+    fn the_processing_clock_starts_at_the_epoch_and_never_moves_back() {
+        let mut clock = ProcessingClock::default();
+        assert_eq!(clock.now(), PROCESSING_TIME_START);
+        assert_eq!(clock.advance(20), 20);
+        assert_eq!(clock.advance(5), 20, "never backwards");
+        assert_eq!(clock.advance(i64::MIN), 20);
+    }
+
+    #[test]
+    fn a_stored_processing_clock_is_its_plain_timestamp() {
+        let clock = ProcessingClock::from(299_000);
+        let bytes = postcard::to_stdvec(&clock).unwrap();
+        assert_eq!(bytes, postcard::to_stdvec(&299_000_i64).unwrap());
+        assert_eq!(
+            postcard::from_bytes::<ProcessingClock>(&bytes).unwrap(),
+            clock
+        );
+        // What a checkpoint holds for a clock that was never moved, before this type.
+        let unset = postcard::to_stdvec(&i64::MIN).unwrap();
+        assert_eq!(
+            postcard::from_bytes::<ProcessingClock>(&unset).unwrap(),
+            ProcessingClock::default()
+        );
     }
 }

@@ -11,12 +11,17 @@
 //! state merges when session windows merge.
 //!
 //! ```
+//! use millrace::timer::ProcessingClock;
 //! use millrace::trigger::{Trigger, TriggerMachine, TriggerTime};
 //! use millrace::window::Window;
 //!
 //! let machine = TriggerMachine::new(&Trigger::AfterCount(2), false).unwrap();
 //! let mut state = machine.new_state();
-//! let time = TriggerTime { window: Window::Global, input_watermark: 0, processing_time: 0 };
+//! let time = TriggerTime {
+//!     window: Window::Global,
+//!     input_watermark: 0,
+//!     processing_time: ProcessingClock::default(),
+//! };
 //! let mut timers = Vec::new();
 //! machine.on_elements(&mut state, &time, &mut timers, 1, &[]);
 //! assert!(!machine.should_fire(&state, &time));
@@ -31,7 +36,7 @@ use std::fmt;
 use smallvec::SmallVec;
 
 use crate::time::{Timestamp, format_duration};
-use crate::timer::{TimeDomain, TimerRequest};
+use crate::timer::{ProcessingClock, TimeDomain, TimerRequest};
 use crate::window::Window;
 
 /// A trigger as written in a spec.
@@ -196,7 +201,10 @@ pub struct TriggerTooLarge {
 /// The largest trigger tree, in parts, that a [`TriggerMachine`] runs.
 pub const MAX_NODES: usize = 64;
 
-/// Marks an unset processing-time target.
+/// Marks an unset processing-time target in [`TriggerState`]'s slots. No target is
+/// ever this: a target is a processing time, which a [`ProcessingClock`] never puts
+/// before [`crate::timer::PROCESSING_TIME_START`], plus a delay. Only
+/// [`TriggerState::target`] and [`TriggerState::set_target`] see this encoding.
 const UNSET: i64 = i64::MIN;
 
 /// What arrived in a window: how many elements, and what data-driven triggers said.
@@ -265,6 +273,26 @@ impl TriggerState {
             self.finished &= !(1 << node);
         }
     }
+
+    /// A processing-time part's target: the time its delay is up, once a pane's
+    /// first element has set it.
+    fn target(&self, slot: usize) -> Option<Timestamp> {
+        Some(self.slots[slot]).filter(|&target| target != UNSET)
+    }
+
+    fn set_target(&mut self, slot: usize, target: Option<Timestamp>) {
+        debug_assert_ne!(target, Some(UNSET), "a target is a processing time");
+        self.slots[slot] = target.unwrap_or(UNSET);
+    }
+
+    /// Whether a data-driven part's plugin said "fire" and no pane has fired since.
+    fn signal(&self, slot: usize) -> bool {
+        self.slots[slot] != 0
+    }
+
+    fn set_signal(&mut self, slot: usize, signal: bool) {
+        self.slots[slot] = i64::from(signal);
+    }
 }
 
 /// The times a trigger looks at, for one window.
@@ -275,7 +303,7 @@ pub struct TriggerTime {
     /// The grouping step's input watermark.
     pub input_watermark: Timestamp,
     /// The current processing time.
-    pub processing_time: Timestamp,
+    pub processing_time: ProcessingClock,
 }
 
 impl TriggerTime {
@@ -425,12 +453,13 @@ impl TriggerMachine {
                 }
             }
             Kind::ProcessingTime { delay, align } => {
-                if state.slots[self.slot(n)] == UNSET {
-                    let mut target = time.processing_time.saturating_add(delay);
+                let slot = self.slot(n);
+                if state.target(slot).is_none() {
+                    let mut target = time.processing_time.now().saturating_add(delay);
                     if let Some(align) = align {
                         target = align.align(target);
                     }
-                    state.slots[self.slot(n)] = target;
+                    state.set_target(slot, Some(target));
                     timers.push(TimerRequest {
                         domain: TimeDomain::ProcessingTime,
                         time: target,
@@ -443,8 +472,7 @@ impl TriggerMachine {
             }
             Kind::Plugin(index) => {
                 if arrivals.signals.get(index).copied().unwrap_or(false) {
-                    let slot = self.slot(n);
-                    state.slots[slot] = 1;
+                    state.set_signal(self.slot(n), true);
                 }
             }
             Kind::Repeatedly | Kind::AfterAny | Kind::OrFinally => {
@@ -509,17 +537,14 @@ impl TriggerMachine {
                 }
             }
             Kind::ProcessingTime { .. } => {
+                let slot = self.slot(n);
                 if state.is_finished(n) {
-                    state.slots[self.slot(n)] = UNSET;
+                    state.set_target(slot, None);
                     return;
                 }
                 // The earliest pending target across the merged windows wins.
-                let earliest = sources
-                    .iter()
-                    .map(|s| s.slots[self.slot(n)])
-                    .filter(|&target| target != UNSET)
-                    .min();
-                state.slots[self.slot(n)] = earliest.unwrap_or(UNSET);
+                let earliest = sources.iter().filter_map(|s| s.target(slot)).min();
+                state.set_target(slot, earliest);
                 if let Some(target) = earliest {
                     timers.push(TimerRequest {
                         domain: TimeDomain::ProcessingTime,
@@ -531,10 +556,10 @@ impl TriggerMachine {
                 let slot = self.slot(n);
                 if finished_in_any(n) {
                     state.set_finished(n, true);
-                    state.slots[slot] = 0;
+                    state.set_signal(slot, false);
                 } else {
-                    let pending = sources.iter().any(|s| s.slots[slot] != 0);
-                    state.slots[slot] = i64::from(pending);
+                    let pending = sources.iter().any(|s| s.signal(slot));
+                    state.set_signal(slot, pending);
                 }
             }
             Kind::Count(_) => {
@@ -542,7 +567,10 @@ impl TriggerMachine {
                     state.set_finished(n, true);
                     state.slots[self.slot(n)] = 0;
                 } else {
-                    state.slots[self.slot(n)] = sources.iter().map(|s| s.slots[self.slot(n)]).sum();
+                    state.slots[self.slot(n)] = sources
+                        .iter()
+                        .map(|s| s.slots[self.slot(n)])
+                        .fold(0, i64::saturating_add);
                 }
             }
             Kind::Repeatedly => self.merge(node.children[0], state, sources, time, timers),
@@ -590,11 +618,13 @@ impl TriggerMachine {
                 }
             }
             Kind::ProcessingTime { .. } => {
-                let target = state.slots[self.slot(n)];
-                target != UNSET && time.processing_time > target
+                // Strictly after, as Beam's AfterDelayFromFirstElement.
+                state
+                    .target(self.slot(n))
+                    .is_some_and(|target| time.processing_time.now() > target)
             }
             Kind::Count(count) => state.slots[self.slot(n)] >= count as i64,
-            Kind::Plugin(_) => state.slots[self.slot(n)] != 0,
+            Kind::Plugin(_) => state.signal(self.slot(n)),
             Kind::Repeatedly => self.fire_ready(node.children[0], state, time),
             Kind::AfterEach => self
                 .first_unfinished(n, state)
@@ -806,7 +836,7 @@ mod tests {
                 time: TriggerTime {
                     window: Window::interval(0, 2 * MINUTE),
                     input_watermark: i64::MIN,
-                    processing_time: 0,
+                    processing_time: ProcessingClock::default(),
                 },
                 timers: Vec::new(),
             }
@@ -824,7 +854,7 @@ mod tests {
         }
 
         fn clock(&mut self, now: i64) -> &mut Self {
-            self.time.processing_time = now;
+            self.time.processing_time = ProcessingClock::from(now);
             self
         }
 
@@ -974,6 +1004,78 @@ mod tests {
     }
 
     #[test]
+    fn a_delay_set_at_the_clock_start_is_a_real_target() {
+        // The harness's clock starts at 0, where a test stream's does.
+        let mut h = Harness::new(delay(25));
+        h.elements(1);
+        assert_eq!(
+            h.timers,
+            vec![TimerRequest {
+                domain: TimeDomain::ProcessingTime,
+                time: 25
+            }]
+        );
+        h.clock(20);
+        assert!(!h.poll(), "20 is before 0 + 25");
+        h.clock(25);
+        assert!(!h.poll());
+        h.clock(26);
+        assert!(h.poll());
+        // A delay of 0 from the start is a target of 0, not "no target".
+        let mut h = Harness::new(delay(0));
+        h.elements(1);
+        assert!(!h.poll(), "the clock is not past 0 yet");
+        h.clock(1);
+        assert!(h.poll());
+    }
+
+    #[test]
+    fn a_target_set_at_the_clock_start_survives_a_merge() {
+        let h = Harness::with_merging(delay(25), true);
+        let machine = &h.machine;
+        let mut timers = Vec::new();
+        let mut early = machine.new_state();
+        machine.on_elements(&mut early, &h.time, &mut timers, 1, &[]);
+        let fresh = machine.new_state();
+        let mut merged = machine.new_state();
+        timers.clear();
+        let at = |now| TriggerTime {
+            processing_time: ProcessingClock::from(now),
+            ..h.time
+        };
+        machine.on_merge(&mut merged, &[&early, &fresh], &at(20), &mut timers);
+        assert_eq!(timers[0].time, 25);
+        assert!(!machine.should_fire(&merged, &at(25)));
+        assert!(machine.should_fire(&merged, &at(26)));
+    }
+
+    #[test]
+    fn trigger_state_keeps_its_checkpoint_encoding() {
+        // Checkpoints hold a window's trigger state as (finished bits, slots), an
+        // unset target as i64::MIN: what earlier versions wrote still reads.
+        let machine =
+            TriggerMachine::new(&Trigger::AfterAll(vec![delay(25), count(2)]), false).unwrap();
+        let mut state = machine.new_state();
+        let unset = postcard::to_stdvec(&(0_u64, vec![i64::MIN, 0_i64])).unwrap();
+        assert_eq!(postcard::to_stdvec(&state).unwrap(), unset);
+        let time = TriggerTime {
+            window: Window::interval(0, 40),
+            input_watermark: i64::MIN,
+            processing_time: ProcessingClock::default(),
+        };
+        machine.on_elements(&mut state, &time, &mut Vec::new(), 2, &[]);
+        let written = postcard::to_stdvec(&(0_u64, vec![25_i64, 2])).unwrap();
+        assert_eq!(postcard::to_stdvec(&state).unwrap(), written);
+        let read: TriggerState = postcard::from_bytes(&written).unwrap();
+        assert_eq!(read, state);
+        let later = TriggerTime {
+            processing_time: ProcessingClock::from(26),
+            ..time
+        };
+        assert!(machine.should_fire(&read, &later));
+    }
+
+    #[test]
     fn processing_time_alignment_rounds_up_to_the_next_boundary() {
         let aligned = Trigger::AfterProcessingTime {
             delay: 0,
@@ -1097,7 +1199,7 @@ mod tests {
         let mut a = machine.new_state();
         let mut b = machine.new_state();
         let at = |now| TriggerTime {
-            processing_time: now,
+            processing_time: ProcessingClock::from(now),
             ..h.time
         };
         machine.on_elements(&mut a, &at(373_000), &mut timers, 1, &[]);
@@ -1122,7 +1224,7 @@ mod tests {
         let past = TriggerTime {
             window: Window::interval(0, 1000),
             input_watermark: 5000,
-            processing_time: 0,
+            processing_time: ProcessingClock::default(),
         };
         let mut late_window = machine.new_state();
         machine.on_elements(&mut late_window, &past, &mut timers, 1, &[]);
@@ -1138,7 +1240,7 @@ mod tests {
         machine.on_elements(&mut merged, &ahead, &mut timers, 1, &[]);
         assert!(!machine.should_fire(&merged, &ahead));
         let later = TriggerTime {
-            processing_time: MINUTE + 1,
+            processing_time: ProcessingClock::from(MINUTE + 1),
             ..ahead
         };
         assert!(machine.should_fire(&merged, &later));
@@ -1164,7 +1266,7 @@ mod tests {
         let fired_time = TriggerTime {
             window: Window::interval(0, 1000),
             input_watermark: 1000,
-            processing_time: 0,
+            processing_time: ProcessingClock::default(),
         };
         let mut fired = machine.new_state();
         machine.on_fire(&mut fired, &fired_time);

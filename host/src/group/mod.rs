@@ -33,7 +33,7 @@ use crate::pipeline::{PluginStatus, Replacement, Step, StepFault, StepOutput, St
 use crate::record::{Key, Record};
 use crate::state::{LastPut, StateError, StepReader, StepWriter};
 use crate::time::{MIN_TIMESTAMP, Timestamp};
-use crate::timer::{Resolution, TimeDomain, TimerQueue, TimerRequest};
+use crate::timer::{ProcessingClock, Resolution, TimeDomain, TimerQueue, TimerRequest};
 use crate::trigger::{
     DataTrigger, DataTriggerInput, Trigger, TriggerMachine, TriggerState, TriggerTime,
     TriggerTooLarge,
@@ -211,7 +211,7 @@ pub struct GroupByKeyAndWindow<C: CombineFn> {
     queues: Queues,
     input_watermark: Timestamp,
     output_watermark: Timestamp,
-    processing_time: Timestamp,
+    processing_time: ProcessingClock,
     stats: StepStats,
     /// The step's meta as the last checkpoint holds it.
     meta_put: LastPut,
@@ -247,7 +247,7 @@ impl<C: CombineFn> GroupByKeyAndWindow<C> {
             queues: Queues::default(),
             input_watermark: MIN_TIMESTAMP,
             output_watermark: MIN_TIMESTAMP,
-            processing_time: MIN_TIMESTAMP,
+            processing_time: ProcessingClock::default(),
             stats: StepStats::default(),
             meta_put: LastPut::default(),
             pending: Vec::new(),
@@ -1234,9 +1234,9 @@ impl<C: CombineFn> Step for GroupByKeyAndWindow<C> {
         now: Timestamp,
         out: &mut StepOutput,
     ) -> Result<(), StepFault> {
-        self.processing_time = self.processing_time.max(now);
+        let now = self.processing_time.advance(now);
         let mut due = Vec::new();
-        self.take_due(QueueKind::Processing, self.processing_time, &mut due);
+        self.take_due(QueueKind::Processing, now, &mut due);
         dedup_activations(&mut due);
         for (_, target) in due {
             // Processing-time timers of expired windows are ignored, like late records.
@@ -1282,5 +1282,73 @@ impl<C: CombineFn> Step for GroupByKeyAndWindow<C> {
 
     fn swap(&mut self, replacement: Replacement) -> Result<(), String> {
         self.combine.swap(replacement)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::combine::Builtin;
+    use crate::time::MAX_TIMESTAMP;
+    use crate::window::WindowFn;
+
+    /// Issue 10's spec: fixed windows of 40 ms, an early firing 25 ms after a pane's
+    /// first element, accumulating.
+    fn early_after_delay() -> GroupByKeyAndWindow<crate::combine::BuiltinFn> {
+        let strategy = WindowingStrategy {
+            window_fn: WindowFn::Fixed {
+                size: 40,
+                offset: 0,
+            },
+            trigger: Trigger::AfterWatermark {
+                early: Some(Box::new(Trigger::AfterProcessingTime {
+                    delay: 25,
+                    align: None,
+                })),
+                late: None,
+            },
+            accumulation: AccumulationMode::Accumulating,
+            ..WindowingStrategy::default()
+        };
+        GroupByKeyAndWindow::new("combine", strategy, Builtin::Collect.function(), false).unwrap()
+    }
+
+    fn element(value: i64, ts: Timestamp) -> Record {
+        let mut record = Record::new(Key::from_str_value("a"), json!(value), ts);
+        record.window = Window::interval(0, 40);
+        record
+    }
+
+    fn panes(out: &mut StepOutput) -> Vec<(Timing, u64, serde_json::Value)> {
+        out.records
+            .drain(..)
+            .map(|record| (record.pane.timing, record.pane.index, record.value))
+            .collect()
+    }
+
+    #[test]
+    fn a_delay_counts_from_the_clock_start_when_elements_arrive_before_it_moves() {
+        let mut group = early_after_delay();
+        let mut out = StepOutput::default();
+        // The element arrives at processing time 0: the clock has not been advanced.
+        group.process(vec![element(1, 0)], &mut out).unwrap();
+        group.advance_processing_time(20, &mut out).unwrap();
+        assert_eq!(panes(&mut out), [], "20 is before 0 + 25: no pane is due");
+        assert_eq!(group.next_processing_timer(), Some(25));
+        group.advance_watermark(MAX_TIMESTAMP, &mut out).unwrap();
+        assert_eq!(panes(&mut out), [(Timing::OnTime, 0, json!([1]))]);
+    }
+
+    #[test]
+    fn a_delay_set_at_the_clock_start_fires_once_it_has_passed() {
+        let mut group = early_after_delay();
+        let mut out = StepOutput::default();
+        group.process(vec![element(1, 0)], &mut out).unwrap();
+        group.advance_processing_time(25, &mut out).unwrap();
+        assert_eq!(panes(&mut out), [], "fires only strictly after the target");
+        group.advance_processing_time(26, &mut out).unwrap();
+        assert_eq!(panes(&mut out), [(Timing::Early, 0, json!([1]))]);
     }
 }

@@ -16,13 +16,14 @@ use crate::combine::CombineFn;
 use crate::pipeline::StepStats;
 use crate::state::{KeyReader, StateError, StepReader, StepWriter, Tag, decode};
 use crate::time::Timestamp;
+use crate::timer::ProcessingClock;
 
 /// The grouping's own entry.
 #[derive(Serialize, Deserialize)]
 struct Meta {
     input_watermark: Timestamp,
     output_watermark: Timestamp,
-    processing_time: Timestamp,
+    processing_time: ProcessingClock,
     stats: StepStats,
 }
 
