@@ -24,7 +24,7 @@ use crate::pipeline::{PluginStatus, Replacement, Step, StepFault, StepOutput, St
 use crate::record::{Key, Record};
 use crate::state::{LastPut, StateError, StepReader, StepWriter, Tag};
 use crate::time::{MIN_TIMESTAMP, Timestamp, event_time};
-use crate::timer::TimeDomain;
+use crate::timer::{ProcessingClock, TimeDomain};
 use crate::window::Window;
 
 /// The DoFn world.
@@ -98,7 +98,7 @@ pub struct ParDo {
     store: Arc<Mutex<KeyedStore>>,
     input_watermark: Timestamp,
     output_watermark: Timestamp,
-    processing_time: Timestamp,
+    processing_time: ProcessingClock,
     stats: StepStats,
     /// The step's meta as the last checkpoint holds it.
     meta_put: LastPut,
@@ -113,7 +113,7 @@ impl ParDo {
             store: Arc::new(Mutex::new(KeyedStore::default())),
             input_watermark: MIN_TIMESTAMP,
             output_watermark: MIN_TIMESTAMP,
-            processing_time: MIN_TIMESTAMP,
+            processing_time: ProcessingClock::default(),
             stats: StepStats::default(),
             meta_put: LastPut::default(),
         })
@@ -400,8 +400,8 @@ impl Step for ParDo {
         now: Timestamp,
         out: &mut StepOutput,
     ) -> Result<(), StepFault> {
-        self.processing_time = self.processing_time.max(now);
-        self.fire_timers(TimeDomain::ProcessingTime, self.processing_time, out)?;
+        let now = self.processing_time.advance(now);
+        self.fire_timers(TimeDomain::ProcessingTime, now, out)?;
         self.refresh_output_watermark();
         Ok(())
     }
