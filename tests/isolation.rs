@@ -155,10 +155,10 @@ fn one_tenants_faulty_plugins_neither_stop_nor_slow_nor_corrupt_anothers_pipelin
         ratio >= 0.8,
         "A's throughput beside B's faults is {ratio:.2} of alone"
     );
-    // A tenant's messages name paths inside its own folder only.
+    // A tenant's messages name its plugins by name and version, never by a server path.
     for failure in &failures {
         assert!(
-            failure.contains("the plugin plugins/faulty/") && !failure.contains("/tenants/"),
+            failure.contains("the plugin faulty@") && !failure.contains("/tenants/"),
             "{failure}"
         );
     }

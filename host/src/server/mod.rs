@@ -114,24 +114,15 @@ impl fmt::Display for ApiError {
 
 impl std::error::Error for ApiError {}
 
-/// Names of tenants, plugins and pipelines: lowercase letters, digits, `-` and `_`,
-/// starting with a letter or digit, at most 63 characters.
+/// Checks the name of a tenant, plugin or pipeline ([`crate::spec::is_name`]: the
+/// same rules as a spec's `name`).
 pub fn check_name(what: &str, name: &str) -> Result<(), ApiError> {
-    let valid = !name.is_empty()
-        && name.len() <= 63
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
-        && name
-            .bytes()
-            .next()
-            .is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
-    if valid {
+    if crate::spec::is_name(name) {
         Ok(())
     } else {
         Err(ApiError::invalid(format!(
-            "{what} name {name:?} is not valid: use lowercase letters, digits, - and _ \
-             (at most 63, starting with a letter or digit)"
+            "{what} name {name:?} is not valid: {}",
+            crate::spec::NAME_RULES
         )))
     }
 }

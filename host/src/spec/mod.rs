@@ -278,29 +278,32 @@ pub fn parse(file: &Path, text: &str) -> Result<PipelineSpec> {
     read(file, text, None)
 }
 
-/// Checks a pipeline name, which names its state folder: lowercase letters, digits,
-/// `-` and `_`, at most 63, starting with a letter or digit — the server's rules, so
-/// that a spec means the same on the command line and when served. Uppercase is
-/// refused because two names differing only in case would share a folder on
-/// case-insensitive file systems, and dots because `.`/`..` and hidden folders are
-/// not names.
-pub fn check_name(name: &str) -> std::result::Result<(), String> {
-    let valid = !name.is_empty()
-        && name.len() <= 63
+/// What a name may be, for messages: the rules [`is_name`] checks.
+pub const NAME_RULES: &str =
+    "use lowercase letters, digits, - and _ (at most 63, starting with a letter or digit)";
+
+/// Whether `name` can name a pipeline, tenant or plugin: lowercase letters, digits,
+/// `-` and `_`, at most 63, starting with a letter or digit. Names become folder
+/// names, on the command line and on the server alike, so uppercase is refused (two
+/// names differing only in case would share a folder on case-insensitive file
+/// systems), and so are dots (`.`, `..` and hidden folders are not names).
+pub fn is_name(name: &str) -> bool {
+    name.len() <= 63
         && name
             .bytes()
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
         && name
             .bytes()
             .next()
-            .is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
-    if valid {
+            .is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+}
+
+/// Checks a pipeline name, which names its state folder (see [`is_name`]).
+pub fn check_name(name: &str) -> std::result::Result<(), String> {
+    if is_name(name) {
         Ok(())
     } else {
-        Err(format!(
-            "{name:?} is not a pipeline name: use lowercase letters, digits, - and _ (at most \
-             63, starting with a letter or digit)"
-        ))
+        Err(format!("{name:?} is not a pipeline name: {NAME_RULES}"))
     }
 }
 
