@@ -775,6 +775,20 @@ pub enum Attempt<T> {
     Failed(String),
 }
 
+impl<T> Attempt<T> {
+    /// Reads what a call that worked returned; an answer that does not fit the call
+    /// fails the attempt as a whole.
+    pub fn and_then<U>(self, read: impl FnOnce(T) -> Result<U, String>) -> Attempt<U> {
+        match self {
+            Attempt::Done(value) => match read(value) {
+                Ok(read) => Attempt::Done(read),
+                Err(reason) => Attempt::Failed(reason),
+            },
+            Attempt::Failed(reason) => Attempt::Failed(reason),
+        }
+    }
+}
+
 /// The result for each range of items that [`isolate`] attempted.
 pub type Isolated<T> = Vec<(Range<usize>, Result<T, String>)>;
 
