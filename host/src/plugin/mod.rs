@@ -858,12 +858,14 @@ impl BlobsBuilder {
     }
 }
 
-/// The items of a [`Blobs`] buffer.
+/// The items of a [`Blobs`] buffer. Ends that go back or past the bytes give empty or
+/// cut items, never overlapping ones: the items of a guest's answer add up to no more
+/// than the bytes it returned, which the output limit counts.
 pub fn items(blobs: &Blobs) -> impl Iterator<Item = &[u8]> {
     let mut start = 0usize;
     blobs.ends.iter().map(move |&end| {
-        let end = (end as usize).min(blobs.bytes.len());
-        let item = &blobs.bytes[start.min(end)..end];
+        let end = (end as usize).clamp(start, blobs.bytes.len());
+        let item = &blobs.bytes[start..end];
         start = end;
         item
     })
@@ -948,6 +950,16 @@ mod tests {
             isolate::<()>(2, |_| Err("quarantined".into())).unwrap_err(),
             "quarantined"
         );
+    }
+
+    #[test]
+    fn blob_items_never_overlap() {
+        let blobs = Blobs {
+            bytes: b"abcdef".to_vec(),
+            ends: vec![4, 1, 4, 9, 2],
+        };
+        let read: Vec<&[u8]> = items(&blobs).collect();
+        assert_eq!(read, [&b"abcd"[..], b"", b"", b"ef", b""]);
     }
 
     #[test]
