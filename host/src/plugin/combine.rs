@@ -6,6 +6,7 @@ use std::ops::Range;
 use wasmtime::Store;
 use wasmtime::component::Component;
 
+use super::bindings::Blobs;
 use super::bindings::combine::exports::millrace::plugin::combine_fn::{
     self, Added, UncombineError,
 };
@@ -57,7 +58,7 @@ impl World for CombineWorld {
 }
 
 /// New accumulators, and the inputs (by index) the plugin rejected with a reason.
-type Folded = (Vec<Vec<u8>>, Vec<(usize, String)>);
+pub type Folded = (Vec<Vec<u8>>, Vec<(usize, String)>);
 
 /// Adding inputs or taking them back.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -153,28 +154,7 @@ impl WasmCombine {
                 added.as_ref().map_or(0, |a| blobs_size(&a.accumulators))
             },
         );
-        Ok(match attempt(outcome)? {
-            Attempt::Failed(reason) => Attempt::Failed(reason),
-            Attempt::Done(added) => {
-                let new_accs: Vec<Vec<u8>> =
-                    items(&added.accumulators).map(<[u8]>::to_vec).collect();
-                if new_accs.len() != accs.len() {
-                    return Ok(Attempt::Failed(format!(
-                        "returned {} accumulators for {} groups",
-                        new_accs.len(),
-                        accs.len()
-                    )));
-                }
-                let rejected = added
-                    .rejected
-                    .into_iter()
-                    .filter_map(|error| {
-                        order.get(error.index as usize).map(|&i| (i, error.message))
-                    })
-                    .collect();
-                Attempt::Done((new_accs, rejected))
-            }
-        })
+        Ok(attempt(outcome)?.and_then(|added| read_added(added, accs.len(), &order)))
     }
 
     /// Folds every group, isolating the groups, then the inputs, that fail.
@@ -352,22 +332,7 @@ impl CombineFn for WasmCombine {
                 },
                 |outputs| outputs.as_ref().map_or(0, blobs_size),
             );
-            Ok(match attempt(outcome)? {
-                Attempt::Done(outputs) => {
-                    let values: Vec<Result<Value, String>> =
-                        items(&outputs).map(read_json).collect();
-                    if values.len() == range.len() {
-                        Attempt::Done(values)
-                    } else {
-                        Attempt::Failed(format!(
-                            "returned {} outputs for {} accumulators",
-                            values.len(),
-                            range.len()
-                        ))
-                    }
-                }
-                Attempt::Failed(reason) => Attempt::Failed(reason),
-            })
+            Ok(attempt(outcome)?.and_then(|outputs| read_outputs(&outputs, range.len())))
         })
         .map_err(|message| CombineError {
             function: self.name.clone(),
@@ -382,4 +347,36 @@ impl CombineFn for WasmCombine {
         }
         Ok(values)
     }
+}
+
+/// Reads what `add-inputs` or `uncombine` returned for a call of `groups` groups whose
+/// inputs it was sent in the order `order` (indexes into the step's inputs): the new
+/// accumulators and the rejected inputs, or why the answer does not fit the call.
+pub fn read_added(added: Added, groups: usize, order: &[usize]) -> Result<Folded, String> {
+    let accumulators: Vec<Vec<u8>> = items(&added.accumulators).map(<[u8]>::to_vec).collect();
+    if accumulators.len() != groups {
+        return Err(format!(
+            "returned {} accumulators for {groups} groups",
+            accumulators.len(),
+        ));
+    }
+    let rejected = added
+        .rejected
+        .into_iter()
+        .filter_map(|error| order.get(error.index as usize).map(|&i| (i, error.message)))
+        .collect();
+    Ok((accumulators, rejected))
+}
+
+/// Reads what `extract-outputs` returned for `count` accumulators: each one's value,
+/// or why it is not JSON; an error if the count does not match.
+pub fn read_outputs(outputs: &Blobs, count: usize) -> Result<Vec<Result<Value, String>>, String> {
+    let values: Vec<Result<Value, String>> = items(outputs).map(read_json).collect();
+    if values.len() != count {
+        return Err(format!(
+            "returned {} outputs for {count} accumulators",
+            values.len()
+        ));
+    }
+    Ok(values)
 }

@@ -207,45 +207,21 @@ impl ParDo {
         call: &Call,
         out: &mut StepOutput,
     ) {
-        let keys: Vec<&[u8]> = items(&output.keys).collect();
-        let values: Vec<&[u8]> = items(&output.values).collect();
-        for (i, (&key, &value)) in keys.iter().zip(&values).enumerate() {
-            let source = output.sources.get(i).copied().unwrap_or(0) as usize;
-            let Some(origin) = origins.get(source) else {
-                continue;
-            };
-            // A time the plugin gives is checked like a source's.
-            let timestamp = match output.timestamps.get(i) {
-                Some(&time) => event_time(time).map_err(|err| format!("the output's {err}")),
-                None => Ok(origin.timestamp),
-            };
-            let record = timestamp.and_then(|timestamp| {
-                read_json(key).and_then(|key| read_json(value).map(|value| (key, value, timestamp)))
-            });
-            match record {
+        for (source, item) in read_output(output, origins.len()) {
+            let origin = &origins[source];
+            match item {
                 Ok((key, value, timestamp)) => {
                     self.stats.records_out += 1;
                     out.records.push(Record {
-                        key: Key::from_value(&key),
+                        key,
                         value,
-                        timestamp,
+                        timestamp: timestamp.unwrap_or(origin.timestamp),
                         window: origin.window,
                         pane: origin.pane,
                         retraction: origin.retraction,
                     });
                 }
                 Err(reason) => self.dead_letter(call, offset + source, origin, reason, out),
-            }
-        }
-        for error in output.errors {
-            if let Some(origin) = origins.get(error.index as usize) {
-                self.dead_letter(
-                    call,
-                    offset + error.index as usize,
-                    origin,
-                    error.message,
-                    out,
-                );
             }
         }
     }
@@ -367,6 +343,43 @@ fn fired(due: &[(Timestamp, TimerId)]) -> FiredTimers {
     }
     timers.keys = keys.finish();
     timers
+}
+
+/// One item of a DoFn's output, read: the input (or fired timer) of the call it came
+/// from, by index, and the record's key, value and event time (`None`: the input's),
+/// or why it cannot be used.
+pub type Emitted = (
+    usize,
+    Result<(Key, serde_json::Value, Option<Timestamp>), String>,
+);
+
+/// Reads the output of a DoFn call over `inputs` inputs: each output record, then each
+/// element error. Items that name no input of the call are dropped.
+pub fn read_output(output: Output, inputs: usize) -> Vec<Emitted> {
+    let mut emitted = Vec::new();
+    for (i, (key, value)) in items(&output.keys).zip(items(&output.values)).enumerate() {
+        let source = output.sources.get(i).copied().unwrap_or(0) as usize;
+        if source >= inputs {
+            continue;
+        }
+        let record = read_json(key).and_then(|key| {
+            let value = read_json(value)?;
+            // A time the plugin gives is checked like a source's.
+            let timestamp = output
+                .timestamps
+                .get(i)
+                .map(|&time| event_time(time).map_err(|err| format!("the output's {err}")))
+                .transpose()?;
+            Ok((Key::from_value(&key), value, timestamp))
+        });
+        emitted.push((source, record));
+    }
+    for error in output.errors {
+        if (error.index as usize) < inputs {
+            emitted.push((error.index as usize, Err(error.message)));
+        }
+    }
+    emitted
 }
 
 impl Step for ParDo {

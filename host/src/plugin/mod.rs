@@ -785,6 +785,20 @@ pub enum Attempt<T> {
     Failed(String),
 }
 
+impl<T> Attempt<T> {
+    /// Reads what a call that worked returned; an answer that does not fit the call
+    /// fails the attempt as a whole.
+    pub fn and_then<U>(self, read: impl FnOnce(T) -> Result<U, String>) -> Attempt<U> {
+        match self {
+            Attempt::Done(value) => match read(value) {
+                Ok(read) => Attempt::Done(read),
+                Err(reason) => Attempt::Failed(reason),
+            },
+            Attempt::Failed(reason) => Attempt::Failed(reason),
+        }
+    }
+}
+
 /// The result for each range of items that [`isolate`] attempted.
 pub type Isolated<T> = Vec<(Range<usize>, Result<T, String>)>;
 
@@ -854,12 +868,14 @@ impl BlobsBuilder {
     }
 }
 
-/// The items of a [`Blobs`] buffer.
+/// The items of a [`Blobs`] buffer. Ends that go back or past the bytes give empty or
+/// cut items, never overlapping ones: the items of a guest's answer add up to no more
+/// than the bytes it returned, which the output limit counts.
 pub fn items(blobs: &Blobs) -> impl Iterator<Item = &[u8]> {
     let mut start = 0usize;
     blobs.ends.iter().map(move |&end| {
-        let end = (end as usize).min(blobs.bytes.len());
-        let item = &blobs.bytes[start.min(end)..end];
+        let end = (end as usize).clamp(start, blobs.bytes.len());
+        let item = &blobs.bytes[start..end];
         start = end;
         item
     })
@@ -984,6 +1000,16 @@ mod tests {
             isolate::<()>(2, |_| Err("quarantined".into())).unwrap_err(),
             "quarantined"
         );
+    }
+
+    #[test]
+    fn blob_items_never_overlap() {
+        let blobs = Blobs {
+            bytes: b"abcdef".to_vec(),
+            ends: vec![4, 1, 4, 9, 2],
+        };
+        let read: Vec<&[u8]> = items(&blobs).collect();
+        assert_eq!(read, [&b"abcd"[..], b"", b"", b"ef", b""]);
     }
 
     #[test]

@@ -6,11 +6,12 @@ use wasmtime::Store;
 use wasmtime::component::{Component, Linker};
 
 use super::bindings::Elements;
+use super::bindings::trigger::exports::millrace::plugin::trigger::Decision;
 use super::bindings::trigger::{TriggerPlugin, TriggerPluginPre};
 use super::host::PluginData;
 use super::{
-    Attempt, BlobsBuilder, PluginError, PluginSpec, Runtime, Sandbox, World, attempt, blobs_size,
-    elements, isolate, items,
+    BlobsBuilder, PluginError, PluginSpec, Runtime, Sandbox, World, attempt, blobs_size, elements,
+    isolate, items,
 };
 use crate::trigger::{DataTrigger, DataTriggerDecision, DataTriggerInput};
 
@@ -93,26 +94,7 @@ impl DataTrigger for WasmTrigger {
                 },
                 |decision| decision.as_ref().map_or(0, |d| blobs_size(&d.states)),
             );
-            Ok(match attempt(outcome)? {
-                Attempt::Done(decision) => {
-                    let kept: Vec<Vec<u8>> = items(&decision.states).map(<[u8]>::to_vec).collect();
-                    if kept.len() != part.len() || decision.fire.len() != part.len() {
-                        Attempt::Failed(format!(
-                            "answered for {} windows out of {}",
-                            decision.fire.len(),
-                            part.len()
-                        ))
-                    } else {
-                        Attempt::Done(
-                            kept.into_iter()
-                                .zip(decision.fire)
-                                .map(|(state, fire)| DataTriggerDecision { fire, state })
-                                .collect::<Vec<_>>(),
-                        )
-                    }
-                }
-                Attempt::Failed(reason) => Attempt::Failed(reason),
-            })
+            Ok(attempt(outcome)?.and_then(|decision| read_decision(decision, part.len())))
         })?;
         let mut decisions = Vec::with_capacity(windows.len());
         for (range, result) in results {
@@ -130,4 +112,24 @@ impl DataTrigger for WasmTrigger {
         }
         Ok(decisions)
     }
+}
+
+/// Reads a trigger's decision for `windows` windows: each window's new state and
+/// whether it fires, or why the answer does not fit the call.
+pub fn read_decision(
+    decision: Decision,
+    windows: usize,
+) -> Result<Vec<DataTriggerDecision>, String> {
+    let kept: Vec<Vec<u8>> = items(&decision.states).map(<[u8]>::to_vec).collect();
+    if kept.len() != windows || decision.fire.len() != windows {
+        return Err(format!(
+            "answered for {} windows out of {windows}",
+            decision.fire.len(),
+        ));
+    }
+    Ok(kept
+        .into_iter()
+        .zip(decision.fire)
+        .map(|(state, fire)| DataTriggerDecision { fire, state })
+        .collect())
 }
