@@ -83,7 +83,11 @@ fuzz_target!(|input: Input| {
                 continue;
             }
             Some(expected) => {
-                assert!(result.is_ok(), "{:?} refused {ts}: {result:?}", input.function);
+                assert!(
+                    result.is_ok(),
+                    "{:?} refused {ts}: {result:?}",
+                    input.function
+                );
                 assert_eq!(
                     assigned.as_slice(),
                     expected.as_slice(),
