@@ -103,6 +103,16 @@ fn succeeded(args: &[&str], output: &Output) {
     );
 }
 
+/// Runs the spec at `spec` (see [`limited`]), which must succeed; returns the records
+/// of the `out.jsonl` beside it.
+fn run_to_output(spec: &Path, stdin: &[u8], memory: Option<u64>) -> Vec<Value> {
+    let args = ["run", spec.to_str().unwrap()];
+    let output = limited(&args, stdin, memory);
+    succeeded(&args, &output);
+    let out = spec.with_file_name("out.jsonl");
+    parse_lines(&std::fs::read_to_string(out).unwrap())
+}
+
 fn dead_letters(path: &Path) -> Vec<Value> {
     parse_lines(&std::fs::read_to_string(path).unwrap_or_default())
 }
@@ -143,10 +153,7 @@ fn extreme_timestamps_are_dead_lettered_at_every_source_under_every_window() {
                 _ => "{ stdin: { value: v } }",
             };
             let spec = write(dir.path(), "p.yaml", &window_spec(source_spec, window));
-            let args = ["run", spec.to_str().unwrap()];
-            let output = bounded(&args, EXTREME.as_bytes());
-            succeeded(&args, &output);
-            let out = parse_lines(&std::fs::read_to_string(dir.path().join("out.jsonl")).unwrap());
+            let out = run_to_output(&spec, EXTREME.as_bytes(), Some(MEMORY_LIMIT));
             assert!(!out.is_empty(), "{window} from {source}: no output");
             assert!(
                 out.iter().all(|record| record["value"] == 3),
@@ -188,10 +195,7 @@ fn test_stream_clocks_and_elements_outside_the_range_are_dead_lettered() {
             "{ sliding: { size: 10s, period: 1s } }",
         ),
     );
-    let args = ["run", spec.to_str().unwrap()];
-    let output = bounded(&args, b"");
-    succeeded(&args, &output);
-    let out = parse_lines(&std::fs::read_to_string(dir.path().join("out.jsonl")).unwrap());
+    let out = run_to_output(&spec, b"", Some(MEMORY_LIMIT));
     assert_eq!(
         out.len(),
         10,
@@ -241,10 +245,7 @@ fn rfc3339_times_up_to_the_end_of_year_9999_are_read() {
             "{ fixed: { size: 1d } }",
         ),
     );
-    let args = ["run", spec.to_str().unwrap()];
-    let output = bounded(&args, b"");
-    succeeded(&args, &output);
-    let out = parse_lines(&std::fs::read_to_string(dir.path().join("out.jsonl")).unwrap());
+    let out = run_to_output(&spec, b"", Some(MEMORY_LIMIT));
     let windows: Vec<(i64, i64, i64)> = out
         .iter()
         .map(|r| {
@@ -280,10 +281,7 @@ fn invalid_utf8_on_stdin_is_dead_lettered_with_its_bytes_like_in_a_file() {
             "p.yaml",
             &window_spec(source_spec, "{ global: {} }"),
         );
-        let args = ["run", spec.to_str().unwrap()];
-        let output = bounded(&args, input);
-        succeeded(&args, &output);
-        let out = parse_lines(&std::fs::read_to_string(dir.path().join("out.jsonl")).unwrap());
+        let out = run_to_output(&spec, input, Some(MEMORY_LIMIT));
         assert_eq!(out.len(), 1, "{source}: {out:?}");
         assert_eq!(out[0]["value"], 3, "{source}");
         let dead = dead_letters(&dir.path().join("dead.jsonl"));
@@ -321,11 +319,8 @@ fn sums_that_would_overflow_are_dead_lettered_never_written_as_null() {
         )
         .replace("combine: sum", &format!("combine: {combine}"));
         let spec = write(dir.path(), "p.yaml", &spec);
-        let args = ["run", spec.to_str().unwrap()];
         let memory = (!combine.contains("plugin")).then_some(MEMORY_LIMIT);
-        let output = limited(&args, b"", memory);
-        succeeded(&args, &output);
-        let out = parse_lines(&std::fs::read_to_string(dir.path().join("out.jsonl")).unwrap());
+        let out = run_to_output(&spec, b"", memory);
         assert_eq!(out.len(), 1, "{combine}: {out:?}");
         assert_eq!(out[0]["value"], 1e308, "{combine}: {out:?}");
         let dead = dead_letters(&dir.path().join("dead.jsonl"));
@@ -357,10 +352,7 @@ fn integer_sums_past_64_bits_are_dead_lettered() {
             "{ global: {} }",
         ),
     );
-    let args = ["run", spec.to_str().unwrap()];
-    let output = bounded(&args, b"");
-    succeeded(&args, &output);
-    let out = parse_lines(&std::fs::read_to_string(dir.path().join("out.jsonl")).unwrap());
+    let out = run_to_output(&spec, b"", Some(MEMORY_LIMIT));
     assert_eq!(out.len(), 1);
     assert_eq!(out[0]["value"], i64::MAX);
     let dead = dead_letters(&dir.path().join("dead.jsonl"));

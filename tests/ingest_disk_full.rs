@@ -10,7 +10,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::served::{Served, deploy_scores, json_of, pipeline_status, totals_per_key};
+use common::served::{Served, deploy_scores, drain, json_of, pipeline_status, totals_per_key};
 use millrace::client::{Body, Client, ClientError};
 use serde_json::json;
 
@@ -142,16 +142,7 @@ fn a_full_disk_loses_no_acknowledged_record_and_keeps_none_of_a_refused_call() {
         acknowledged,
         refused,
     } = sent;
-    let status = json_of(
-        &client
-            .call(
-                "POST",
-                "/v1/pipelines/scores/stop",
-                Body::Json(json!({"drain": true})),
-            )
-            .unwrap(),
-    );
-    assert_eq!(status["outcome"]["state"], "finished", "{status}");
+    drain(&client);
     let output = client
         .call("GET", "/v1/pipelines/scores/output", Body::Empty)
         .unwrap();
