@@ -10,7 +10,7 @@ use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use common::{plugin, write};
-use millrace::state::{KeyBuilder, RocksBackend, StateBackend, Tag};
+use millrace_state::{KeyBuilder, RocksBackend, StateBackend, Tag};
 
 /// A scratch folder with a large, out-of-order event log (a few malformed lines
 /// and values among them) and a spec over it: sessions with early and late

@@ -14,7 +14,7 @@ use common::served::{
     pipeline_status, push, served_with_tenant, status_of, totals_per_key,
 };
 use millrace::client::{Body, Client, ClientError};
-use millrace::plugin::retag;
+use millrace_wasm::retag;
 use serde_json::{Value, json};
 
 #[test]

@@ -8,15 +8,15 @@
 
 use arbitrary::{Result, Unstructured};
 use libfuzzer_sys::fuzz_target;
-use millrace::plugin::bindings::combine::exports::millrace::plugin::combine_fn::Added;
-use millrace::plugin::bindings::dofn::exports::millrace::plugin::dofn::Output;
-use millrace::plugin::bindings::trigger::exports::millrace::plugin::trigger::Decision;
-use millrace::plugin::bindings::window::exports::millrace::plugin::window_fn::{
+use millrace_wasm::bindings::combine::exports::millrace_wasm::combine_fn::Added;
+use millrace_wasm::bindings::dofn::exports::millrace_wasm::dofn::Output;
+use millrace_wasm::bindings::trigger::exports::millrace_wasm::trigger::Decision;
+use millrace_wasm::bindings::window::exports::millrace_wasm::window_fn::{
     Assignment, Merges,
 };
-use millrace::plugin::bindings::{Blobs, ElementError};
-use millrace::plugin::{combine, dofn, items, trigger, window};
-use millrace::window::Window;
+use millrace_wasm::bindings::{Blobs, ElementError};
+use millrace_wasm::{combine, dofn, items, trigger, window};
+use millrace_model::window::Window;
 
 fuzz_target!(|data: &[u8]| {
     let mut u = Unstructured::new(data);

@@ -8,7 +8,7 @@
 use std::path::{Path, PathBuf};
 
 use libfuzzer_sys::fuzz_target;
-use millrace::spec::{self, SpecError};
+use millrace_runner::spec::{self, SpecError};
 
 fuzz_target!(|data: &[u8]| {
     // `spec::load` refuses text that is not UTF-8 before parsing, and the server's

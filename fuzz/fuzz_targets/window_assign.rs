@@ -9,8 +9,8 @@
 
 use arbitrary::{Arbitrary, Result, Unstructured};
 use libfuzzer_sys::fuzz_target;
-use millrace::time::{MAX_DURATION, MAX_EVENT_TIME, MIN_EVENT_TIME};
-use millrace::window::{AssignedWindows, MAX_WINDOWS_PER_ELEMENT, MergeGroup, Window, WindowFn};
+use millrace_model::time::{MAX_DURATION, MAX_EVENT_TIME, MIN_EVENT_TIME};
+use millrace_model::window::{AssignedWindows, MAX_WINDOWS_PER_ELEMENT, MergeGroup, Window, WindowFn};
 
 /// A window function and the elements' event times.
 #[derive(Debug)]

@@ -1,4 +1,4 @@
-//! The `millrace` command line: a thin layer over [`crate::runner`] and [`crate::spec`].
+//! The `millrace` command line: a thin layer over [`millrace_runner`] and [`millrace_runner::spec`].
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -6,12 +6,12 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand};
 
 use crate::client::{Body, Client};
-use crate::plugin::PluginKind as Kind;
-use crate::plugin::scaffold;
-use crate::runner::{self, Backend, Endpoint, RunError, RunOptions, StateOptions};
-use crate::spec::{self, CombineSpec, PipelineSpec, SinkSpec, SourceSpec, StepSpec};
-use crate::time::format_duration;
-use crate::window::WindowFn;
+use crate::scaffold;
+use millrace_model::time::format_duration;
+use millrace_model::window::WindowFn;
+use millrace_runner::spec::{self, CombineSpec, PipelineSpec, SinkSpec, SourceSpec, StepSpec};
+use millrace_runner::{Backend, Endpoint, RunError, RunOptions, StateOptions};
+use millrace_wasm::PluginKind as Kind;
 
 /// millrace runs stream pipelines with the Dataflow model's windows, triggers,
 /// watermarks and retractions.
@@ -24,7 +24,7 @@ use crate::window::WindowFn;
                   steps that window and combine records, and a sink. It owns event time: \
                   watermarks, windows (fixed, sliding, sessions), triggers, and panes that \
                   can be accumulated or retracted.",
-    after_help = "Examples:\n  millrace run examples/game-sessions/pipeline.yaml\n  millrace plugin new my-combine --kind combine\n  millrace run pipeline.yaml --input events.jsonl --output -\n  millrace validate pipeline.yaml\n\nSpecs are described in DESIGN.md and README.md."
+    after_help = "Examples:\n  millrace run examples/game-sessions/pipeline.yaml\n  millrace plugin new my-combine --kind combine\n  millrace run pipeline.yaml --input events.jsonl --output -\n  millrace validate pipeline.yaml\n\nSpecs are described in docs/spec.md; the design is in docs/ (start at docs/README.md)."
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -360,7 +360,7 @@ pub fn main() -> ExitCode {
             remote,
         }) => remote_call(&remote, || {
             let wasm = if path.is_dir() {
-                crate::plugin::build_crate(&path).map_err(|err| err.to_string())?
+                millrace_wasm::build_crate(&path).map_err(|err| err.to_string())?
             } else {
                 path.clone()
             };
@@ -382,17 +382,17 @@ pub fn main() -> ExitCode {
 }
 
 fn serve(args: ServeArgs) -> ExitCode {
-    let options = crate::server::ServeOptions {
+    let options = millrace_server::ServeOptions {
         listen: args.listen,
         data_dir: args.data_dir,
         admin_token: args.admin_token,
-        timeouts: crate::server::Timeouts {
+        timeouts: millrace_server::Timeouts {
             header: std::time::Duration::from_millis(args.header_timeout),
             body: std::time::Duration::from_millis(args.body_timeout),
             request: std::time::Duration::from_millis(args.request_timeout),
         },
     };
-    match crate::server::serve(options) {
+    match millrace_server::serve(options) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("error: {err:#}");
@@ -565,7 +565,7 @@ fn parse_size(text: &str) -> Result<u64, String> {
 }
 
 fn parse_millis(text: &str) -> Result<u64, String> {
-    crate::time::parse_duration(text)
+    millrace_model::time::parse_duration(text)
         .map(|millis| millis as u64)
         .map_err(|_| format!("{text:?} is not a duration such as 500ms or 2s"))
 }
@@ -630,7 +630,7 @@ fn run(args: RunArgs) -> ExitCode {
             fresh: args.fresh,
         },
     };
-    match runner::run(&spec, &options) {
+    match millrace_runner::run(&spec, &options) {
         Ok(summary) => {
             if !args.quiet {
                 eprintln!("millrace: {}: {summary}", spec.name);
@@ -657,7 +657,7 @@ fn checkpoints(path: &std::path::Path, state_dir: &std::path::Path) -> ExitCode 
         Ok(spec) => spec,
         Err(code) => return code,
     };
-    let dir = match crate::runner::pipeline_dir(state_dir, &spec.name) {
+    let dir = match millrace_runner::pipeline_dir(state_dir, &spec.name) {
         Ok(dir) => dir,
         Err(err) => {
             eprintln!("error: {err}");
@@ -668,7 +668,7 @@ fn checkpoints(path: &std::path::Path, state_dir: &std::path::Path) -> ExitCode 
         println!("{} has no state in {}", spec.name, state_dir.display());
         return ExitCode::SUCCESS;
     }
-    let listed = match crate::checkpoint::Checkpoints::open(&dir, usize::MAX)
+    let listed = match millrace_state::checkpoint::Checkpoints::open(&dir, usize::MAX)
         .and_then(|checkpoints| checkpoints.list())
     {
         Ok(listed) => listed,
@@ -698,7 +698,7 @@ fn checkpoints(path: &std::path::Path, state_dir: &std::path::Path) -> ExitCode 
                     .iter()
                     .map(|(name, _)| name.clone())
                     .collect();
-                let time = crate::time::format_timestamp(manifest.created);
+                let time = millrace_model::time::format_timestamp(manifest.created);
                 let position = manifest
                     .source
                     .as_ref()
@@ -706,8 +706,8 @@ fn checkpoints(path: &std::path::Path, state_dir: &std::path::Path) -> ExitCode 
                 println!(
                     "{:>6}  {time}  {} ({} new)  {} changes  {} records read  {}{}",
                     manifest.id,
-                    crate::plugin::format_bytes(manifest.bytes()),
-                    crate::plugin::format_bytes(new),
+                    millrace_wasm::format_bytes(manifest.bytes()),
+                    millrace_wasm::format_bytes(new),
                     manifest.changes,
                     manifest.records_read,
                     if manifest.finished { "finished  " } else { "" },
@@ -732,7 +732,7 @@ fn validate(path: &std::path::Path) -> ExitCode {
         Ok(spec) => spec,
         Err(code) => return code,
     };
-    if let Err(err) = runner::build_steps(&spec) {
+    if let Err(err) = millrace_runner::build_steps(&spec) {
         eprintln!("error: {err}");
         return ExitCode::from(2);
     }
@@ -756,7 +756,7 @@ fn describe_source(source: &SourceSpec) -> String {
         SourceSpec::TestStream { path } => format!("test stream {}", path.display()),
         SourceSpec::File(format) => format!(
             "JSON Lines file {} (event time from {:?}, watermark {} behind)",
-            crate::source::describe(&format.path),
+            millrace_runner::source::describe(&format.path),
             format.timestamp.to_string(),
             format_duration(format.max_out_of_orderness)
         ),

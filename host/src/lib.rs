@@ -2,43 +2,23 @@
 //!
 //! The host owns time — watermarks, windows, triggers, panes, accumulation and
 //! retractions — while user computations run as sandboxed WebAssembly components.
-//! This crate is the host: a library of the model's concepts, one module each, and the
-//! `millrace` binary, a thin command-line layer over it.
+//! It is built in layers, one crate each, every crate naming only those below it:
 //!
-//! The pieces, in the order data meets them:
+//! - `millrace-model` (`host/model`): time, windows, triggers, panes, watermarks,
+//!   timers, the state interface and the operators — no WebAssembly, RocksDB or async
+//!   runtime;
+//! - `millrace-state` (`host/state`): the RocksDB backend and checkpoints;
+//! - `millrace-wasm` (`host/wasm`): the engine, sandbox and the adapters that make
+//!   components CombineFns, DoFns, window functions and triggers of the model;
+//! - `millrace-runner` (`host/runner`): specs, sources, sinks, and the driver of a run;
+//! - `millrace-server` (`host/server`): tenants, the registry, pipelines and the HTTP
+//!   API of `millrace serve`;
+//! - this crate: the `millrace` binary — the command line ([`cli`]), the server's
+//!   [`client`], [`bench`]marks and plugin [`scaffold`]s.
 //!
-//! - [`source`] reads input and turns it into [`pipeline::Event`]s: bundles of
-//!   [`record::Record`]s, watermark advances ([`watermark`]) and processing-time
-//!   advances.
-//! - [`pipeline`] runs the steps a [`spec`] describes: [`window`] assignment, then
-//!   [`group`]ing by key and window, where [`trigger`]s decide when each window emits a
-//!   [`pane`] and a [`combine`] function computes its value.
-//! - [`sink`] writes panes; [`dead_letter`] keeps what could not be processed.
-//!
-//! [`time`] and [`timer`] hold the vocabulary of event and processing time.
-//! [`state`] and [`checkpoint`] make a run durable; [`plugin`] hosts user code;
-//! [`server`] runs many tenants' pipelines behind an HTTP API, and [`client`]
-//! talks to it.
+//! `docs/architecture.md` draws the layers and says where each concept lives.
 
 pub mod bench;
-pub mod checkpoint;
 pub mod cli;
 pub mod client;
-pub mod combine;
-pub mod dead_letter;
-pub mod group;
-pub mod pane;
-pub mod pipeline;
-pub mod plugin;
-pub mod record;
-pub mod runner;
-pub mod server;
-pub mod sink;
-pub mod source;
-pub mod spec;
-pub mod state;
-pub mod time;
-pub mod timer;
-pub mod trigger;
-pub mod watermark;
-pub mod window;
+pub mod scaffold;

@@ -165,7 +165,7 @@ pub fn status_of(result: Result<Vec<u8>, ClientError>) -> u16 {
 
 /// The component of the example plugin `name`.
 pub fn component(name: &str) -> Vec<u8> {
-    let path = millrace::plugin::build_crate(std::path::Path::new(&super::plugin(name)))
+    let path = millrace_wasm::build_crate(std::path::Path::new(&super::plugin(name)))
         .expect("the example plugin builds");
     std::fs::read(path).unwrap()
 }

@@ -19,19 +19,19 @@ use std::time::{Duration, Instant};
 use clap::{Args, ValueEnum};
 use serde::{Deserialize, Serialize};
 
-use crate::combine::Builtin;
-use crate::dead_letter::DeadLetterWriter;
-use crate::group::{GroupByKeyAndWindow, WindowingStrategy};
-use crate::pane::AccumulationMode;
-use crate::pipeline::{AssignWindows, Event, Pipeline, Step, StepOutput};
-use crate::record::{Key, Record};
-use crate::runner::{Backend, Counters, Durable, StateOptions};
-use crate::sink::CountingSink;
-use crate::source::{Generator, Poll, Source};
-use crate::spec::{CheckpointSpec, GeneratorSpec};
-use crate::time::MAX_TIMESTAMP;
-use crate::trigger::Trigger;
-use crate::window::WindowFn;
+use millrace_model::combine::Builtin;
+use millrace_model::group::{GroupByKeyAndWindow, WindowingStrategy};
+use millrace_model::pane::AccumulationMode;
+use millrace_model::pipeline::{AssignWindows, Event, Pipeline, Step, StepOutput};
+use millrace_model::record::{Key, Record};
+use millrace_model::time::MAX_TIMESTAMP;
+use millrace_model::trigger::Trigger;
+use millrace_model::window::WindowFn;
+use millrace_runner::sink::CountingSink;
+use millrace_runner::sink::dead_letters::DeadLetterWriter;
+use millrace_runner::source::{Generator, Poll, Source};
+use millrace_runner::spec::{CheckpointSpec, GeneratorSpec};
+use millrace_runner::{Backend, Counters, Durable, StateOptions};
 
 /// Options of `millrace bench`.
 #[derive(Debug, Args)]
@@ -549,9 +549,9 @@ fn checkpoint_growth(args: &BenchArgs) -> ExitCode {
             "{:>10} {:>12.1} {:>12} {:>16.1} {:>14} {:>12.1}",
             windows,
             first.as_secs_f64() * 1e3,
-            crate::plugin::format_bytes(manifest.bytes()),
+            millrace_wasm::format_bytes(manifest.bytes()),
             second.as_secs_f64() * 1e3,
-            crate::plugin::format_bytes(new_bytes),
+            millrace_wasm::format_bytes(new_bytes),
             recover.as_secs_f64() * 1e3
         );
     }

@@ -14,11 +14,11 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use serde::Serialize;
 
-use crate::plugin::{PluginKind, build_crate, retag};
-use crate::runner::KEPT_SWAP_PAUSES;
-use crate::server::Server;
-use crate::server::pipelines::Deployment;
-use crate::server::tenants::Quotas;
+use millrace_runner::KEPT_SWAP_PAUSES;
+use millrace_server::Server;
+use millrace_server::pipelines::Deployment;
+use millrace_server::tenants::Quotas;
+use millrace_wasm::{PluginKind, build_crate, retag};
 
 use super::{Scratch, proc_status};
 
@@ -43,7 +43,7 @@ const LOAD_EVERY: Duration = Duration::from_millis(1);
 /// What one server scenario measured.
 #[derive(Debug, Serialize)]
 #[serde(tag = "scenario", rename_all = "kebab-case")]
-pub enum ServeMeasurement {
+pub(crate) enum ServeMeasurement {
     /// Hot swaps under load.
     Swap {
         /// Swaps made.
@@ -79,7 +79,7 @@ pub enum ServeMeasurement {
 
 /// The 50th, 90th and 99th percentiles and the maximum of a sample.
 #[derive(Debug, Serialize)]
-pub struct Percentiles {
+pub(crate) struct Percentiles {
     p50: u64,
     p90: u64,
     p99: u64,
@@ -218,7 +218,7 @@ fn wait_for(limit: Duration, what: &str, mut done: impl FnMut() -> bool) -> Resu
 }
 
 /// Swaps the plugin of a loaded pipeline `swaps` times between two versions.
-pub fn swap(plugins: &Path, swaps: usize) -> Result<ServeMeasurement> {
+pub(crate) fn swap(plugins: &Path, swaps: usize) -> Result<ServeMeasurement> {
     if swaps == 0 || swaps > KEPT_SWAP_PAUSES {
         bail!("--swaps must be between 1 and {KEPT_SWAP_PAUSES}");
     }
@@ -295,7 +295,7 @@ fn swap_under_load(
 
 /// Deploys `count` pipelines, sends each one record, and measures the memory
 /// they hold once idle.
-pub fn idle(plugins: &Path, count: usize) -> Result<ServeMeasurement> {
+pub(crate) fn idle(plugins: &Path, count: usize) -> Result<ServeMeasurement> {
     let scratch = Scratch::new("idle");
     let quotas = Quotas {
         pipelines: count as u64,

@@ -1,0 +1,382 @@
+//! The runner's side of checkpoints: opening a pipeline's state directory,
+//! resuming from its last good checkpoint, and taking checkpoints as it runs.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use super::{RunError, io_error};
+use crate::sink::dead_letters::DeadLetterWriter;
+use crate::sink::{FileOutput, Sink, StagedFile};
+use crate::source::Source;
+use crate::spec::CheckpointSpec;
+use millrace_model::pipeline::Pipeline;
+use millrace_model::time::wall_clock_now;
+use millrace_state::checkpoint::{self, Checkpoints, Manifest, SinkCommit};
+use millrace_state::{MemoryBackend, RocksBackend, StateBackend, StateBatch};
+
+/// Where a run keeps its state.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
+pub enum Backend {
+    /// RocksDB: state and checkpoints on disk.
+    #[default]
+    Rocksdb,
+    /// A sorted map in memory; each checkpoint writes it whole to disk.
+    Memory,
+    /// No state directory and no checkpoints: a crash loses the run.
+    None,
+}
+
+/// How a run treats state and checkpoints.
+#[derive(Clone, Debug)]
+pub struct StateOptions {
+    /// The folder holding pipelines' state, one subfolder per pipeline name.
+    pub dir: PathBuf,
+    /// The backend.
+    pub backend: Backend,
+    /// Resume from this checkpoint rather than the latest.
+    pub from_checkpoint: Option<u64>,
+    /// Discard existing state and start over.
+    pub fresh: bool,
+}
+
+impl Default for StateOptions {
+    fn default() -> Self {
+        StateOptions {
+            dir: PathBuf::from("millrace-state"),
+            backend: Backend::Rocksdb,
+            from_checkpoint: None,
+            fresh: false,
+        }
+    }
+}
+
+/// A failure point for crash tests: `MILLRACE_FAIL_AT=NAME` (or `NAME@N`, the
+/// N-th time) aborts the process when it reaches `name`, as a `kill -9` would at
+/// that moment.
+fn fail_point(name: &str) {
+    static TARGET: OnceLock<Option<(String, u64)>> = OnceLock::new();
+    static REACHED: AtomicU64 = AtomicU64::new(0);
+    let target = TARGET.get_or_init(|| {
+        let text = std::env::var("MILLRACE_FAIL_AT").ok()?;
+        Some(match text.split_once('@') {
+            Some((point, nth)) => (point.to_owned(), nth.parse().unwrap_or(1)),
+            None => (text, 1),
+        })
+    });
+    if let Some((point, nth)) = target
+        && point == name
+        && REACHED.fetch_add(1, Ordering::Relaxed) + 1 == *nth
+    {
+        eprintln!("millrace: failing at {name} (MILLRACE_FAIL_AT)");
+        std::process::abort();
+    }
+}
+
+/// The state directory of one pipeline, held for the whole run.
+pub struct Durable {
+    dir: PathBuf,
+    backend: Box<dyn StateBackend>,
+    checkpoints: Checkpoints,
+    fingerprint: Value,
+    interval: Duration,
+    every_records: Option<u64>,
+    last: Instant,
+    /// Records read when the last checkpoint was taken (or the run resumed).
+    records_at_last: u64,
+    /// What the last checkpoint (taken or resumed from) recorded of the input and
+    /// outputs: an idle pipeline takes no new checkpoint while they stay the same.
+    last_positions: Option<Positions>,
+    next_id: u64,
+    /// Held for the run, so that two runs never share the directory.
+    _lock: File,
+}
+
+/// Where the counters of a resumed run start.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Counters {
+    /// Records written to the sink.
+    pub emitted: u64,
+    /// Of those, retractions.
+    pub retractions: u64,
+    /// Dead letters written.
+    pub dead_lettered: u64,
+}
+
+/// The folder of pipeline `name`'s state under `state_dir`. The one place that
+/// joins them: the name is checked again, so that no name reaches outside.
+pub fn pipeline_dir(state_dir: &Path, name: &str) -> Result<PathBuf, String> {
+    crate::spec::check_name(name)?;
+    Ok(state_dir.join(name))
+}
+
+impl Durable {
+    /// Opens `name`'s state directory under `options.dir`.
+    pub fn open(
+        name: &str,
+        options: &StateOptions,
+        fingerprint: Value,
+        settings: &CheckpointSpec,
+    ) -> Result<Self, RunError> {
+        let dir = pipeline_dir(&options.dir, name).map_err(RunError::Checkpoint)?;
+        std::fs::create_dir_all(&dir).map_err(io_error(format!(
+            "cannot create the state directory {}",
+            dir.display()
+        )))?;
+        let lock = File::create(dir.join("LOCK"))
+            .map_err(io_error(format!("cannot lock {}", dir.display())))?;
+        if lock.try_lock().is_err() {
+            return Err(RunError::Checkpoint(format!(
+                "the state directory {} is in use by another run of {name}",
+                dir.display()
+            )));
+        }
+        let backend: Box<dyn StateBackend> = match options.backend {
+            Backend::Rocksdb => Box::new(RocksBackend::open(&dir.join("db"))?),
+            Backend::Memory | Backend::None => Box::new(MemoryBackend::new()),
+        };
+        let checkpoints = Checkpoints::open(&dir, settings.keep as usize).map_err(io_error(
+            format!("cannot open the checkpoints in {}", dir.display()),
+        ))?;
+        let next_id = checkpoints
+            .next_id()
+            .map_err(io_error("cannot list the checkpoints"))?;
+        Ok(Durable {
+            dir,
+            backend,
+            checkpoints,
+            fingerprint,
+            interval: Duration::from_millis(settings.interval as u64),
+            every_records: settings.records,
+            last: Instant::now(),
+            records_at_last: 0,
+            last_positions: None,
+            next_id,
+            _lock: lock,
+        })
+    }
+
+    /// The folder for a sink's staging file.
+    fn staging(&self, name: &str) -> PathBuf {
+        self.dir.join("staging").join(name)
+    }
+
+    /// Restores the pipeline and the source from the checkpoint to resume, if any:
+    /// the one `options` names, or else the newest that is good — damaged ones are
+    /// skipped with a warning. A run that had finished is not resumed: it starts
+    /// over. Returns the manifest of the checkpoint resumed.
+    pub fn resume<R>(
+        &mut self,
+        options: &StateOptions,
+        pipeline: &mut Pipeline<R>,
+        source: &mut dyn Source,
+    ) -> Result<Option<Manifest>, RunError> {
+        let listed = self
+            .checkpoints
+            .list()
+            .map_err(io_error("cannot list the checkpoints"))?;
+        if options.fresh {
+            self.checkpoints
+                .clear()
+                .map_err(io_error("cannot remove the old checkpoints"))?;
+            return Ok(None);
+        }
+        let mut candidates: Vec<_> = listed.into_iter().rev().collect();
+        if let Some(wanted) = options.from_checkpoint {
+            candidates.retain(|listed| listed.id == wanted);
+            let Some(listed) = candidates.first() else {
+                return Err(RunError::Checkpoint(format!(
+                    "there is no checkpoint {wanted} in {}",
+                    self.dir.display()
+                )));
+            };
+            if let Err(reason) = &listed.manifest {
+                return Err(RunError::Checkpoint(format!(
+                    "checkpoint {wanted} cannot be used: {reason}"
+                )));
+            }
+        }
+        for listed in candidates {
+            let manifest = match listed.manifest {
+                Ok(manifest) => manifest,
+                Err(reason) => {
+                    tracing::warn!("skipping checkpoint {}: {reason}", listed.id);
+                    continue;
+                }
+            };
+            if manifest.finished && options.from_checkpoint.is_none() {
+                tracing::info!("the last run finished; starting over");
+                self.checkpoints
+                    .clear()
+                    .map_err(io_error("cannot remove the old checkpoints"))?;
+                return Ok(None);
+            }
+            if let Some(difference) =
+                checkpoint::difference(&manifest.fingerprint, &self.fingerprint)
+            {
+                return Err(RunError::Incompatible(format!(
+                    "the state in {} was written by a different pipeline ({difference}); \
+                     use another --state-dir, or --fresh to discard it",
+                    self.dir.display()
+                )));
+            }
+            let restored = self
+                .backend
+                .restore(&listed.path)
+                .and_then(|_| pipeline.restore(self.backend.as_ref()));
+            if let Err(err) = restored {
+                tracing::warn!("skipping checkpoint {}: {err}", listed.id);
+                continue;
+            }
+            if let Some(position) = &manifest.source {
+                source
+                    .seek(position)
+                    .map_err(io_error("cannot resume reading the input"))?;
+            }
+            tracing::info!(
+                "resuming from checkpoint {} ({} records read)",
+                manifest.id,
+                manifest.records_read
+            );
+            self.next_id = self.next_id.max(manifest.id + 1);
+            self.records_at_last = source.records_read();
+            self.last_positions = Some(Positions::of(&manifest));
+            return Ok(Some(manifest));
+        }
+        Ok(None)
+    }
+
+    /// The output file `target`, staged under `name`: resumed from `resumed`'s
+    /// commit for it, or started afresh.
+    pub fn staged_output(
+        &self,
+        name: &str,
+        target: &Path,
+        resumed: Option<&Manifest>,
+    ) -> Result<FileOutput, RunError> {
+        let staging = self.staging(name);
+        let path = target.display().to_string();
+        let commit = resumed.and_then(|m| m.sinks.iter().find(|c| c.path == path));
+        let file = match commit {
+            Some(commit) => StagedFile::resume(target, &staging, commit),
+            None => StagedFile::create(target, &staging),
+        }
+        .map_err(io_error(format!(
+            "cannot open the output {}",
+            target.display()
+        )))?;
+        Ok(FileOutput::Staged(file))
+    }
+
+    /// Whether a checkpoint is due, `records_read` records into the input.
+    pub fn due(&self, records_read: u64) -> bool {
+        self.last.elapsed() >= self.interval
+            || self
+                .every_records
+                .is_some_and(|every| records_read.saturating_sub(self.records_at_last) >= every)
+    }
+
+    /// Takes a checkpoint: the pipeline's changed state, the source's position and
+    /// the sinks' staged output; then publishes that output. Returns `None` when
+    /// nothing changed since the last checkpoint, which still holds.
+    pub fn checkpoint<R>(
+        &mut self,
+        pipeline: &mut Pipeline<R>,
+        source: &dyn Source,
+        sink: &mut dyn Sink,
+        dead_letters: &mut DeadLetterWriter,
+        counters: Counters,
+        finished: bool,
+    ) -> Result<Option<Manifest>, RunError> {
+        let started = Instant::now();
+        let mut batch = StateBatch::default();
+        pipeline.snapshot(&mut batch)?;
+        let changes = batch.len() as u64;
+        let snapshotted = started.elapsed();
+        self.backend.write(batch)?;
+        let written = started.elapsed();
+        let mut sinks: Vec<SinkCommit> = Vec::new();
+        sinks.extend(
+            sink.prepare()
+                .map_err(io_error("cannot write the output"))?,
+        );
+        sinks.extend(
+            dead_letters
+                .prepare()
+                .map_err(io_error("cannot write the dead-letter output"))?,
+        );
+        let positions = Positions {
+            source: source.position(),
+            sinks,
+        };
+        if !finished && changes == 0 && self.last_positions.as_ref() == Some(&positions) {
+            self.last = Instant::now();
+            return Ok(None);
+        }
+        let Positions { source: at, sinks } = positions;
+        fail_point("checkpoint:before-snapshot");
+        let id = self.next_id;
+        self.backend.snapshot(&self.checkpoints.partial_path(id))?;
+        fail_point("checkpoint:before-manifest");
+        let manifest = Manifest {
+            id,
+            created: wall_clock_now(),
+            backend: self.backend.kind().to_owned(),
+            fingerprint: self.fingerprint.clone(),
+            source: at,
+            records_read: source.records_read(),
+            sinks,
+            finished,
+            changes,
+            emitted: counters.emitted,
+            retractions: counters.retractions,
+            dead_lettered: counters.dead_lettered,
+            files: Vec::new(),
+            checksum: String::new(),
+        };
+        let manifest = self
+            .checkpoints
+            .complete(manifest)
+            .map_err(io_error("cannot complete the checkpoint"))?;
+        fail_point("checkpoint:before-publish");
+        sink.publish()
+            .map_err(io_error("cannot publish the output"))?;
+        dead_letters
+            .publish()
+            .map_err(io_error("cannot publish the dead-letter output"))?;
+        fail_point("checkpoint:after-publish");
+        self.next_id = id + 1;
+        self.last = Instant::now();
+        self.records_at_last = source.records_read();
+        self.last_positions = Some(Positions::of(&manifest));
+        tracing::debug!(
+            "checkpoint {id}: {changes} state changes, {} bytes; snapshot {:?}, write {:?}, total {:?}",
+            manifest.bytes(),
+            snapshotted,
+            written - snapshotted,
+            started.elapsed()
+        );
+        Ok(Some(manifest))
+    }
+}
+
+/// Where a checkpoint left the input and the outputs.
+#[derive(PartialEq)]
+struct Positions {
+    source: Option<serde_json::Value>,
+    sinks: Vec<SinkCommit>,
+}
+
+impl Positions {
+    fn of(manifest: &Manifest) -> Positions {
+        Positions {
+            source: manifest.source.clone(),
+            sinks: manifest.sinks.clone(),
+        }
+    }
+}
