@@ -37,8 +37,7 @@ use crate::state::{LastPut, StateError, StepReader, StepWriter};
 use crate::time::{MIN_TIMESTAMP, Timestamp};
 use crate::timer::{ProcessingClock, TimerRequest};
 use crate::trigger::{
-    DataTrigger, DataTriggerInput, Trigger, TriggerMachine, TriggerState, TriggerTime,
-    TriggerTooLarge,
+    DataTrigger, DataWindow, Trigger, TriggerRunner, TriggerState, TriggerTime, TriggerTooLarge,
 };
 use crate::window::{Window, WindowFn};
 use hold::{Arriving, WatermarkHold};
@@ -104,7 +103,8 @@ struct PendingPane<A> {
 pub struct GroupByKeyAndWindow<C: CombineFn> {
     name: String,
     strategy: WindowingStrategy,
-    trigger: TriggerMachine,
+    /// When windows fire: the trigger machine and the data-driven triggers.
+    trigger: TriggerRunner,
     combine: C,
     empty_acc: C::Accumulator,
     /// Keep inputs for recomputation: retractions may arrive and `combine` has no inverse.
@@ -124,7 +124,6 @@ pub struct GroupByKeyAndWindow<C: CombineFn> {
     pending: Vec<PendingPane<C::Accumulator>>,
     expired: Vec<Target>,
     requests: Vec<TimerRequest>,
-    data_triggers: Vec<Box<dyn DataTrigger>>,
 }
 
 impl<C: CombineFn> GroupByKeyAndWindow<C> {
@@ -137,7 +136,7 @@ impl<C: CombineFn> GroupByKeyAndWindow<C> {
         mut combine: C,
         retractions_possible: bool,
     ) -> Result<Self, TriggerTooLarge> {
-        let trigger = TriggerMachine::new(&strategy.trigger, strategy.window_fn.is_merging())?;
+        let trigger = TriggerRunner::new(&strategy.trigger, strategy.window_fn.is_merging())?;
         let empty_acc = combine.create_accumulator();
         let retain_inputs = retractions_possible && combine.inversion() == Inversion::None;
         let holds = WatermarkHold::new(strategy.timestamp_combiner, strategy.allowed_lateness);
@@ -161,7 +160,6 @@ impl<C: CombineFn> GroupByKeyAndWindow<C> {
             pending: Vec::new(),
             expired: Vec::new(),
             requests: Vec::new(),
-            data_triggers: Vec::new(),
         })
     }
 
@@ -333,15 +331,11 @@ impl<C: CombineFn> GroupByKeyAndWindow<C> {
                 kept.processing_timers = mem::take(&mut rare.processing_timers);
             }
         }
-        // Data-driven triggers keep what they kept for the window the result grew from.
-        if let Some(trigger_data) = sources[donor]
+        let donor_kept = sources[donor]
             .rare
             .as_mut()
             .map(|rare| mem::take(&mut rare.trigger_data))
-            .filter(|data| !data.is_empty())
-        {
-            merged.rare().trigger_data = trigger_data;
-        }
+            .unwrap_or_default();
         // Accumulators: a lone source is renamed; several are merged by the function.
         merged.acc = if sources.len() == 1 {
             mem::take(&mut sources[0].acc)
@@ -366,8 +360,16 @@ impl<C: CombineFn> GroupByKeyAndWindow<C> {
             sources.iter().map(|s| &s.trigger).collect();
         let mut requests = mem::take(&mut self.requests);
         requests.clear();
-        self.trigger
-            .on_merge(&mut merged.trigger, &source_triggers, &time, &mut requests);
+        let kept = self.trigger.on_merge(
+            &mut merged.trigger,
+            &source_triggers,
+            donor_kept,
+            &time,
+            &mut requests,
+        );
+        if !kept.is_empty() {
+            merged.rare().trigger_data = kept;
+        }
         self.queues
             .register(key, &mut merged, &requests, self.strategy.allowed_lateness);
         self.requests = requests;
@@ -393,8 +395,7 @@ impl<C: CombineFn> GroupByKeyAndWindow<C> {
         if state.closed || !self.trigger.should_fire(&state.trigger, &time) {
             return;
         }
-        self.trigger.on_fire(&mut state.trigger, &time);
-        let finished = self.trigger.is_closed(&state.trigger);
+        let finished = self.trigger.on_fire(&mut state.trigger, &time);
         self.emit(target, finished);
     }
 
@@ -929,57 +930,47 @@ impl<C: CombineFn> GroupByKeyAndWindow<C> {
         Ok(())
     }
 
-    /// Asks each data-driven trigger, once for the whole bundle, which windows should
-    /// fire; returns, per arrival, one signal per data-driven trigger.
+    /// Asks the data-driven triggers about the windows of a bundle; returns, per
+    /// arrival, one signal per data-driven trigger.
     fn ask_data_triggers(
         &mut self,
         records: &[Record],
         routed: &Routed,
         arrivals: &[Arrival],
     ) -> Result<Vec<Vec<bool>>, StepFault> {
-        let mut signals = vec![vec![false; self.data_triggers.len()]; arrivals.len()];
-        for index in 0..self.data_triggers.len() {
-            let states: Vec<Vec<u8>> = arrivals
-                .iter()
-                .map(|arrival| {
-                    self.keys
-                        .window(&routed.groups[arrival.group])
-                        .and_then(|state| state.rare.as_ref())
-                        .and_then(|rare| rare.trigger_data.get(index).cloned())
-                        .unwrap_or_default()
-                })
-                .collect();
-            let inputs: Vec<DataTriggerInput<'_>> = arrivals
-                .iter()
-                .zip(&states)
-                .map(|(arrival, state)| DataTriggerInput {
-                    window: routed.groups[arrival.group].window,
+        if !self.trigger.has_data_triggers() {
+            return Ok(vec![Vec::new(); arrivals.len()]);
+        }
+        let mut windows: Vec<DataWindow<'_>> = arrivals
+            .iter()
+            .map(|arrival| {
+                let target = &routed.groups[arrival.group];
+                DataWindow {
+                    window: target.window,
                     elements: arrival.accepted.iter().map(|&i| &records[i]).collect(),
-                    state,
-                })
-                .collect();
-            let decisions = self.data_triggers[index]
-                .on_elements(&inputs)
-                .map_err(|message| self.fault(message))?;
-            drop(inputs);
-            for ((arrival, decision), signal) in arrivals.iter().zip(decisions).zip(&mut signals) {
-                signal[index] = decision.fire;
-                if let Some(state) = self.keys.window_mut(&routed.groups[arrival.group]) {
-                    let kept = &mut state.rare().trigger_data;
-                    if kept.len() <= index {
-                        kept.resize(index + 1, Vec::new());
-                    }
-                    kept[index] = decision.state;
+                    kept: self
+                        .keys
+                        .window_mut(target)
+                        .and_then(|state| state.rare.as_mut())
+                        .map(|rare| mem::take(&mut rare.trigger_data))
+                        .unwrap_or_default(),
                 }
+            })
+            .collect();
+        let asked = self.trigger.ask(&mut windows);
+        // What the triggers kept goes back to the windows, also when one failed.
+        for (arrival, window) in arrivals.iter().zip(windows) {
+            if let Some(state) = self.keys.window_mut(&routed.groups[arrival.group]) {
+                state.rare().trigger_data = window.kept;
             }
         }
-        Ok(signals)
+        asked.map_err(|message| self.fault(message))
     }
 
     /// Gives the grouping the data-driven triggers its trigger tree refers to
     /// (`Trigger::Plugin { index }` names `triggers[index]`).
     pub fn with_data_triggers(mut self, triggers: Vec<Box<dyn DataTrigger>>) -> Self {
-        self.data_triggers = triggers;
+        self.trigger.set_data_triggers(triggers);
         self
     }
 }

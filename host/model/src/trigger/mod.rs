@@ -31,6 +31,10 @@
 //! assert!(machine.is_closed(&state));
 //! ```
 
+mod runner;
+
+pub use runner::{DataWindow, TriggerRunner};
+
 use std::fmt;
 
 use smallvec::SmallVec;
