@@ -294,6 +294,18 @@ proptest! {
             ..WindowingStrategy::default()
         };
         let records = run(&strategy, &inputs);
+        // Read in output order, each retraction repeats the standing pane of its
+        // window: what a downstream consumer subtracts is what it was shown.
+        let mut standing: BTreeMap<(Key, Window), Record> = BTreeMap::new();
+        for record in &records {
+            let window = (record.key.clone(), record.window);
+            if record.retraction {
+                let shown = standing.remove(&window).map(|shown| Record { retraction: true, ..shown });
+                prop_assert_eq!(shown.as_ref(), Some(record));
+            } else {
+                standing.insert(window, record.clone());
+            }
+        }
         let mut net: BTreeMap<Key, i64> = BTreeMap::new();
         for record in &records {
             let sign = if record.retraction { -1 } else { 1 };

@@ -3,6 +3,8 @@
 //! restore wherever a test wants one. Expected panes follow Beam's semantics
 //! (ReduceFnRunnerTest and *Streaming Systems*), not this engine's output.
 
+use std::collections::HashMap;
+
 use serde_json::{Value, json};
 
 use super::*;
@@ -18,6 +20,8 @@ struct Tester {
     combine: Builtin,
     group: GroupByKeyAndWindow<BuiltinFn>,
     out: StepOutput,
+    /// The pane each (key, window) shows downstream now: the last one not retracted.
+    standing: HashMap<(String, (i64, i64)), Pane>,
 }
 
 /// A pane as the tests compare it: key, window, value, timing, index, retraction.
@@ -41,6 +45,7 @@ impl Tester {
             strategy,
             combine,
             out: StepOutput::default(),
+            standing: HashMap::new(),
         }
     }
 
@@ -101,27 +106,41 @@ impl Tester {
         self
     }
 
-    /// The panes emitted since the last call, in output order.
+    /// The panes emitted since the last call, in output order. Checks, in emission
+    /// order, the model's invariant that a retraction repeats the standing pane of
+    /// its window exactly.
     fn panes(&mut self) -> Vec<Pane> {
         let mut records = std::mem::take(&mut self.out.records);
+        for pane in records.iter().map(as_pane) {
+            let window = (pane.0.clone(), pane.1);
+            if pane.5 {
+                let standing = self.standing.remove(&window);
+                assert_eq!(
+                    standing.map(retraction),
+                    Some(pane),
+                    "a retraction repeats the standing pane"
+                );
+            } else {
+                self.standing.insert(window, pane);
+            }
+        }
         crate::pipeline::sort_for_output(&mut records);
-        records
-            .into_iter()
-            .map(|r| {
-                let Value::String(key) = r.key.to_value() else {
-                    panic!("the tests' keys are strings");
-                };
-                (
-                    key,
-                    (r.window.start(), r.window.end()),
-                    r.value,
-                    r.pane.timing,
-                    r.pane.index,
-                    r.retraction,
-                )
-            })
-            .collect()
+        records.iter().map(as_pane).collect()
     }
+}
+
+fn as_pane(record: &Record) -> Pane {
+    let Value::String(key) = record.key.to_value() else {
+        panic!("the tests' keys are strings");
+    };
+    (
+        key,
+        (record.window.start(), record.window.end()),
+        record.value.clone(),
+        record.pane.timing,
+        record.pane.index,
+        record.retraction,
+    )
 }
 
 fn fixed(size: i64) -> WindowFn {
