@@ -8,10 +8,10 @@
 
 use arbitrary::{Result, Unstructured};
 use libfuzzer_sys::fuzz_target;
-use millrace_wasm::bindings::combine::exports::millrace_wasm::combine_fn::Added;
-use millrace_wasm::bindings::dofn::exports::millrace_wasm::dofn::Output;
-use millrace_wasm::bindings::trigger::exports::millrace_wasm::trigger::Decision;
-use millrace_wasm::bindings::window::exports::millrace_wasm::window_fn::{
+use millrace_wasm::bindings::combine::exports::millrace::plugin::combine_fn::Added;
+use millrace_wasm::bindings::dofn::exports::millrace::plugin::dofn::Output;
+use millrace_wasm::bindings::trigger::exports::millrace::plugin::trigger::Decision;
+use millrace_wasm::bindings::window::exports::millrace::plugin::window_fn::{
     Assignment, Merges,
 };
 use millrace_wasm::bindings::{Blobs, ElementError};
