@@ -11,7 +11,7 @@ use common::{parse_lines, per_window, plugin, root, run_records, write};
 fn cases() -> Vec<String> {
     let mut cases: Vec<String> = std::fs::read_dir(root().join("tests/conformance"))
         .expect("the suite is in tests/conformance")
-        .filter_map(|entry| entry.ok())
+        .filter_map(std::result::Result::ok)
         .filter(|entry| entry.path().join("pipeline.yaml").exists())
         .map(|entry| entry.file_name().to_string_lossy().into_owned())
         .collect();

@@ -78,7 +78,7 @@ fn collect_downstream_removes_retracted_values() {
             .iter()
             .map(|v| v.as_i64().unwrap())
             .collect();
-        values.sort();
+        values.sort_unstable();
         last.insert(key, values);
     }
     let expected = hourly_session_sums(&events);

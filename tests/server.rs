@@ -419,7 +419,7 @@ fn plugins_swapped_twenty_times_under_load_lose_and_duplicate_nothing() {
                     status: 400,
                     message,
                 }) => {
-                    assert!(message.contains("accumulators"), "{message}")
+                    assert!(message.contains("accumulators"), "{message}");
                 }
                 other => panic!("the swap to mean should be refused: {other:?}"),
             }

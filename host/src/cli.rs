@@ -702,7 +702,7 @@ fn checkpoints(path: &std::path::Path, state_dir: &std::path::Path) -> ExitCode 
                 let position = manifest
                     .source
                     .as_ref()
-                    .map_or_else(|| "-".to_owned(), |position| position.to_string());
+                    .map_or_else(|| "-".to_owned(), std::string::ToString::to_string);
                 println!(
                     "{:>6}  {time}  {} ({} new)  {} changes  {} records read  {}{}",
                     manifest.id,

@@ -31,7 +31,7 @@ impl Served {
     pub fn start_with(args: &[&str]) -> Served {
         let data = tempfile::tempdir().unwrap();
         let dir = data.path().to_owned();
-        let args = args.iter().map(|a| a.to_string()).collect();
+        let args = args.iter().map(std::string::ToString::to_string).collect();
         Served::start_in(data, dir, args)
     }
 
@@ -48,7 +48,7 @@ impl Served {
         if !prepare(&dir) {
             return None;
         }
-        let args = args.iter().map(|a| a.to_string()).collect();
+        let args = args.iter().map(std::string::ToString::to_string).collect();
         Some(Served::start_in(data, dir, args))
     }
 

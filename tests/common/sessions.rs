@@ -11,7 +11,7 @@ pub fn hourly_session_sums(events: &[(&str, i64, i64)]) -> BTreeMap<(String, i64
         hours.entry((key, hour)).or_default().push(sum);
     }
     for sums in hours.values_mut() {
-        sums.sort();
+        sums.sort_unstable();
     }
     hours
 }
@@ -57,7 +57,7 @@ pub fn batch_sessions(events: &[(&str, i64, i64)], gap: i64) -> Vec<(String, i64
     }
     let mut sessions = Vec::new();
     for (key, mut points) in per_key {
-        points.sort();
+        points.sort_unstable();
         let mut current: Option<(i64, i64, i64)> = None;
         for (ts, value) in points {
             current = match current {

@@ -177,8 +177,7 @@ impl Builtin {
         Self::ALL
             .iter()
             .find(|(_, builtin)| *builtin == self)
-            .map(|(name, _)| *name)
-            .unwrap_or("?")
+            .map_or("?", |(name, _)| *name)
     }
 
     /// How this built-in takes back retractions.

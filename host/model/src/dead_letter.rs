@@ -135,7 +135,7 @@ impl std::fmt::Display for DeadLetter {
                 }
             }
             Origin::Step { step, record } => {
-                write!(f, "{step}, record with key {} at {}", record.key, record.ts)?
+                write!(f, "{step}, record with key {} at {}", record.key, record.ts)?;
             }
         }
         write!(f, ": {}", self.reason)

@@ -106,7 +106,7 @@ impl KeyedStore {
                 .build();
             match self.timers.get(&id) {
                 Some(&(domain, time)) => {
-                    state.put(entry, &(domain == TimeDomain::EventTime, time))?
+                    state.put(entry, &(domain == TimeDomain::EventTime, time))?;
                 }
                 None => state.delete(entry),
             }

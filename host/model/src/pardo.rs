@@ -189,7 +189,7 @@ impl<D: DoFn> ParDo<D> {
                     );
                 }
                 Err(reason) => {
-                    self.dead_letter(&call, range.start, &origins[range.start], reason, out)
+                    self.dead_letter(&call, range.start, &origins[range.start], reason, out);
                 }
             }
         }

@@ -205,8 +205,7 @@ impl fmt::Display for DisplayTimestamp {
 pub fn wall_clock_now() -> Timestamp {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
-        .map(|elapsed| elapsed.as_millis() as Timestamp)
-        .unwrap_or(0)
+        .map_or(0, |elapsed| elapsed.as_millis() as Timestamp)
 }
 
 #[cfg(test)]

@@ -124,7 +124,7 @@ fn batch(window_fn: &WindowFn, elements: &[Element]) -> BTreeMap<(Key, Window), 
                 per_key.entry(*k).or_default().push((*ts, *value));
             }
             for (k, mut points) in per_key {
-                points.sort();
+                points.sort_unstable();
                 let mut session: Option<(i64, i64, i64)> = None;
                 for (ts, value) in points {
                     session = match session {

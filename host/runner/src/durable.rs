@@ -228,7 +228,7 @@ impl Durable {
             let restored = self
                 .backend
                 .restore(&listed.path)
-                .and_then(|_| pipeline.restore(self.backend.as_ref()));
+                .and_then(|()| pipeline.restore(self.backend.as_ref()));
             if let Err(err) = restored {
                 tracing::warn!("skipping checkpoint {}: {err}", listed.id);
                 continue;

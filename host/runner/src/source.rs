@@ -108,7 +108,7 @@ impl Wakeup {
 
     /// The current generation, to wait for a change from.
     pub fn generation(&self) -> u64 {
-        self.generation.lock().map(|g| *g).unwrap_or(0)
+        self.generation.lock().map_or(0, |g| *g)
     }
 
     /// Waits until woken after `seen` was read, or for `timeout`.
@@ -199,7 +199,7 @@ impl LineReader {
     /// Opens `path`; a followed file is read up to `follow`'s limit only.
     fn open(path: &Path, follow: Option<Arc<AtomicU64>>) -> io::Result<(Self, u64)> {
         let file = File::open(path)?;
-        let size = file.metadata().map(|m| m.len()).unwrap_or(0);
+        let size = file.metadata().map_or(0, |m| m.len());
         let reader = LineReader {
             input: Self::buffered(file, 0, &follow),
             path: Some(path.to_owned()),
@@ -461,7 +461,7 @@ fn test_element(element: Value) -> Result<Record, String> {
     let ts = fields
         .get("ts")
         .ok_or("an element needs \"ts\"")
-        .map_err(|err| err.to_owned())
+        .map_err(std::borrow::ToOwned::to_owned)
         .and_then(|ts| {
             read_timestamp(ts, TimestampFormat::Auto).map_err(|err| format!("\"ts\": {err}"))
         })?;
@@ -973,7 +973,7 @@ impl Generator {
     fn base_time(&self, index: u64) -> Timestamp {
         self.spec
             .start
-            .saturating_add((index as i128 * 1000 / self.spec.rate as i128) as i64)
+            .saturating_add((i128::from(index) * 1000 / i128::from(self.spec.rate)) as i64)
     }
 }
 

@@ -231,7 +231,7 @@ impl Deployment {
 
     /// Whether the pipeline should run when the server starts.
     pub fn wants_to_run(&self) -> bool {
-        self.record.lock().map(|r| r.running).unwrap_or(false)
+        self.record.lock().is_ok_and(|r| r.running)
     }
 
     /// The deployment's folder.
@@ -358,8 +358,7 @@ impl Deployment {
     pub fn is_running(&self) -> bool {
         self.running
             .lock()
-            .map(|r| r.as_ref().is_some_and(|r| !r.thread.is_finished()))
-            .unwrap_or(false)
+            .is_ok_and(|r| r.as_ref().is_some_and(|r| !r.thread.is_finished()))
     }
 
     /// Stops the pipeline (see [`Command::Stop`]) and waits for it.

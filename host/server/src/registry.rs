@@ -172,7 +172,7 @@ impl Registry {
             return Vec::new();
         };
         let mut plugins: Vec<Plugin> = entries
-            .filter_map(|entry| entry.ok())
+            .filter_map(std::result::Result::ok)
             .filter_map(|entry| PluginName::new(entry.file_name().to_str()?).ok())
             .filter_map(|name| self.read(&name).ok().flatten())
             .collect();

@@ -147,7 +147,7 @@ impl Checkpoints {
     /// The numbers of the complete checkpoints, oldest first.
     fn ids(&self) -> io::Result<Vec<u64>> {
         let mut ids: Vec<u64> = fs::read_dir(&self.dir)?
-            .filter_map(|entry| entry.ok())
+            .filter_map(std::result::Result::ok)
             .filter_map(|entry| entry.file_name().to_str()?.parse().ok())
             .collect();
         ids.sort_unstable();

@@ -310,7 +310,9 @@ fn run(mut pipeline: Pipeline<Prepared>, events: Vec<Event>) -> Vec<(String, i64
 static TOTALS: Mutex<BTreeMap<String, (Duration, u64)>> = Mutex::new(BTreeMap::new());
 
 fn record(id: &str, elapsed: Duration, iterations: u64) -> Duration {
-    let mut totals = TOTALS.lock().unwrap_or_else(|e| e.into_inner());
+    let mut totals = TOTALS
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     let entry = totals.entry(id.to_owned()).or_default();
     entry.0 += elapsed;
     entry.1 += iterations;
@@ -318,7 +320,9 @@ fn record(id: &str, elapsed: Duration, iterations: u64) -> Duration {
 }
 
 fn mean(id: &str) -> Option<Duration> {
-    let totals = TOTALS.lock().unwrap_or_else(|e| e.into_inner());
+    let totals = TOTALS
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     let (total, iterations) = totals.get(id)?;
     (*iterations > 0).then(|| *total / (*iterations as u32).max(1))
 }
@@ -352,7 +356,7 @@ fn pipeline(c: &mut Criterion, parse: &Path, sum: &Path) {
                     elapsed += started.elapsed();
                 }
                 record(&format!("pipeline/{name}"), elapsed, iterations)
-            })
+            });
         });
     }
     group.finish();
@@ -395,7 +399,7 @@ fn calls(c: &mut Criterion, parse: &Path) {
                         out.records.clear();
                     }
                     record(&format!("call/{name}/{size}"), elapsed, iterations)
-                })
+                });
             });
         }
     }
@@ -420,7 +424,7 @@ fn instantiation(c: &mut Criterion, parse: &Path) {
                 black_box(wasmtime::component::Component::new(&engine, &bytes).expect("compiles"));
             }
             record("instantiate/cold", started.elapsed(), iterations)
-        })
+        });
     });
     group.sample_size(30);
     group.bench_function("cached: load, link, start", |b| {
@@ -430,7 +434,7 @@ fn instantiation(c: &mut Criterion, parse: &Path) {
                 black_box(Sandbox::<DoFnWorld>::new(&spec, "bench").expect("starts"));
             }
             record("instantiate/cached", started.elapsed(), iterations)
-        })
+        });
     });
     group.sample_size(100);
     let mut sandbox = Sandbox::<DoFnWorld>::new(&spec, "bench").expect("starts");
@@ -441,7 +445,7 @@ fn instantiation(c: &mut Criterion, parse: &Path) {
                 sandbox.restart().expect("restarts");
             }
             record("instantiate/warm", started.elapsed(), iterations)
-        })
+        });
     });
     group.finish();
 }
@@ -472,7 +476,7 @@ fn summary() {
                 micros(wasm),
                 wasm.as_secs_f64() / native.as_secs_f64(),
                 micros(wasm) - micros(native),
-                (micros(wasm) - micros(native)) / size as f64
+                (micros(wasm) - micros(native)) / f64::from(size)
             );
         }
     }

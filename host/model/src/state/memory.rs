@@ -88,7 +88,7 @@ impl StateBackend for MemoryBackend {
         };
         for (key, value) in &self.entries {
             write(&mut out, key)
-                .and_then(|_| write(&mut out, value))
+                .and_then(|()| write(&mut out, value))
                 .map_err(StateError::io("cannot write the snapshot"))?;
         }
         let file = out

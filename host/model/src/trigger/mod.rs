@@ -135,7 +135,8 @@ pub struct Alignment {
 impl Alignment {
     /// The first boundary at or after `time`.
     pub fn align(&self, time: Timestamp) -> Timestamp {
-        let since = (time as i128 - self.offset as i128).rem_euclid(self.period as i128) as i64;
+        let since =
+            (i128::from(time) - i128::from(self.offset)).rem_euclid(i128::from(self.period)) as i64;
         if since == 0 {
             time
         } else {

@@ -76,10 +76,10 @@ impl DeadLetterWriter {
 
 /// The default dead-letter file next to a file sink: `out.jsonl` → `out.dead.jsonl`.
 pub fn default_path_for(sink: &Path) -> PathBuf {
-    let stem = sink
-        .file_stem()
-        .map(|stem| stem.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "output".to_owned());
+    let stem = sink.file_stem().map_or_else(
+        || "output".to_owned(),
+        |stem| stem.to_string_lossy().into_owned(),
+    );
     sink.with_file_name(format!("{stem}.dead.jsonl"))
 }
 

@@ -32,7 +32,7 @@ pub trait Sink: Send {
     /// At a checkpoint: makes everything written so far durable, and says what the
     /// checkpoint must record to publish it (`None` for an at-least-once sink).
     fn prepare(&mut self) -> io::Result<Option<SinkCommit>> {
-        self.flush().map(|_| None)
+        self.flush().map(|()| None)
     }
 
     /// The checkpoint completed: publishes what [`Sink::prepare`] covered.
@@ -74,7 +74,7 @@ impl FileOutput {
     /// At a checkpoint; see [`Sink::prepare`].
     pub fn prepare(&mut self) -> io::Result<Option<SinkCommit>> {
         match self {
-            FileOutput::Direct(out) => out.flush().map(|_| None),
+            FileOutput::Direct(out) => out.flush().map(|()| None),
             FileOutput::Staged(staged) => staged.prepare().map(Some),
         }
     }
@@ -136,7 +136,7 @@ impl StagedFile {
     /// Continues from the checkpoint that recorded `commit`.
     pub fn resume(target: &Path, staging: &Path, commit: &SinkCommit) -> io::Result<Self> {
         let committed = commit.committed();
-        let length = std::fs::metadata(target).map(|m| m.len()).unwrap_or(0);
+        let length = std::fs::metadata(target).map_or(0, |m| m.len());
         if length < commit.published {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidData,
@@ -370,7 +370,7 @@ fn write_head(out: &mut impl Write, record: &Record) -> io::Result<()> {
     match record.window {
         Window::Global => out.write_all(b",\"window\":\"global\"")?,
         Window::Interval { start, end } => {
-            write!(out, ",\"window\":{{\"start\":{start},\"end\":{end}}}")?
+            write!(out, ",\"window\":{{\"start\":{start},\"end\":{end}}}")?;
         }
     }
     out.write_all(b",\"value\":")?;

@@ -481,7 +481,7 @@ impl Reader<'_> {
     /// A count from `min` to `max`: settings that size buffers or loops are bounded.
     fn count_up_to(&self, at: &At, node: &Node, min: u64, max: u64) -> Result<u64> {
         match &node.value {
-            NodeValue::Int(n) if (min as i128..=max as i128).contains(&i128::from(*n)) => {
+            NodeValue::Int(n) if (i128::from(min)..=i128::from(max)).contains(&i128::from(*n)) => {
                 Ok(*n as u64)
             }
             _ => Err(self.expected(at, &format!("a whole number from {min} to {max}"), node)),
@@ -511,11 +511,10 @@ impl Reader<'_> {
                 name
             }
             None => {
-                let stem = self
-                    .file
-                    .file_stem()
-                    .map(|stem| stem.to_string_lossy().into_owned())
-                    .unwrap_or_else(|| "pipeline".to_owned());
+                let stem = self.file.file_stem().map_or_else(
+                    || "pipeline".to_owned(),
+                    |stem| stem.to_string_lossy().into_owned(),
+                );
                 check_name(&stem).map_err(|message| SpecError {
                     file: self.file.to_owned(),
                     path: "name".to_owned(),
@@ -1074,8 +1073,9 @@ impl Reader<'_> {
                 limits.output = self.size(&at.key("output"), node)?;
             }
             if let Some(node) = limits_map.get("faults") {
-                limits.max_faults =
-                    self.count(&at.key("faults"), node, 1)?.min(u32::MAX as u64) as u32;
+                limits.max_faults = self
+                    .count(&at.key("faults"), node, 1)?
+                    .min(u64::from(u32::MAX)) as u32;
             }
         }
         let mut grants = Grants::default();
