@@ -137,11 +137,6 @@ impl<D: DoFn> ParDo<D> {
         }
     }
 
-    /// The DoFn, for metrics and fault counts.
-    pub fn dofn(&self) -> &D {
-        &self.dofn
-    }
-
     fn fault(&self, message: String) -> StepFault {
         StepFault {
             step: self.name.clone(),

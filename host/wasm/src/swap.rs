@@ -18,16 +18,6 @@ pub enum Prepared {
     Combine(Box<WasmCombine>),
 }
 
-impl Prepared {
-    /// The kind of plugin it is.
-    pub fn kind(&self) -> PluginKind {
-        match self {
-            Prepared::Dofn(_) => PluginKind::Dofn,
-            Prepared::Combine(_) => PluginKind::Combine,
-        }
-    }
-}
-
 /// Prepares the plugin `spec` names, of `kind`, to replace the plugin of the step
 /// named `step`. Only DoFns and combine functions can be swapped.
 pub fn prepare(kind: PluginKind, spec: &PluginSpec, step: &str) -> Result<Prepared, PluginError> {
