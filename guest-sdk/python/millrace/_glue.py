@@ -12,7 +12,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any, Optional, Protocol
 
 from millrace._core import Config, PluginError, Window, describe
-from millrace.codec import Codec
+from millrace.codec import Codec, encode_json
 from millrace.functions import (
     SAME_KEY,
     CombineFn,
@@ -24,15 +24,6 @@ from millrace.functions import (
     Trigger,
     WindowFn,
 )
-
-_ENCODER = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":"))
-_encode_text = _ENCODER.encode
-
-
-def encode_json(value: Any) -> bytes:
-    """The compact JSON text of ``value``; ``NaN`` and infinities are refused."""
-    return _encode_text(value).encode()
-
 
 def split(data: bytes, ends: Sequence[int]) -> list[bytes]:
     """The items of a blobs buffer: item ``i`` is ``data[ends[i-1]:ends[i]]``."""
@@ -68,18 +59,17 @@ class Unreadable:
         self.message = message
 
 
-def decode_json(items: list[bytes]) -> list[Any]:
-    """Each item's JSON value, or an :class:`Unreadable` for one that is not JSON.
+def decode_json(items: list[bytes]) -> tuple[list[Any], bool]:
+    """Each item's JSON value, or an :class:`Unreadable` for one that is not JSON; and
+    whether all were JSON.
 
     The host sends valid JSON, so the whole batch is read in one call to the JSON
     parser; only if that fails is each item read alone.
     """
-    if not items:
-        return []
     try:
         values = json.loads(b"[" + b",".join(items) + b"]")
         if len(values) == len(items):
-            return values
+            return values, True
     except ValueError:
         pass
     decoded: list[Any] = []
@@ -88,7 +78,7 @@ def decode_json(items: list[bytes]) -> list[Any]:
             decoded.append(json.loads(item))
         except ValueError as err:
             decoded.append(Unreadable(f"cannot read the value: {err}"))
-    return decoded
+    return decoded, False
 
 
 def read_config(text: str) -> Config:
@@ -131,7 +121,7 @@ class Emitted:
         iterating it raises (the exception propagates)."""
         if results is None:
             return
-        if isinstance(results, (str, bytes, dict)) or not isinstance(results, Iterable):
+        if isinstance(results, (str, bytes, dict)) or not hasattr(results, "__iter__"):
             raise TypeError(
                 "a DoFn yields the values it emits (or returns an iterable of them), "
                 f"not a {type(results).__name__}"
@@ -246,8 +236,8 @@ class DoFnRunner:
     ) -> Emitted:
         """Processes a batch of elements."""
         raw_keys = split(keys, key_ends)
-        decoded_keys = decode_json(raw_keys)
-        decoded_values = decode_json(split(values, value_ends))
+        decoded_keys, _ = decode_json(raw_keys)
+        decoded_values, _ = decode_json(split(values, value_ends))
         windows = _windows(window_starts, window_ends)
         out = Emitted()
         staged = Staged(scope, self.codec)
@@ -283,7 +273,7 @@ class DoFnRunner:
     ) -> Emitted:
         """Handles timers that fired."""
         raw_keys = split(keys, key_ends)
-        decoded_keys = decode_json(raw_keys)
+        decoded_keys, _ = decode_json(raw_keys)
         windows = _windows(window_starts, window_ends)
         out = Emitted()
         staged = Staged(scope, self.codec)
@@ -329,35 +319,40 @@ class CombineRunner:
     ) -> tuple[Blobs, list[tuple[int, str]]]:
         """Adds (or, with ``retract``, takes back) each group's inputs to its
         accumulator; returns the new accumulators and the rejected inputs."""
-        values = decode_json(split(inputs, input_ends))
+        values, clean = decode_json(split(inputs, input_ends))
         out = Blobs()
         rejected: list[tuple[int, str]] = []
         for data, group in zip(split(accumulators, accumulator_ends), ranges(group_ends)):
             if group.stop > len(values):
                 raise PluginError("group ends past the inputs")
-            out.push(self.codec.encode(self._fold(data, group, values, rejected, retract)))
+            readable: Sequence[int] = group
+            if not clean:
+                readable = []
+                for index in group:
+                    if type(values[index]) is Unreadable:
+                        rejected.append((index, values[index].message))
+                    else:
+                        readable.append(index)
+            out.push(self.codec.encode(self._fold(data, readable, values, rejected, retract)))
         return out, rejected
 
     def _fold(
         self,
         data: bytes,
-        group: range,
+        readable: Sequence[int],
         values: list[Any],
         rejected: list[tuple[int, str]],
         retract: bool,
     ) -> Any:
-        """The accumulator ``data`` with the group's inputs added (or taken back)."""
-        readable = []
-        for index in group:
-            if type(values[index]) is Unreadable:
-                rejected.append((index, values[index].message))
-            else:
-                readable.append(index)
+        """The accumulator ``data`` with the inputs ``readable`` (indexes into
+        ``values``) added, or taken back."""
         if not retract:
+            if type(readable) is range:
+                inputs = values[readable.start : readable.stop]
+            else:
+                inputs = [values[index] for index in readable]
             try:
-                return self.function.add_inputs(
-                    self.codec.decode(data), [values[index] for index in readable]
-                )
+                return self.function.add_inputs(self.codec.decode(data), inputs)
             except MemoryError:
                 raise
             except Exception:  # noqa: BLE001 - found input by input below
@@ -417,8 +412,8 @@ def _elements(
     window_ends: Sequence[int],
 ) -> list[Element[Any]]:
     """The elements of a batch that has no state; a value that is not JSON fails it."""
-    decoded_keys = decode_json(split(keys, key_ends))
-    decoded_values = decode_json(split(values, value_ends))
+    decoded_keys, _ = decode_json(split(keys, key_ends))
+    decoded_values, _ = decode_json(split(values, value_ends))
     windows = _windows(window_starts, window_ends)
     elements = []
     for index, value in enumerate(decoded_values):

@@ -19,11 +19,41 @@ from __future__ import annotations
 
 import json
 import pickle
+from json.encoder import c_make_encoder, encode_basestring  # type: ignore[attr-defined]
 from typing import Any, Generic, Protocol, TypeVar
 
-__all__ = ["Codec", "JSON", "PICKLE", "JsonCodec", "PickleCodec"]
+__all__ = ["Codec", "JSON", "PICKLE", "JsonCodec", "PickleCodec", "encode_json"]
 
 T = TypeVar("T")
+
+
+def _not_json(value: Any) -> Any:
+    raise TypeError(f"a {type(value).__name__} is not a JSON value")
+
+
+# The JSON module's C encoder, made once: ``json.dumps`` builds it anew on every call,
+# which costs more than encoding a small value. (Without the circularity check, a
+# value that contains itself fails with a RecursionError.)
+_c_encoder = (
+    c_make_encoder(None, _not_json, encode_basestring, None, ":", ",", False, False, False)
+    if c_make_encoder is not None
+    else None
+)
+_ENCODER = json.JSONEncoder(
+    ensure_ascii=False, allow_nan=False, separators=(",", ":"), default=_not_json
+)
+
+
+def encode_json(value: Any) -> bytes:
+    """The compact JSON text of ``value``; ``NaN`` and infinities are refused."""
+    kind = type(value)
+    if kind is int:
+        return str(value).encode()
+    if kind is str:
+        return encode_basestring(value).encode()
+    if _c_encoder is not None:
+        return "".join(_c_encoder(value, 0)).encode()
+    return _ENCODER.encode(value).encode()
 
 
 class Codec(Protocol[T]):
@@ -64,14 +94,9 @@ class JsonCodec:
 
     format = "json"
 
-    def __init__(self) -> None:
-        self._encoder = json.JSONEncoder(
-            ensure_ascii=False, allow_nan=False, separators=(",", ":")
-        )
-
     def encode(self, value: Any) -> bytes:
         """The JSON text of ``value``."""
-        return self._encoder.encode(value).encode()
+        return encode_json(value)
 
     def decode(self, data: bytes) -> Any:
         """The value of the JSON text ``data``."""

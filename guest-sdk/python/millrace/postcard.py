@@ -80,6 +80,9 @@ class Field(Generic[T]):
 
 
 def _write_varint(out: bytearray, number: int) -> None:
+    if number < 0x80:
+        out.append(number)
+        return
     while number >= 0x80:
         out.append((number & 0x7F) | 0x80)
         number >>= 7
@@ -87,6 +90,8 @@ def _write_varint(out: bytearray, number: int) -> None:
 
 
 def _read_varint(data: bytes, at: int, max_bytes: int) -> tuple[int, int]:
+    if at < len(data) and data[at] < 0x80:
+        return data[at], at + 1
     number = 0
     shift = 0
     for position in range(at, min(len(data), at + max_bytes)):

@@ -152,9 +152,9 @@ class TriggerTest(unittest.TestCase):
 
 class BatchTest(unittest.TestCase):
     def test_values_are_read_in_one_go_or_one_by_one(self) -> None:
-        self.assertEqual(decode_json([b"1", b'"a"', b"[2]"]), [1, "a", [2]])
-        decoded = decode_json([b"1", b"{oops", b"3"])
-        self.assertEqual((decoded[0], decoded[2]), (1, 3))
+        self.assertEqual(decode_json([b"1", b'"a"', b"[2]"]), ([1, "a", [2]], True))
+        decoded, clean = decode_json([b"1", b"{oops", b"3"])
+        self.assertEqual((decoded[0], decoded[2], clean), (1, 3, False))
         self.assertTrue(decoded[1].message.startswith("cannot read the value"))
 
     def test_config_checks_types(self) -> None:

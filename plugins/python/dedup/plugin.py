@@ -17,9 +17,8 @@ from collections.abc import Iterator
 from typing import Optional
 
 import millrace
-from millrace import Json, PluginError, postcard
+from millrace import JSON, Json, PluginError, postcard
 
-_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 MAX_TIME = 2**63 - 1
 
 
@@ -43,7 +42,7 @@ class Dedup(millrace.DoFn[Json]):
             identity = value[self.id]
         else:
             raise PluginError(f"missing the id field {json.dumps(self.id)}")
-        name = f"seen:{_ENCODER.encode(identity)}"
+        name = f"seen:{JSON.encode(identity).decode()}"
         if name in element.state:
             millrace.counter_add("duplicates")
             return

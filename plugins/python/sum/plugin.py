@@ -72,6 +72,17 @@ class Sum(millrace.CombineFn[Number, Total, Number]):
     def add_input(self, total: Total, value: Number) -> Total:
         return _add(total, value, 1)
 
+    def add_inputs(self, total: Total, values: list[Number]) -> Total:
+        # The bulk path: integers whose running total cannot leave 64 bits on the way
+        # are added at once; anything else goes input by input.
+        if (
+            total.fractions == 0
+            and set(map(type, values)) <= {int}
+            and abs(total.exact) + sum(map(abs, values)) <= I64_MAX
+        ):
+            return total._replace(exact=total.exact + sum(values))
+        return super().add_inputs(total, values)
+
     def merge_accumulators(self, totals: list[Total]) -> Total:
         exact = sum(t.exact for t in totals)
         return Total(

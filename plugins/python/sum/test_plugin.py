@@ -33,6 +33,14 @@ class SumTest(unittest.TestCase):
         self.assertEqual(rejected, [(1, "sum overflows a 64-bit integer")])
         self.assertEqual(self.sum.extract(ints), 2**63 - 6, "the bad input is as if never given")
 
+    def test_the_bulk_path_keeps_the_checks_of_each_input(self) -> None:
+        near = 2**63 - 10
+        total, rejected = self.sum.add(self.sum.create(), [near, 5, 20, -7])
+        self.assertEqual(rejected, [(2, "sum overflows a 64-bit integer")])
+        self.assertEqual(self.sum.extract(total), near - 2)
+        total, rejected = self.sum.add(self.sum.create(), list(range(1000)))
+        self.assertEqual((self.sum.extract(total), rejected), (499500, []))
+
     def test_values_that_are_not_numbers_are_rejected(self) -> None:
         total, rejected = self.sum.add(self.sum.create(), [1, "lots", True, None, 2])
         self.assertEqual([index for index, _ in rejected], [1, 2, 3])
