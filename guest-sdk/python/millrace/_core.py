@@ -7,11 +7,11 @@ import os
 import traceback
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any, ClassVar, Union
+from typing import Any, ClassVar
 
 __all__ = ["Config", "Json", "PluginError", "Window", "describe"]
 
-Json = Union[None, bool, int, float, str, list[Any], dict[str, Any]]
+Json = None | bool | int | float | str | list[Any] | dict[str, Any]
 """A JSON value as Python holds it: keys, values and configuration are these."""
 
 MIN_TIME = -(2**63)
@@ -69,8 +69,14 @@ def describe(error: BaseException) -> str:
     return message
 
 
-_TYPE_NAMES = {bool: "a boolean", int: "an integer", float: "a number", str: "a string",
-               list: "a list", dict: "a map"}
+_TYPE_NAMES = {
+    bool: "a boolean",
+    int: "an integer",
+    float: "a number",
+    str: "a string",
+    list: "a list",
+    dict: "a map",
+}
 
 
 def _quote(name: str) -> str:
@@ -133,7 +139,9 @@ class Config(Mapping[str, Json]):
         for name in self._settings:
             if name not in names:
                 expected = ", ".join(_quote(n) for n in names)
-                raise PluginError(f"config: unknown setting {_quote(name)}, expected one of {expected}")
+                raise PluginError(
+                    f"config: unknown setting {_quote(name)}, expected one of {expected}"
+                )
 
 
 def _json_type(value: Json) -> str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
-from typing import Any, Optional, Protocol
+from typing import Any, Protocol
 
 from millrace._core import Config, PluginError, Window, describe
 from millrace.codec import Codec, encode_json
@@ -24,6 +24,7 @@ from millrace.functions import (
     Trigger,
     WindowFn,
 )
+
 
 def split(data: bytes, ends: Sequence[int]) -> list[bytes]:
     """The items of a blobs buffer: item ``i`` is ``data[ends[i-1]:ends[i]]``."""
@@ -116,7 +117,9 @@ class Emitted:
         self.sources: list[int] = []
         self.errors: list[tuple[int, str]] = []
 
-    def emit_all(self, results: Optional[Iterable[Any]], source: int, key: bytes, timestamp: int) -> None:
+    def emit_all(
+        self, results: Iterable[Any] | None, source: int, key: bytes, timestamp: int
+    ) -> None:
         """Emits what a call of the plugin returned for input ``source``, or nothing if
         iterating it raises (the exception propagates)."""
         if results is None:
@@ -151,7 +154,7 @@ class Keyed(Protocol):
     """The keyed state and timers the host (or a test harness) keeps: each call names
     the element (or fired timer) of the current batch by its index."""
 
-    def get(self, index: int, name: str) -> Optional[bytes]: ...
+    def get(self, index: int, name: str) -> bytes | None: ...
     def set(self, index: int, name: str, value: bytes) -> None: ...
     def clear(self, index: int, name: str) -> None: ...
     def set_event_timer(self, index: int, name: str, time: int) -> None: ...
@@ -167,10 +170,10 @@ class Staged:
     def __init__(self, scope: Keyed, codec: Codec[Any]) -> None:
         self._scope = scope
         self.codec = codec
-        self._cells: dict[tuple[int, str], Optional[bytes]] = {}
+        self._cells: dict[tuple[int, str], bytes | None] = {}
         self._timers: dict[tuple[int, str], tuple[str, int]] = {}
 
-    def get(self, index: int, name: str) -> Optional[bytes]:
+    def get(self, index: int, name: str) -> bytes | None:
         cell = (index, name)
         if cell in self._cells:
             return self._cells[cell]
@@ -278,7 +281,9 @@ class DoFnRunner:
         out = Emitted()
         staged = Staged(scope, self.codec)
         for index, key in enumerate(decoded_keys):
-            timer = Timer(key, windows[index], names[index], times[index], scope=staged, index=index)
+            timer = Timer(
+                key, windows[index], names[index], times[index], scope=staged, index=index
+            )
             try:
                 out.emit_all(self.function.on_timer(timer), index, raw_keys[index], times[index])
             except MemoryError:
@@ -375,7 +380,9 @@ class CombineRunner:
                     accumulator = step(accumulator, values[done])
         return accumulator
 
-    def merge(self, accumulators: bytes, accumulator_ends: Sequence[int], group_ends: Sequence[int]) -> Blobs:
+    def merge(
+        self, accumulators: bytes, accumulator_ends: Sequence[int], group_ends: Sequence[int]
+    ) -> Blobs:
         """Merges each group of accumulators into one."""
         items = split(accumulators, accumulator_ends)
         out = Blobs()
@@ -467,7 +474,9 @@ class WindowRunner:
                 merged_ends.append(result.end)
                 for index in indexes:
                     if not 0 <= index < len(windows):
-                        raise PluginError(f"merge names window {index} of a key that has {len(windows)}")
+                        raise PluginError(
+                            f"merge names window {index} of a key that has {len(windows)}"
+                        )
                     members.append(group.start + index)
                 member_ends.append(len(members))
         return merged_starts, merged_ends, members, member_ends

@@ -22,6 +22,8 @@ import pickle
 from json.encoder import c_make_encoder, encode_basestring  # type: ignore[attr-defined]
 from typing import Any, Generic, Protocol, TypeVar
 
+from millrace._core import Json
+
 __all__ = ["Codec", "JSON", "PICKLE", "JsonCodec", "PickleCodec", "encode_json"]
 
 T = TypeVar("T")
@@ -94,13 +96,14 @@ class JsonCodec:
 
     format = "json"
 
-    def encode(self, value: Any) -> bytes:
+    def encode(self, value: Json) -> bytes:
         """The JSON text of ``value``."""
         return encode_json(value)
 
-    def decode(self, data: bytes) -> Any:
+    def decode(self, data: bytes) -> Json:
         """The value of the JSON text ``data``."""
-        return json.loads(data)
+        value: Json = json.loads(data)
+        return value
 
 
 PICKLE: PickleCodec[Any] = PickleCodec()

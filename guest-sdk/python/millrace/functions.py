@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Iterable, Sequence
-from typing import Any, ClassVar, Generic, Optional, Protocol, TypeVar, get_args
+from typing import Any, ClassVar, Generic, Protocol, TypeVar, get_args
 
 from millrace._core import Config, Json, PluginError, Window
 from millrace.codec import PICKLE, Codec
@@ -41,7 +41,7 @@ class Scope(Protocol):
 
     codec: Codec[Any]
 
-    def get(self, index: int, name: str) -> Optional[bytes]: ...
+    def get(self, index: int, name: str) -> bytes | None: ...
     def set(self, index: int, name: str, value: bytes) -> None: ...
     def clear(self, index: int, name: str) -> None: ...
     def set_event_timer(self, index: int, name: str, time: int) -> None: ...
@@ -206,7 +206,9 @@ class Timer:
         return Timers(self._scope, self._index)
 
     def __repr__(self) -> str:
-        return f"Timer(key={self.key!r}, window={self.window!r}, name={self.name!r}, time={self.time})"
+        return (
+            f"Timer(key={self.key!r}, window={self.window!r}, name={self.name!r}, time={self.time})"
+        )
 
 
 class _SameKey:
@@ -229,7 +231,7 @@ class Output:
 
     __slots__ = ("value", "key", "timestamp")
 
-    def __init__(self, value: Json, *, key: Json = SAME_KEY, timestamp: Optional[int] = None) -> None:
+    def __init__(self, value: Json, *, key: Json = SAME_KEY, timestamp: int | None = None) -> None:
         self.value = value
         self.key = key
         self.timestamp = timestamp
@@ -260,11 +262,11 @@ class DoFn(Generic[In]):
         """Builds the function from the step's configuration; raise
         :class:`PluginError` to refuse it (the spec is then refused)."""
 
-    def process(self, element: Element[In]) -> Optional[Iterable[Any]]:
+    def process(self, element: Element[In]) -> Iterable[Any] | None:
         """Handles one element: yields values (or :class:`Output`) to emit."""
         raise NotImplementedError
 
-    def on_timer(self, timer: Timer) -> Optional[Iterable[Any]]:
+    def on_timer(self, timer: Timer) -> Iterable[Any] | None:
         """Handles a timer this function set; what it yields takes the timer's key,
         window and time unless an :class:`Output` says otherwise. Nothing by default."""
         return None
@@ -399,7 +401,12 @@ class Trigger(Generic[In, S]):
         raise NotImplementedError
 
 
-_KINDS: dict[type, str] = {DoFn: "dofn", CombineFn: "combine", WindowFn: "window", Trigger: "trigger"}
+_KINDS: dict[type, str] = {
+    DoFn: "dofn",
+    CombineFn: "combine",
+    WindowFn: "window",
+    Trigger: "trigger",
+}
 _exported: list[type] = []
 
 P = TypeVar("P", bound=type)
@@ -417,7 +424,9 @@ def export(plugin: P) -> P:
     """Makes a class the module's plugin (a class decorator); one per component."""
     kind_of(plugin)
     if _exported and _exported[0] is not plugin:
-        raise TypeError(f"{_exported[0].__qualname__} is exported already; a component has one plugin")
+        raise TypeError(
+            f"{_exported[0].__qualname__} is exported already; a component has one plugin"
+        )
     _exported[:] = [plugin]
     return plugin
 

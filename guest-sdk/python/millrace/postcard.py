@@ -23,7 +23,8 @@ The Rust SDK names an accumulator format ``postcard/<Rust type name>/<version>``
 from __future__ import annotations
 
 import struct
-from typing import Any, Callable, Generic, Optional, Sequence, TypeVar
+from collections.abc import Callable, Sequence
+from typing import Any, Generic, TypeVar
 
 __all__ = [
     "BOOL",
@@ -181,21 +182,21 @@ class _Str(Field[str]):
         return data[start:end].decode(), end
 
 
-class Option(Field[Optional[T]]):
+class Option(Field[T | None]):
     """A Rust ``Option<T>``: ``None``, or a value of ``inner``."""
 
     def __init__(self, inner: Field[T]) -> None:
         super().__init__(f"core::option::Option<{inner.name}>")
         self._inner = inner
 
-    def write(self, out: bytearray, value: Optional[T]) -> None:
+    def write(self, out: bytearray, value: T | None) -> None:
         if value is None:
             out.append(0)
         else:
             out.append(1)
             self._inner.write(out, value)
 
-    def read(self, data: bytes, at: int) -> tuple[Optional[T], int]:
+    def read(self, data: bytes, at: int) -> tuple[T | None, int]:
         tag, at = BOOL.read(data, at)
         if not tag:
             return None, at
@@ -230,9 +231,7 @@ class Struct(Field[T]):
     dataclass); writing reads each field as an attribute of the value.
     """
 
-    def __init__(
-        self, name: str, factory: Callable[..., T], /, **fields: Field[Any]
-    ) -> None:
+    def __init__(self, name: str, factory: Callable[..., T], /, **fields: Field[Any]) -> None:
         super().__init__(name)
         self._factory = factory
         self._fields = list(fields.items())

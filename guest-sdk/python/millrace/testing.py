@@ -17,7 +17,7 @@ timers, a trigger's per-window state.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any, NamedTuple, Optional
+from typing import Any, NamedTuple
 
 from millrace import metrics
 from millrace._core import Json, Window
@@ -28,11 +28,10 @@ from millrace._glue import (
     Emitted,
     TriggerRunner,
     WindowRunner,
-    encode_json,
     read_config,
     split,
 )
-from millrace.codec import JSON
+from millrace.codec import JSON, encode_json
 from millrace.functions import CombineFn, DoFn, Element, Trigger, WindowFn
 
 __all__ = [
@@ -45,7 +44,7 @@ __all__ = [
 ]
 
 
-def _config(config: Optional[Mapping[str, Json]]) -> Any:
+def _config(config: Mapping[str, Json] | None) -> Any:
     return read_config(JSON.encode(dict(config or {})).decode())
 
 
@@ -117,7 +116,7 @@ class _Memory:
         self.timers: dict[tuple[_Slot, str], tuple[str, int]] = {}
         self.batch: list[_Slot] = []
 
-    def get(self, index: int, name: str) -> Optional[bytes]:
+    def get(self, index: int, name: str) -> bytes | None:
         return self.cells.get(self.batch[index], {}).get(name)
 
     def set(self, index: int, name: str, value: bytes) -> None:
@@ -159,7 +158,7 @@ class DoFnHarness:
 
     max_rounds = 1000
 
-    def __init__(self, plugin: type[DoFn[Any]], config: Optional[Mapping[str, Json]] = None) -> None:
+    def __init__(self, plugin: type[DoFn[Any]], config: Mapping[str, Json] | None = None) -> None:
         self.metrics = metrics.Recorded()
         metrics.install(self.metrics)
         self._runner = DoFnRunner(plugin, _config(config))
@@ -217,7 +216,9 @@ class DoFnHarness:
             fired = _processed(emitted)
             outputs.extend(fired.outputs)
             errors.extend(fired.errors)
-        raise RuntimeError(f"timers kept setting timers that were already due, {self.max_rounds} rounds")
+        raise RuntimeError(
+            f"timers kept setting timers that were already due, {self.max_rounds} rounds"
+        )
 
 
 class CombineHarness:
@@ -225,7 +226,7 @@ class CombineHarness:
     their codec between every call."""
 
     def __init__(
-        self, plugin: type[CombineFn[Any, Any, Any]], config: Optional[Mapping[str, Json]] = None
+        self, plugin: type[CombineFn[Any, Any, Any]], config: Mapping[str, Json] | None = None
     ) -> None:
         self._runner = CombineRunner(plugin, _config(config))
 
@@ -238,7 +239,9 @@ class CombineHarness:
         """A fresh accumulator, encoded."""
         return self._runner.create_accumulator()
 
-    def add(self, accumulator: bytes, inputs: Sequence[Json], *, retract: bool = False) -> tuple[bytes, list[tuple[int, str]]]:
+    def add(
+        self, accumulator: bytes, inputs: Sequence[Json], *, retract: bool = False
+    ) -> tuple[bytes, list[tuple[int, str]]]:
         """The accumulator with ``inputs`` added (or taken back), and the rejected inputs."""
         values, value_ends = _blobs(encode_json(value) for value in inputs)
         out, rejected = self._runner.add(
@@ -266,7 +269,9 @@ class CombineHarness:
 class WindowHarness:
     """Runs a :class:`WindowFn` as a ``window: {custom: …}`` step would."""
 
-    def __init__(self, plugin: type[WindowFn[Any]], config: Optional[Mapping[str, Json]] = None) -> None:
+    def __init__(
+        self, plugin: type[WindowFn[Any]], config: Mapping[str, Json] | None = None
+    ) -> None:
         self._runner = WindowRunner(plugin, _config(config))
 
     def assign(self, elements: Sequence[Element[Any]]) -> list[list[Window]]:
@@ -289,7 +294,9 @@ class WindowHarness:
 class TriggerHarness:
     """Runs a data-driven :class:`Trigger`, keeping its state per window between calls."""
 
-    def __init__(self, plugin: type[Trigger[Any, Any]], config: Optional[Mapping[str, Json]] = None) -> None:
+    def __init__(
+        self, plugin: type[Trigger[Any, Any]], config: Mapping[str, Json] | None = None
+    ) -> None:
         self._runner = TriggerRunner(plugin, _config(config))
         self._states: dict[Window, bytes] = {}
 
@@ -302,6 +309,8 @@ class TriggerHarness:
         """New values arrived in ``window``: whether it fires."""
         state = self._states.get(window, b"")
         elements = [Element(value, window=window) for value in values]
-        states, fire = self._runner.on_elements(state, [len(state)], [len(elements)], *_columns(elements))
+        states, fire = self._runner.on_elements(
+            state, [len(state)], [len(elements)], *_columns(elements)
+        )
         self._states[window] = bytes(states.data)
         return fire[0]

@@ -29,7 +29,15 @@ POINT = postcard.Struct(
 
 class PostcardTest(unittest.TestCase):
     def test_integers_are_zigzag_varints(self) -> None:
-        cases = {0: "00", -1: "01", 1: "02", 63: "7e", -64: "7f", 64: "8001", 2**63 - 1: "feffffffffffffffff01"}
+        cases = {
+            0: "00",
+            -1: "01",
+            1: "02",
+            63: "7e",
+            -64: "7f",
+            64: "8001",
+            2**63 - 1: "feffffffffffffffff01",
+        }
         for number, encoded in cases.items():
             self.assertEqual(postcard.I64.encode(number).hex(), encoded, number)
             self.assertEqual(postcard.I64.decode(bytes.fromhex(encoded)), number)

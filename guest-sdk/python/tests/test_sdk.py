@@ -90,13 +90,19 @@ class Every(millrace.Trigger[int, int]):
 class DoFnTest(unittest.TestCase):
     def test_a_failing_element_takes_back_its_outputs_and_state(self) -> None:
         harness = DoFnHarness(Doubler)
-        out = harness.process([Element(1, key="a", timestamp=10), Element(-1, key="b"), Element(2, key="a")])
-        self.assertEqual([(r.key, r.value, r.timestamp, r.source) for r in out.outputs],
-                         [("a", 2, 10, 0), ("copy", 1, 11, 0), ("a", 4, 0, 2), ("copy", 2, 1, 2)])
+        out = harness.process(
+            [Element(1, key="a", timestamp=10), Element(-1, key="b"), Element(2, key="a")]
+        )
+        self.assertEqual(
+            [(r.key, r.value, r.timestamp, r.source) for r in out.outputs],
+            [("a", 2, 10, 0), ("copy", 1, 11, 0), ("a", 4, 0, 2), ("copy", 2, 1, 2)],
+        )
         [(index, message)] = out.errors
         self.assertEqual(index, 1)
         self.assertRegex(message, r"^ValueError: negative \(at test_sdk.py:\d+ in process\)$")
-        self.assertEqual(harness.state, {('"a"', Window.GLOBAL.start, Window.GLOBAL.end): {"last": 2}})
+        self.assertEqual(
+            harness.state, {('"a"', Window.GLOBAL.start, Window.GLOBAL.end): {"last": 2}}
+        )
 
     def test_a_dofn_must_yield(self) -> None:
         class Returns(millrace.DoFn[int]):
@@ -137,16 +143,22 @@ class CombineTest(unittest.TestCase):
 class WindowTest(unittest.TestCase):
     def test_assigns_and_merges(self) -> None:
         windows = WindowHarness(Sessions)
-        self.assertEqual(windows.assign([Element(1, timestamp=0), Element(1, timestamp=5)]),
-                         [[Window(0, 10)], [Window(5, 15)]])
-        self.assertEqual(windows.merge([Window(20, 30), Window(0, 10), Window(5, 15)]), [([1, 2], Window(0, 15))])
+        self.assertEqual(
+            windows.assign([Element(1, timestamp=0), Element(1, timestamp=5)]),
+            [[Window(0, 10)], [Window(5, 15)]],
+        )
+        self.assertEqual(
+            windows.merge([Window(20, 30), Window(0, 10), Window(5, 15)]), [([1, 2], Window(0, 15))]
+        )
 
 
 class TriggerTest(unittest.TestCase):
     def test_keeps_state_per_window(self) -> None:
         trigger = TriggerHarness(Every, {"n": 3})
-        self.assertEqual([trigger.on_elements([1, 1]), trigger.on_elements([1]), trigger.on_elements([1])],
-                         [False, True, False])
+        self.assertEqual(
+            [trigger.on_elements([1, 1]), trigger.on_elements([1]), trigger.on_elements([1])],
+            [False, True, False],
+        )
         self.assertEqual(trigger.state(), 1)
 
 
@@ -160,7 +172,9 @@ class BatchTest(unittest.TestCase):
     def test_config_checks_types(self) -> None:
         config = millrace.Config({"n": 3, "flag": True, "ratio": 2})
         self.assertEqual(config.require("ratio", float), 2.0)
-        with self.assertRaisesRegex(PluginError, 'config "flag": expected an integer, got a boolean'):
+        with self.assertRaisesRegex(
+            PluginError, 'config "flag": expected an integer, got a boolean'
+        ):
             config.require("flag", int)
         self.assertEqual(config.optional("missing", str, "x"), "x")
 

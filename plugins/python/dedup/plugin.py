@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from typing import Optional
 
 import millrace
 from millrace import JSON, Json, PluginError, postcard
@@ -32,7 +31,7 @@ class Dedup(millrace.DoFn[Json]):
         self.horizon: int = config.require("horizon", int)
         if self.horizon <= 0:
             raise PluginError('config "horizon" must be a positive number of milliseconds')
-        self.id: Optional[str] = config.optional("id", str)
+        self.id: str | None = config.optional("id", str)
 
     def process(self, element: millrace.Element[Json]) -> Iterator[Json]:
         value = element.value

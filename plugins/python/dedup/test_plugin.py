@@ -9,7 +9,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "guest-sdk" / "pyth
 
 from millrace import Element, PluginError  # noqa: E402
 from millrace.testing import DoFnHarness  # noqa: E402
-
 from plugin import Dedup  # noqa: E402
 
 
@@ -20,7 +19,9 @@ def record(key, event_id, n, ts):
 class DedupTest(unittest.TestCase):
     def test_remembers_ids_per_key_until_the_horizon_passes(self) -> None:
         dedup = DoFnHarness(Dedup, {"id": "event_id", "horizon": 10000})
-        passed = dedup.process([record("a", 1, 1, 1000), record("a", 1, 2, 2000), record("b", 1, 3, 3000)])
+        passed = dedup.process(
+            [record("a", 1, 1, 1000), record("a", 1, 2, 2000), record("b", 1, 3, 3000)]
+        )
         self.assertEqual([(r.key, r.value["n"]) for r in passed.outputs], [("a", 1), ("b", 3)])
         self.assertEqual(dedup.metrics.counters, {"duplicates": 1})
         self.assertEqual(dedup.process([record("a", 1, 4, 5000)]).outputs, [], "still remembered")
@@ -28,7 +29,9 @@ class DedupTest(unittest.TestCase):
         self.assertEqual(len(dedup.state), 2, "the timer at 11000 is not before 11000")
         dedup.advance_watermark(20000)
         self.assertEqual(dedup.state, {}, "forgotten")
-        again = dedup.process([record("a", 1, 5, 20000), record("a", 2, 6, 20001), record("a", 2, 7, 20002)])
+        again = dedup.process(
+            [record("a", 1, 5, 20000), record("a", 2, 6, 20001), record("a", 2, 7, 20002)]
+        )
         self.assertEqual([r.value["n"] for r in again.outputs], [5, 6])
 
     def test_state_is_the_rust_plugins_bytes(self) -> None:
@@ -42,7 +45,10 @@ class DedupTest(unittest.TestCase):
     def test_records_without_the_id_are_dead_lettered(self) -> None:
         dedup = DoFnHarness(Dedup, {"id": "event_id", "horizon": 10})
         out = dedup.process([Element({"other": 1}), Element(7)])
-        self.assertEqual(out.errors, [(0, 'missing the id field "event_id"'), (1, 'missing the id field "event_id"')])
+        self.assertEqual(
+            out.errors,
+            [(0, 'missing the id field "event_id"'), (1, 'missing the id field "event_id"')],
+        )
         self.assertEqual(dedup.state, {})
 
     def test_the_horizon_must_be_positive(self) -> None:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from typing import Any, Optional
+from typing import Any
 
 import millrace
 from millrace import Json, PluginError
@@ -60,9 +60,9 @@ class ParseJson(millrace.DoFn[Json]):
 
     def __init__(self, config: millrace.Config) -> None:
         config.allow_only("key", "value", "timestamp", "where")
-        self.key: Optional[str] = config.optional("key", str)
-        self.value: Optional[str] = config.optional("value", str)
-        self.timestamp: Optional[str] = config.optional("timestamp", str)
+        self.key: str | None = config.optional("key", str)
+        self.value: str | None = config.optional("value", str)
+        self.timestamp: str | None = config.optional("timestamp", str)
         self.where: dict[str, Json] = config.optional("where", dict, {})
 
     def process(self, element: millrace.Element[Json]) -> Iterator[millrace.Output]:

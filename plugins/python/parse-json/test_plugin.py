@@ -9,7 +9,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "guest-sdk" / "pyth
 
 from millrace import Element, PluginError  # noqa: E402
 from millrace.testing import DoFnHarness  # noqa: E402
-
 from plugin import ParseJson  # noqa: E402
 
 CONFIG = {"key": "user", "value": "score", "where": {"type": "score"}}
@@ -28,7 +27,10 @@ class ParseJsonTest(unittest.TestCase):
         [(index, reason)] = self.run_one("{oops").errors
         self.assertEqual(index, 0)
         self.assertTrue(reason.startswith("not valid JSON"), reason)
-        self.assertEqual(self.run_one({"type": "score", "score": 1}).errors, [(0, 'missing the key field "user"')])
+        self.assertEqual(
+            self.run_one({"type": "score", "score": 1}).errors,
+            [(0, 'missing the key field "user"')],
+        )
         self.assertEqual(self.run_one("[1]").errors, [(0, "expected a JSON object")])
         self.assertEqual(self.run_one("NaN", {}).errors[0][1], "not valid JSON: NaN is not JSON")
 

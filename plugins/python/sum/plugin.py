@@ -8,12 +8,12 @@ and format (``postcard/sum::Total/1``), so the host may hot-swap one for the oth
 from __future__ import annotations
 
 import math
-from typing import NamedTuple, Union
+from typing import NamedTuple
 
 import millrace
 from millrace import postcard
 
-Number = Union[int, float]
+Number = int | float
 
 I64_MIN, I64_MAX = -(2**63), 2**63 - 1
 I128_MIN, I128_MAX = -(2**127), 2**127 - 1
@@ -45,7 +45,9 @@ def _add(total: Total, value: object, sign: int) -> Total:
     if isinstance(number, int) and I64_MIN <= number <= I64_MAX:
         total = total._replace(exact=total.exact + sign * number)
     else:
-        total = total._replace(approx=total.approx + sign * float(number), fractions=total.fractions + sign)
+        total = total._replace(
+            approx=total.approx + sign * float(number), fractions=total.fractions + sign
+        )
     if total.fractions == 0:
         if not I64_MIN <= total.exact <= I64_MAX:
             raise millrace.PluginError("sum overflows a 64-bit integer")

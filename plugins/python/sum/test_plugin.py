@@ -8,7 +8,6 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "guest-sdk" / "python"))
 
 from millrace.testing import CombineHarness  # noqa: E402
-
 from plugin import Sum, Total  # noqa: E402
 
 

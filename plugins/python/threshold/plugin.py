@@ -12,8 +12,6 @@ a postcard ``bool`` as in the Rust plugin.
 
 from __future__ import annotations
 
-from typing import Optional
-
 import millrace
 from millrace import Json, postcard
 
@@ -26,9 +24,9 @@ class Threshold(millrace.Trigger[Json, bool]):
 
     def __init__(self, config: millrace.Config) -> None:
         self.threshold: float = config.require("threshold", float)
-        self.field: Optional[str] = config.optional("field", str)
+        self.field: str | None = config.optional("field", str)
 
-    def reading(self, value: Json) -> Optional[float]:
+    def reading(self, value: Json) -> float | None:
         """The number ``value`` holds, if any."""
         if self.field is not None:
             value = value.get(self.field) if isinstance(value, dict) else None

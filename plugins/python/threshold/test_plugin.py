@@ -9,7 +9,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "guest-sdk" / "pyth
 
 from millrace import PluginError, Window  # noqa: E402
 from millrace.testing import TriggerHarness  # noqa: E402
-
 from plugin import Threshold  # noqa: E402
 
 
@@ -25,7 +24,9 @@ class ThresholdTest(unittest.TestCase):
     def test_reads_a_field_and_skips_what_is_no_number(self) -> None:
         trigger = TriggerHarness(Threshold, {"threshold": 100, "field": "latency"})
         window = Window(0, 60000)
-        self.assertFalse(trigger.on_elements([{"latency": 50}, {"other": 500}, {"latency": True}], window))
+        self.assertFalse(
+            trigger.on_elements([{"latency": 50}, {"other": 500}, {"latency": True}], window)
+        )
         self.assertTrue(trigger.on_elements([{"latency": 150}], window))
         self.assertTrue(trigger.on_elements([{"latency": 150}]), "each window has its own state")
         self.assertIs(trigger.state(window), True)

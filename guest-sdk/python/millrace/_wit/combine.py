@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Optional
-
 from componentize_py_types import Err
 from wit_world import exports
 from wit_world.exports import combine_fn as wit
@@ -20,7 +18,7 @@ _INVERSIONS = {
     Inversion.NONE: wit.Inversion.NONE,
 }
 
-_runner: Optional[CombineRunner] = None
+_runner: CombineRunner | None = None
 
 
 def _blobs(blobs: Blobs) -> types.Blobs:
@@ -28,7 +26,9 @@ def _blobs(blobs: Blobs) -> types.Blobs:
 
 
 def _added(blobs: Blobs, rejected: list[tuple[int, str]]) -> wit.Added:
-    return wit.Added(_blobs(blobs), [types.ElementError(index, message) for index, message in rejected])
+    return wit.Added(
+        _blobs(blobs), [types.ElementError(index, message) for index, message in rejected]
+    )
 
 
 def _uncombine_error(error: Exception) -> Err[wit.UncombineError]:
@@ -55,19 +55,28 @@ class CombineFn(exports.CombineFn):
         return _started().create_accumulator()
 
     @guarded()
-    def add_inputs(self, accumulators: types.Blobs, inputs: types.Blobs, group_ends: list[int]) -> wit.Added:
+    def add_inputs(
+        self, accumulators: types.Blobs, inputs: types.Blobs, group_ends: list[int]
+    ) -> wit.Added:
         blobs, rejected = _started().add(
             accumulators.bytes, accumulators.ends, inputs.bytes, inputs.ends, group_ends
         )
         return _added(blobs, rejected)
 
     @guarded(_uncombine_error)
-    def uncombine(self, accumulators: types.Blobs, inputs: types.Blobs, group_ends: list[int]) -> wit.Added:
+    def uncombine(
+        self, accumulators: types.Blobs, inputs: types.Blobs, group_ends: list[int]
+    ) -> wit.Added:
         runner = _started()
         if not runner.invertible:
             raise Err(wit.UncombineError_NotInvertible())
         blobs, rejected = runner.add(
-            accumulators.bytes, accumulators.ends, inputs.bytes, inputs.ends, group_ends, retract=True
+            accumulators.bytes,
+            accumulators.ends,
+            inputs.bytes,
+            inputs.ends,
+            group_ends,
+            retract=True,
         )
         return _added(blobs, rejected)
 

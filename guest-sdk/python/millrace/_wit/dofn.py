@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Optional
-
 from wit_world import exports
 from wit_world.exports import dofn as wit
 from wit_world.imports import state, types
@@ -25,7 +23,7 @@ class _HostState:
 
 
 _STATE = _HostState()
-_runner: Optional[DoFnRunner] = None
+_runner: DoFnRunner | None = None
 
 
 def _output(emitted: Emitted) -> wit.Output:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Optional
-
 from wit_world import exports
 from wit_world.exports import trigger as wit
 from wit_world.imports import types
@@ -12,7 +10,7 @@ from millrace._glue import TriggerRunner
 from millrace._wit._host import guarded, start
 from millrace.functions import exported
 
-_runner: Optional[TriggerRunner] = None
+_runner: TriggerRunner | None = None
 
 
 def _started() -> TriggerRunner:
@@ -30,7 +28,9 @@ class Trigger(exports.Trigger):
         _runner = TriggerRunner(exported(), start())
 
     @guarded()
-    def on_elements(self, states: types.Blobs, input: types.Elements, element_ends: list[int]) -> wit.Decision:
+    def on_elements(
+        self, states: types.Blobs, input: types.Elements, element_ends: list[int]
+    ) -> wit.Decision:
         blobs, fire = _started().on_elements(
             states.bytes,
             states.ends,

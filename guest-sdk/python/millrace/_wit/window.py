@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Optional
-
 from wit_world import exports
 from wit_world.exports import window_fn as wit
 from wit_world.imports import types
@@ -12,7 +10,7 @@ from millrace._glue import WindowRunner
 from millrace._wit._host import guarded, start
 from millrace.functions import exported
 
-_runner: Optional[WindowRunner] = None
+_runner: WindowRunner | None = None
 
 
 def _started() -> WindowRunner:
