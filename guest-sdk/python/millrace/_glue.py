@@ -129,19 +129,30 @@ class Emitted:
                 "a DoFn yields the values it emits (or returns an iterable of them), "
                 f"not a {type(results).__name__}"
             )
-        staged = []
-        for item in results:
-            if type(item) is Output:
-                item_key = key if item.key is SAME_KEY else encode_json(item.key)
-                item_time = timestamp if item.timestamp is None else _time(item.timestamp)
-                staged.append((item_key, encode_json(item.value), item_time))
-            else:
-                staged.append((key, encode_json(item), timestamp))
-        for item_key, value, item_time in staged:
-            self.keys.push(item_key)
-            self.values.push(value)
-            self.timestamps.append(item_time)
-            self.sources.append(source)
+        keys, key_ends = self.keys.data, self.keys.ends
+        values, value_ends = self.values.data, self.values.ends
+        marks = (len(keys), len(values), len(self.timestamps))
+        try:
+            for item in results:
+                if type(item) is Output:
+                    keys += key if item.key is SAME_KEY else encode_json(item.key)
+                    values += encode_json(item.value)
+                    self.timestamps.append(
+                        timestamp if item.timestamp is None else _time(item.timestamp)
+                    )
+                else:
+                    values += encode_json(item)
+                    keys += key
+                    self.timestamps.append(timestamp)
+                key_ends.append(len(keys))
+                value_ends.append(len(values))
+                self.sources.append(source)
+        except BaseException:
+            # Take back what this input emitted before it failed.
+            key_mark, value_mark, count = marks
+            del keys[key_mark:], values[value_mark:]
+            del key_ends[count:], value_ends[count:], self.timestamps[count:], self.sources[count:]
+            raise
 
 
 def _time(timestamp: Any) -> int:
