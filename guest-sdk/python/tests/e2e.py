@@ -452,6 +452,40 @@ sink: {{ file: out.jsonl }}
     report.check("faults: the host did not panic", not host_panicked)
 
 
+def scaffolds(runner: Runner, report: Report) -> None:
+    """tests/plugins.rs: a scaffolded plugin of every kind builds and runs as is."""
+    sdk = ROOT / "guest-sdk/python"
+    wasm = {}
+    for kind in ["dofn", "combine", "window", "trigger"]:
+        folder = runner.scratch / f"my-{kind}"
+        subprocess.run([sdk / "new.sh", folder, "--kind", kind], check=True, capture_output=True)
+        wasm[kind] = folder / f"my-{kind}.wasm"
+        subprocess.run([sdk / "build.sh", folder, wasm[kind]], check=True, capture_output=True)
+    stream = "".join(
+        add("k", value, ts)
+        for value, ts in [({"amount": 4}, 1000), ({"amount": 6}, 2000), ({"amount": 3}, 3000)]
+    ) + add("k", {"other": 1}, 4000)
+    spec = f"""source: {{ test_stream: input.jsonl }}
+steps:
+  - pardo: {{ plugin: {wasm["dofn"]}, config: {{ field: amount }} }}
+  - window:
+      custom: {{ plugin: {wasm["window"]}, config: {{ size: 60000 }} }}
+      trigger: {{ repeatedly: {{ plugin: {wasm["trigger"]}, config: {{ total: 10 }} }} }}
+  - combine: {{ plugin: {wasm["combine"]} }}
+sink: {{ file: out.jsonl }}
+"""
+    run = runner.run(spec, {"input.jsonl": stream})
+    panes = [(r["value"], r["pane"]["timing"]) for r in run.output]
+    reasons = [d["reason"] for d in run.dead]
+    report.check(
+        "scaffolded Python plugins of all four kinds",
+        run.code == 0
+        and panes == [(10, "EARLY"), (3, "ON_TIME")]
+        and reasons == ['no field "amount"'],
+        f"{panes} {reasons} {run.stderr[-300:]}",
+    )
+
+
 CASES: list[Callable[..., None]] = [
     conformance,
     retractions,
@@ -492,6 +526,7 @@ def main() -> int:
     for case in CASES:
         case(runner, report, [rust, python])
     faults(runner, report, python)
+    scaffolds(runner, report)
     print(f"{report.failures} failed; scratch folder {runner.scratch}")
     return 1 if report.failures else 0
 
