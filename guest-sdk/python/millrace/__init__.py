@@ -39,6 +39,7 @@ Test it natively with :mod:`millrace.testing`; build it with
 
 from millrace import codec, metrics, postcard
 from millrace._core import Config, Json, PluginError, Window
+from millrace._glue import Batch
 from millrace.codec import JSON, PICKLE, Codec
 from millrace.functions import (
     CombineFn,
@@ -58,6 +59,7 @@ from millrace.metrics import counter_add, gauge_set
 __all__ = [
     "JSON",
     "PICKLE",
+    "Batch",
     "Codec",
     "CombineFn",
     "Config",

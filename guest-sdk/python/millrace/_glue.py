@@ -8,10 +8,10 @@ the generated bindings, ``millrace._wit``) and natively (behind ``millrace.testi
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
-from typing import Any, Protocol
+from collections.abc import Container, Iterable, Sequence
+from typing import Any, Generic, Protocol, TypeVar
 
-from millrace._core import Config, PluginError, Window, describe
+from millrace._core import Config, Json, PluginError, Window, describe
 from millrace.codec import Codec, encode_json
 from millrace.functions import (
     SAME_KEY,
@@ -24,6 +24,8 @@ from millrace.functions import (
     Trigger,
     WindowFn,
 )
+
+In = TypeVar("In")
 
 
 def split(data: bytes, ends: Sequence[int]) -> list[bytes]:
@@ -117,6 +119,40 @@ class Emitted:
         self.sources: list[int] = []
         self.errors: list[tuple[int, str]] = []
 
+    def push(self, source: int, key: bytes, value: bytes, timestamp: int) -> None:
+        """Emits one element, from input ``source``."""
+        self.keys.push(key)
+        self.values.push(value)
+        self.timestamps.append(timestamp)
+        self.sources.append(source)
+
+    def mark(self) -> tuple[int, int, int]:
+        """Where the output stands, for :meth:`rollback`."""
+        return len(self.keys.data), len(self.values.data), len(self.timestamps)
+
+    def rollback(self, mark: tuple[int, int, int]) -> None:
+        """Takes back what was emitted since ``mark``."""
+        key_mark, value_mark, count = mark
+        del self.keys.data[key_mark:], self.values.data[value_mark:]
+        del self.keys.ends[count:], self.values.ends[count:]
+        del self.timestamps[count:], self.sources[count:]
+
+    def drop(self, sources: Container[int], since: tuple[int, int, int]) -> None:
+        """Takes back what the inputs ``sources`` emitted since ``since``."""
+        kept = [
+            (key, value, timestamp, source)
+            for key, value, timestamp, source in zip(
+                split(bytes(self.keys.data), self.keys.ends)[since[2] :],
+                split(bytes(self.values.data), self.values.ends)[since[2] :],
+                self.timestamps[since[2] :],
+                self.sources[since[2] :],
+            )
+            if source not in sources
+        ]
+        self.rollback(since)
+        for key, value, timestamp, source in kept:
+            self.push(source, key, value, timestamp)
+
     def emit_all(
         self, results: Iterable[Any] | None, source: int, key: bytes, timestamp: int
     ) -> None:
@@ -131,7 +167,7 @@ class Emitted:
             )
         keys, key_ends = self.keys.data, self.keys.ends
         values, value_ends = self.values.data, self.values.ends
-        marks = (len(keys), len(values), len(self.timestamps))
+        mark = self.mark()
         try:
             for item in results:
                 if type(item) is Output:
@@ -149,10 +185,98 @@ class Emitted:
                 self.sources.append(source)
         except BaseException:
             # Take back what this input emitted before it failed.
-            key_mark, value_mark, count = marks
-            del keys[key_mark:], values[value_mark:]
-            del key_ends[count:], value_ends[count:], self.timestamps[count:], self.sources[count:]
+            self.rollback(mark)
             raise
+
+
+class Batch(Generic[In]):
+    """A whole batch of elements, one list per field, for :meth:`DoFn.process_batch`.
+
+    ``batch.values[i]`` is element ``i``'s value (``keys``, ``timestamps`` and
+    ``windows`` alike); :meth:`emit` emits for element ``i``, :meth:`reject`
+    dead-letters it, :meth:`element` gives it whole, with its state and timers.
+    """
+
+    __slots__ = ("keys", "values", "timestamps", "windows", "_sources", "_run", "rejected")
+
+    def __init__(
+        self,
+        keys: list[Json],
+        values: list[In],
+        timestamps: Sequence[int],
+        windows: list[Window],
+        sources: Sequence[int],
+        run: _BatchRun,
+    ) -> None:
+        self.keys = keys
+        """Each element's key."""
+        self.values = values
+        """Each element's value."""
+        self.timestamps = timestamps
+        """Each element's event time."""
+        self.windows = windows
+        """Each element's window."""
+        self._sources = sources
+        self._run = run
+        self.rejected: dict[int, str] = {}
+        """The elements :meth:`reject` refused, by index into the call's inputs."""
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+    def _source(self, index: int) -> int:
+        if index < 0:
+            raise IndexError(f"no element {index} in a batch of {len(self.values)}")
+        return self._sources[index]
+
+    def emit(
+        self, index: int, value: Json, *, key: Json = SAME_KEY, timestamp: int | None = None
+    ) -> None:
+        """Emits ``value`` for element ``index``: with its key and event time unless
+        ``key`` or ``timestamp`` say otherwise, and in its window."""
+        if index < 0:
+            raise IndexError(f"no element {index} in a batch of {len(self.values)}")
+        source = self._sources[index]
+        run = self._run
+        keys, values = run.out.keys, run.out.values
+        # Emitted.push, written out: this runs once per output.
+        keys.data += run.raw_keys[source] if key is SAME_KEY else encode_json(key)
+        keys.ends.append(len(keys.data))
+        values.data += encode_json(value)
+        values.ends.append(len(values.data))
+        run.out.timestamps.append(run.timestamps[source] if timestamp is None else _time(timestamp))
+        run.out.sources.append(source)
+
+    def reject(self, index: int, message: str) -> None:
+        """Dead-letters element ``index`` with ``message``; what it emitted, and its
+        state and timer writes, are taken back."""
+        self.rejected[self._source(index)] = message
+
+    def element(self, index: int) -> Element[In]:
+        """Element ``index``, whose ``state`` and ``timers`` are its key's and window's."""
+        return Element(
+            self.values[index],
+            self.keys[index],
+            self.timestamps[index],
+            self.windows[index],
+            scope=self._run.staged,
+            index=self._source(index),
+        )
+
+
+class _BatchRun:
+    """What a batch's emissions need: the output, the inputs' raw keys and times, and
+    the state writes held back."""
+
+    __slots__ = ("out", "raw_keys", "timestamps", "staged")
+
+    def __init__(
+        self, out: Emitted, raw_keys: list[bytes], timestamps: Sequence[int], staged: Staged
+    ) -> None:
+        self.out = out
+        self.raw_keys = raw_keys
+        self.timestamps = timestamps
+        self.staged = staged
 
 
 def _time(timestamp: Any) -> int:
@@ -229,6 +353,11 @@ class Staged:
         self._cells.clear()
         self._timers.clear()
 
+    def discard_elements(self, indexes: Container[int]) -> None:
+        """Forgets the writes held back for the elements ``indexes``."""
+        self._cells = {cell: v for cell, v in self._cells.items() if cell[0] not in indexes}
+        self._timers = {cell: v for cell, v in self._timers.items() if cell[0] not in indexes}
+
 
 class DoFnRunner:
     """Runs a :class:`DoFn` over batches."""
@@ -236,6 +365,7 @@ class DoFnRunner:
     def __init__(self, plugin: type[DoFn[Any]], config: Config) -> None:
         self.function = plugin(config)
         self.codec = plugin.state_codec
+        self.bulk = plugin.process_batch is not DoFn.process_batch
 
     def process(
         self,
@@ -251,10 +381,25 @@ class DoFnRunner:
         """Processes a batch of elements."""
         raw_keys = split(keys, key_ends)
         decoded_keys, _ = decode_json(raw_keys)
-        decoded_values, _ = decode_json(split(values, value_ends))
+        decoded_values, clean = decode_json(split(values, value_ends))
         windows = _windows(window_starts, window_ends)
         out = Emitted()
         staged = Staged(scope, self.codec)
+        if self.bulk:
+            run = _BatchRun(out, raw_keys, timestamps, staged)
+            whole = Batch(
+                decoded_keys, decoded_values, timestamps, windows, range(len(windows)), run
+            )
+            if clean and (self._attempt(whole) or len(whole) == 1):
+                return out
+            # The batch failed as a whole: find the elements that fail, one by one.
+            for index, value in enumerate(decoded_values):
+                if type(value) is Unreadable:
+                    out.errors.append((index, value.message))
+                    continue
+                one = [decoded_keys[index]], [value], [timestamps[index]], [windows[index]]
+                self._attempt(Batch(*one, [index], run))
+            return out
         process = self.function.process
         for index, value in enumerate(decoded_values):
             if type(value) is Unreadable:
@@ -274,6 +419,28 @@ class DoFnRunner:
             else:
                 staged.commit()
         return out
+
+    def _attempt(self, batch: Batch[Any]) -> bool:
+        """Runs ``process_batch`` over ``batch``; whether it returned. A batch of one
+        element that raises is that element's error; a bigger one leaves no trace."""
+        run = batch._run
+        mark = run.out.mark()
+        try:
+            self.function.process_batch(batch)
+        except MemoryError:
+            raise
+        except Exception as error:  # noqa: BLE001 - the element's fault, reported
+            run.out.rollback(mark)
+            run.staged.discard()
+            if len(batch) == 1:
+                run.out.errors.append((batch._sources[0], describe(error)))
+            return False
+        if batch.rejected:
+            run.out.drop(batch.rejected, mark)
+            run.staged.discard_elements(batch.rejected)
+            run.out.errors.extend(batch.rejected.items())
+        run.staged.commit()
+        return True
 
     def on_timer(
         self,

@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Iterable, Sequence
-from typing import Any, ClassVar, Generic, Protocol, TypeVar, get_args
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, Protocol, TypeVar, get_args
 
 from millrace._core import Config, Json, PluginError, Window
 from millrace.codec import PICKLE, Codec
+
+if TYPE_CHECKING:
+    from millrace._glue import Batch
 
 __all__ = [
     "CombineFn",
@@ -250,9 +253,10 @@ class Output:
 class DoFn(Generic[In]):
     """Turns each element into zero or more elements (``pardo`` steps).
 
-    Override :meth:`process`, a generator that yields what to emit. Raising for an
-    element dead-letters it (with :func:`millrace._core.describe`'s message) and takes
-    back what it emitted; the rest of the batch carries on.
+    Override :meth:`process`, a generator that yields what to emit (or, for the bulk
+    path, :meth:`process_batch`). Raising for an element dead-letters it (with
+    :func:`millrace._core.describe`'s message) and takes back what it emitted and its
+    state and timer writes; the rest of the batch carries on.
     """
 
     state_codec: ClassVar[Codec[Any]] = PICKLE
@@ -264,6 +268,18 @@ class DoFn(Generic[In]):
 
     def process(self, element: Element[In]) -> Iterable[Any] | None:
         """Handles one element: yields values (or :class:`Output`) to emit."""
+        raise NotImplementedError
+
+    def process_batch(self, batch: Batch[In]) -> None:
+        """The bulk path: handles a whole batch at once, emitting with
+        ``batch.emit(index, value)`` and refusing with ``batch.reject(index, reason)``.
+
+        Override it instead of :meth:`process` when a loop over the batch's lists is
+        cheaper than a call per element. If it raises, the batch is taken back and each
+        element is run again in a batch of its own, so that only the elements that
+        raise are dead-lettered. Unless it is overridden, :meth:`process` is called for
+        each element.
+        """
         raise NotImplementedError
 
     def on_timer(self, timer: Timer) -> Iterable[Any] | None:

@@ -136,9 +136,16 @@ class _Signed(Field[int]):
         if isinstance(value, bool) or not self._low <= value <= self._high:
             raise ValueError(f"{value!r} is not an {self.name}")
         # Zigzag: 0, -1, 1, -2, … become 0, 1, 2, 3, …
-        _write_varint(out, (value << 1) ^ (value >> (self._bits - 1)))
+        zigzag = (value << 1) ^ (value >> (self._bits - 1))
+        if zigzag < 0x80:
+            out.append(zigzag)
+        else:
+            _write_varint(out, zigzag)
 
     def read(self, data: bytes, at: int) -> tuple[int, int]:
+        if at < len(data) and data[at] < 0x80:
+            zigzag = data[at]
+            return (zigzag >> 1) ^ -(zigzag & 1), at + 1
         zigzag, end = _read_varint(data, at, self._max_bytes)
         if zigzag >> self._bits:
             raise ValueError(f"{zigzag} is out of range for a zigzag {self.name}")
@@ -228,24 +235,35 @@ class Struct(Field[T]):
     """A Rust struct: its fields in order, read into (and written from) a Python class.
 
     ``factory`` builds the value from the fields in order (a ``NamedTuple`` or a
-    dataclass); writing reads each field as an attribute of the value.
+    dataclass); writing reads each field as an attribute of the value (or, for a
+    ``NamedTuple`` whose fields are these in this order, takes them in order).
     """
 
     def __init__(self, name: str, factory: Callable[..., T], /, **fields: Field[Any]) -> None:
         super().__init__(name)
-        self._factory = factory
-        self._fields = list(fields.items())
+        self._names = list(fields)
+        self._readers = [field.read for field in fields.values()]
+        self._writers = [field.write for field in fields.values()]
+        # A NamedTuple of exactly these fields is built and read in order, faster.
+        self._is_tuple = getattr(factory, "_fields", None) == tuple(fields)
+        self._make: Callable[[list[Any]], T] = (
+            factory._make if self._is_tuple else lambda values: factory(*values)  # type: ignore[attr-defined]
+        )
 
     def write(self, out: bytearray, value: T) -> None:
-        for attribute, field in self._fields:
-            field.write(out, getattr(value, attribute))
+        if self._is_tuple:
+            for write, item in zip(self._writers, value):  # type: ignore[call-overload]
+                write(out, item)
+        else:
+            for write, name in zip(self._writers, self._names):
+                write(out, getattr(value, name))
 
     def read(self, data: bytes, at: int) -> tuple[T, int]:
         values = []
-        for _, field in self._fields:
-            value, at = field.read(data, at)
+        for read in self._readers:
+            value, at = read(data, at)
             values.append(value)
-        return self._factory(*values), at
+        return self._make(values), at
 
 
 BOOL: Field[bool] = _Bool("bool")

@@ -502,10 +502,16 @@ def main() -> int:
     )
     parser.add_argument("--millrace", required=True, help="the millrace binary")
     parser.add_argument(
-        "--rust", required=True, type=lambda p: Path(p).resolve(), help="folder of the Rust plugins' .wasm files"
+        "--rust",
+        required=True,
+        type=lambda p: Path(p).resolve(),
+        help="folder of the Rust plugins' .wasm files",
     )
     parser.add_argument(
-        "--python", required=True, type=lambda p: Path(p).resolve(), help="folder of the Python plugins' .wasm files"
+        "--python",
+        required=True,
+        type=lambda p: Path(p).resolve(),
+        help="folder of the Python plugins' .wasm files",
     )
     args = parser.parse_args()
     rust = Plugins(

@@ -21,6 +21,24 @@ class Doubler(millrace.DoFn[int]):
         yield Output(element.value, key="copy", timestamp=element.timestamp + 1)
 
 
+class BulkDoubler(millrace.DoFn[int]):
+    """Takes the bulk path: rejects negatives, and raises (failing the batch) on 13."""
+
+    batches: list[int] = []
+
+    def process_batch(self, batch):
+        BulkDoubler.batches.append(len(batch))
+        for index, value in enumerate(batch.values):
+            batch.element(index).state["seen"] = value
+            if value == 13:
+                raise ValueError("unlucky")
+            batch.emit(index, value * 2)
+            if value < 0:
+                batch.reject(index, "negative")
+            else:
+                batch.emit(index, value, key="copy", timestamp=batch.timestamps[index] + 1)
+
+
 class Collect(millrace.CombineFn[int, list, list]):
     """Mutates its accumulator in place, and fails on 13 after mutating."""
 
@@ -103,6 +121,33 @@ class DoFnTest(unittest.TestCase):
         self.assertEqual(
             harness.state, {('"a"', Window.GLOBAL.start, Window.GLOBAL.end): {"last": 2}}
         )
+
+    def test_the_bulk_path_takes_back_what_rejected_elements_did(self) -> None:
+        harness = DoFnHarness(BulkDoubler)
+        BulkDoubler.batches.clear()
+        out = harness.process([Element(1, key="a"), Element(-1, key="b"), Element(2, key="c")])
+        self.assertEqual(
+            [(r.key, r.value, r.source) for r in out.outputs],
+            [("a", 2, 0), ("copy", 1, 0), ("c", 4, 2), ("copy", 2, 2)],
+        )
+        self.assertEqual(out.errors, [(1, "negative")])
+        self.assertEqual(sorted(slot[0] for slot in harness.state), ['"a"', '"c"'])
+        self.assertEqual(BulkDoubler.batches, [3])
+
+    def test_a_bulk_batch_that_raises_is_run_again_element_by_element(self) -> None:
+        harness = DoFnHarness(BulkDoubler)
+        BulkDoubler.batches.clear()
+        out = harness.process(
+            [Element(1, key="a"), Element(13, key="b"), Element(-1, key="c"), Element(2, key="d")]
+        )
+        self.assertEqual(
+            [(r.value, r.source) for r in out.outputs], [(2, 0), (1, 0), (4, 3), (2, 3)]
+        )
+        self.assertEqual(out.errors[0][0], 1)
+        self.assertTrue(out.errors[0][1].startswith("ValueError: unlucky (at test_sdk.py:"))
+        self.assertEqual(out.errors[1], (2, "negative"))
+        self.assertEqual(BulkDoubler.batches, [4, 1, 1, 1, 1])
+        self.assertEqual(sorted(slot[0] for slot in harness.state), ['"a"', '"d"'])
 
     def test_a_dofn_must_yield(self) -> None:
         class Returns(millrace.DoFn[int]):

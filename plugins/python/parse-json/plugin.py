@@ -10,13 +10,13 @@ The Python twin of ``plugins/parse-json``, with the same configuration (all opti
       where: { type: score } # keep only records whose fields equal these values
 
 Text that is not JSON, or a record without the key or value field, goes to the
-dead-letter output with the reason.
+dead-letter output with the reason. It takes the SDK's bulk path
+(``DoFn.process_batch``): one Python call per batch rather than per element.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import millrace
@@ -39,10 +39,10 @@ def _same(a: Json, b: Json) -> bool:
     """JSON equality: ``1``, ``1.0`` and ``true`` are three different values."""
     if type(a) is not type(b):
         return False
-    if isinstance(a, dict):
-        return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)  # type: ignore[union-attr]
-    if isinstance(a, list):
-        return len(a) == len(b) and all(map(_same, a, b))  # type: ignore[arg-type]
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(map(_same, a, b))
     return a == b
 
 
@@ -65,8 +65,23 @@ class ParseJson(millrace.DoFn[Json]):
         self.timestamp: str | None = config.optional("timestamp", str)
         self.where: dict[str, Json] = config.optional("where", dict, {})
 
-    def process(self, element: millrace.Element[Json]) -> Iterator[millrace.Output]:
-        record = element.value
+    def process_batch(self, batch: millrace.Batch[Json]) -> None:
+        # The bulk path: one call for the whole batch; a bad record is rejected by
+        # index and the rest carry on.
+        for index, value in enumerate(batch.values):
+            try:
+                parsed = self.parse(value, batch.keys[index], batch.timestamps[index])
+            except PluginError as error:
+                batch.reject(index, str(error))
+                continue
+            if parsed is not None:
+                key, record, timestamp = parsed
+                batch.emit(index, record, key=key, timestamp=timestamp)
+
+    def parse(self, value: Json, key: Json, timestamp: int) -> tuple[Json, Json, int] | None:
+        """The (key, value, event time) to emit for an element, or ``None`` when the
+        filter drops it; raises a :class:`PluginError` for a bad record."""
+        record = value
         if isinstance(record, str):
             try:
                 record = json.loads(record, parse_constant=_no_constants)
@@ -75,20 +90,17 @@ class ParseJson(millrace.DoFn[Json]):
         if not isinstance(record, dict):
             raise PluginError("expected a JSON object")
         if not all(_same(_field(record, name), wanted) for name, wanted in self.where.items()):
-            return
-        key = element.key
+            return None
         if self.key is not None:
             key = _field(record, self.key)
             if key is _MISSING:
                 raise PluginError(f"missing the key field {_quoted(self.key)}")
-        timestamp = element.timestamp
         if self.timestamp is not None:
             timestamp = _field(record, self.timestamp)
             if type(timestamp) is not int or not -(2**63) <= timestamp < 2**63:
                 raise PluginError(f"missing the integer time field {_quoted(self.timestamp)}")
-        value = record
         if self.value is not None:
-            value = _field(record, self.value)
-            if value is _MISSING:
+            record = _field(record, self.value)
+            if record is _MISSING:
                 raise PluginError(f"missing the value field {_quoted(self.value)}")
-        yield millrace.Output(value, key=key, timestamp=timestamp)
+        return key, record, timestamp

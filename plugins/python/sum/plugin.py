@@ -82,7 +82,7 @@ class Sum(millrace.CombineFn[Number, Total, Number]):
             and set(map(type, values)) <= {int}
             and abs(total.exact) + sum(map(abs, values)) <= I64_MAX
         ):
-            return total._replace(exact=total.exact + sum(values))
+            return total._replace(exact=total.exact + int(sum(values)))
         return super().add_inputs(total, values)
 
     def merge_accumulators(self, totals: list[Total]) -> Total:
