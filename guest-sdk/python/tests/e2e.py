@@ -18,9 +18,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import socket
 import subprocess
 import sys
 import tempfile
+import time
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -452,7 +454,7 @@ sink: {{ file: out.jsonl }}
     report.check("faults: the host did not panic", not host_panicked)
 
 
-def scaffolds(runner: Runner, report: Report) -> None:
+def scaffolds(runner: Runner, report: Report) -> dict[str, Path]:
     """tests/plugins.rs: a scaffolded plugin of every kind builds and runs as is."""
     sdk = ROOT / "guest-sdk/python"
     wasm = {}
@@ -483,6 +485,93 @@ sink: {{ file: out.jsonl }}
         and panes == [(10, "EARLY"), (3, "ON_TIME")]
         and reasons == ['no field "amount"'],
         f"{panes} {reasons} {run.stderr[-300:]}",
+    )
+    return wasm
+
+
+def hot_swap(runner: Runner, report: Report, rust: Plugins, python: Plugins, other: Path) -> None:
+    """millrace serve: a running combine step swaps Rust sum for Python sum and back,
+    keeping its accumulators; a Python CombineFn of another accumulator is refused."""
+    folder = runner.scratch / "served"
+    folder.mkdir()
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = dict(os.environ, MILLRACE_SERVER=f"http://127.0.0.1:{port}", MILLRACE_TOKEN="admin")
+    server = subprocess.Popen(
+        [runner.millrace, "serve", "--listen", f"127.0.0.1:{port}", "--data-dir", folder / "data"],
+        env=dict(env, MILLRACE_ADMIN_TOKEN="admin"),
+        stderr=subprocess.DEVNULL,
+    )
+
+    def client(*args: str | Path) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [runner.millrace, *args], env=env, capture_output=True, text=True, timeout=120
+        )
+
+    try:
+        for _ in range(100):
+            if client("tenant", "list").returncode == 0:
+                break
+            time.sleep(0.1)
+        env["MILLRACE_TOKEN"] = json.loads(client("tenant", "create", "ann").stdout)["token"]
+        versions = {}
+        for name, path in [("rust", rust("sum")), ("python", python("sum")), ("other", other)]:
+            pushed = client("plugin", "push", "total", path, "--kind", "combine")
+            versions[name] = json.loads(pushed.stdout)["version"]["version"][:12]
+        spec = folder / "spec.yaml"
+        spec.write_text(f"""name: totals
+source: {{ ingest: {{ timestamp: ts, key: user, value: score }} }}
+steps:
+  - window:
+      global: {{}}
+      trigger: {{ repeatedly: {{ after_count: 1 }} }}
+      accumulation: accumulating
+  - combine: {{ plugin: total@{versions["rust"]} }}
+sink: {{ file: out.jsonl }}
+checkpoint: {{ interval: 100ms }}
+""")
+        client("pipeline", "deploy", spec)
+        answers = []
+        for ts, scores, swap_to in [
+            (1000, [("ann", 5), ("bob", 1), ("ann", 2.5)], "python"),
+            (2000, [("ann", 10), ("bob", -4)], "rust"),
+            (3000, [("ann", 0.5), ("bob", 100)], None),
+        ]:
+            batch = folder / "batch.jsonl"
+            batch.write_text(
+                "".join(
+                    json.dumps({"user": u, "score": v, "ts": ts + i}) + "\n"
+                    for i, (u, v) in enumerate(scores)
+                )
+            )
+            client("pipeline", "send", "totals", batch)
+            time.sleep(1.5)
+            if swap_to:
+                swapped = client(
+                    "pipeline", "swap", "totals", "steps[1].combine", f"total@{versions[swap_to]}"
+                )
+                answers.append(swapped.returncode)
+        refused = client(
+            "pipeline", "swap", "totals", "steps[1].combine", f"total@{versions['other']}"
+        )
+        client("pipeline", "stop", "totals", "--drain")
+        output = lines(client("pipeline", "output", "totals").stdout)
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    totals = [(r["key"], r["value"]) for r in output]
+    report.check(
+        "hot swap: Rust sum -> Python sum -> Rust sum keeps the accumulators",
+        answers == [0, 0]
+        and totals
+        == [("ann", 7.5), ("bob", 1), ("ann", 17.5), ("bob", -3), ("ann", 18.0), ("bob", 97)],
+        str(totals),
+    )
+    report.check(
+        "hot swap: a Python CombineFn of another accumulator format is refused",
+        refused.returncode != 0 and "pickle/int/1" in refused.stderr,
+        refused.stderr.strip()[-200:],
     )
 
 
@@ -532,7 +621,8 @@ def main() -> int:
     for case in CASES:
         case(runner, report, [rust, python])
     faults(runner, report, python)
-    scaffolds(runner, report)
+    scaffolded = scaffolds(runner, report)
+    hot_swap(runner, report, rust, python, scaffolded["combine"])
     print(f"{report.failures} failed; scratch folder {runner.scratch}")
     return 1 if report.failures else 0
 
