@@ -39,6 +39,19 @@ class BulkDoubler(millrace.DoFn[int]):
                 batch.emit(index, value, key="copy", timestamp=batch.timestamps[index] + 1)
 
 
+class Reminder(millrace.DoFn[str]):
+    """Emits each value again once the processing clock passes 100 ms after it."""
+
+    def process(self, element):
+        element.state["value"] = element.value
+        element.timers.set_processing("remind", 100)
+        return ()
+
+    def on_timer(self, timer):
+        yield f"{timer.state['value']} at {timer.time}"
+        del timer.state["value"]
+
+
 class Collect(millrace.CombineFn[int, list, list]):
     """Mutates its accumulator in place, and fails on 13 after mutating."""
 
@@ -149,6 +162,14 @@ class DoFnTest(unittest.TestCase):
         self.assertEqual(BulkDoubler.batches, [4, 1, 1, 1, 1])
         self.assertEqual(sorted(slot[0] for slot in harness.state), ['"a"', '"d"'])
 
+    def test_processing_time_timers_fire_with_their_state(self) -> None:
+        harness = DoFnHarness(Reminder)
+        harness.process([Element("tea", key="a", window=Window(0, 1000))])
+        self.assertEqual(harness.advance_processing_time(100).outputs, [])
+        [fired] = harness.advance_processing_time(101).outputs
+        self.assertEqual((fired.key, fired.value, fired.timestamp), ("a", "tea at 100", 100))
+        self.assertEqual((harness.state, harness.timers), ({}, {}))
+
     def test_a_dofn_must_yield(self) -> None:
         class Returns(millrace.DoFn[int]):
             def process(self, element):
@@ -179,6 +200,11 @@ class CombineTest(unittest.TestCase):
         total, rejected = combine.add(total, [13, 5])
         self.assertEqual((combine.extract(total), rejected), ([1, 2, 5], [(0, "unlucky")]))
         self.assertEqual(Bulk.bulk_calls, 2)
+
+    def test_combine_runs_create_add_and_extract(self) -> None:
+        self.assertEqual(CombineHarness(Collect).combine([3, 1]), [1, 3])
+        with self.assertRaisesRegex(AssertionError, "rejected"):
+            CombineHarness(Collect).combine([13])
 
     def test_the_accumulator_format_names_the_codec_and_the_type(self) -> None:
         self.assertEqual(CombineHarness(Collect).accumulator_format, "pickle/list/1")
@@ -213,6 +239,10 @@ class BatchTest(unittest.TestCase):
         decoded, clean = decode_json([b"1", b"{oops", b"3"])
         self.assertEqual((decoded[0], decoded[2], clean), (1, 3, False))
         self.assertTrue(decoded[1].message.startswith("cannot read the value"))
+
+    def test_windows(self) -> None:
+        self.assertTrue(Window.GLOBAL.is_global)
+        self.assertEqual((Window(0, 10).is_global, Window(0, 10).max_timestamp), (False, 9))
 
     def test_config_checks_types(self) -> None:
         config = millrace.Config({"n": 3, "flag": True, "ratio": 2})
