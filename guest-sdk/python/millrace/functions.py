@@ -132,14 +132,34 @@ class Timers:
         self._scope.clear_timer(self._index, name)
 
 
-class Element(Generic[In]):
+class _Keyed:
+    """What an element and a fired timer share: the keyed state and timers of their
+    key and window, in the call they belong to."""
+
+    __slots__ = ("_scope", "_index")
+
+    _scope: Scope
+    _index: int
+
+    @property
+    def state(self) -> State:
+        """The keyed state of this key and window."""
+        return State(self._scope, self._index)
+
+    @property
+    def timers(self) -> Timers:
+        """The timers of this key and window."""
+        return Timers(self._scope, self._index)
+
+
+class Element(_Keyed, Generic[In]):
     """An element handed to a plugin: its key, value, event time and window.
 
     ``state`` and ``timers`` reach the keyed state and timers of the element's key and
     window (DoFns only).
     """
 
-    __slots__ = ("key", "value", "timestamp", "window", "_scope", "_index")
+    __slots__ = ("key", "value", "timestamp", "window")
 
     def __init__(
         self,
@@ -162,16 +182,6 @@ class Element(Generic[In]):
         self._scope = scope
         self._index = index
 
-    @property
-    def state(self) -> State:
-        """The keyed state of the element's key and window."""
-        return State(self._scope, self._index)
-
-    @property
-    def timers(self) -> Timers:
-        """The timers of the element's key and window."""
-        return Timers(self._scope, self._index)
-
     def __repr__(self) -> str:
         return (
             f"Element(value={self.value!r}, key={self.key!r}, "
@@ -179,10 +189,10 @@ class Element(Generic[In]):
         )
 
 
-class Timer:
+class Timer(_Keyed):
     """A timer that fired: the key and window it was set for, its name and time."""
 
-    __slots__ = ("key", "window", "name", "time", "_scope", "_index")
+    __slots__ = ("key", "window", "name", "time")
 
     def __init__(
         self, key: Json, window: Window, name: str, time: int, *, scope: Scope, index: int
@@ -197,16 +207,6 @@ class Timer:
         """The time it was set for."""
         self._scope = scope
         self._index = index
-
-    @property
-    def state(self) -> State:
-        """The keyed state of the timer's key and window."""
-        return State(self._scope, self._index)
-
-    @property
-    def timers(self) -> Timers:
-        """The timers of the timer's key and window."""
-        return Timers(self._scope, self._index)
 
     def __repr__(self) -> str:
         return (
