@@ -252,7 +252,8 @@ fn sync_dir(dir: &Path) -> io::Result<()> {
 pub fn fingerprint(source: Value, sinks: Vec<String>, steps: Vec<Value>) -> Value {
     serde_json::json!({
         // 2: step descriptions no longer carry a type's `Debug` text.
-        "format": 2,
+        // 3: a window's data-driven trigger bytes moved into its trigger state.
+        "format": 3,
         "source": source,
         "sinks": sinks,
         "steps": steps,

@@ -17,8 +17,19 @@
 //! elements and the pending end-of-window timers, so that a window's on-time pane is
 //! never late for the next step. Garbage-collection timers do not hold it back: that
 //! would delay every later step by the allowed lateness.
+//!
+//! As in Beam's runners-core, the operator only drives; each concept has one owner:
+//! [`active`] (which windows each key has; merging), [`hold`] (every watermark
+//! hold), [`timers`] (the timer queues), [`crate::trigger::TriggerRunner`] (all of
+//! a window's trigger state), [`panes`] (pane info and retraction history),
+//! [`emit`] (the emitting of panes), [`state`] (the per-window fields, each
+//! documented with how it merges and when it is cleared) and [`persist`]
+//! (checkpoints).
 
+mod active;
+mod emit;
 mod hold;
+mod panes;
 mod persist;
 mod state;
 mod timers;
@@ -30,9 +41,9 @@ use smallvec::SmallVec;
 
 use crate::combine::{CombineFn, CombineInput, Inversion};
 use crate::dead_letter::DeadLetter;
-use crate::pane::{AccumulationMode, PaneInfo, TimestampCombiner, Timing, follows, next_pane};
+use crate::pane::{AccumulationMode, TimestampCombiner};
 use crate::pipeline::{PluginStatus, Step, StepFault, StepOutput, StepStats, Swap, SwapError};
-use crate::record::{Key, Record};
+use crate::record::Record;
 use crate::state::{LastPut, StateError, StepReader, StepWriter};
 use crate::time::{MIN_TIMESTAMP, Timestamp};
 use crate::timer::{ProcessingClock, TimerRequest};
@@ -40,9 +51,12 @@ use crate::trigger::{
     DataTrigger, DataWindow, Trigger, TriggerRunner, TriggerState, TriggerTime, TriggerTooLarge,
 };
 use crate::window::{Window, WindowFn};
+use active::{ActiveWindows, Merging};
+use emit::PendingPane;
 use hold::{Arriving, WatermarkHold};
-use state::{EmittedPane, KeyId, Keys, NO_GROUP, NOT_QUEUED, QueueKind, Target, WindowState};
-use timers::{Queues, dedup_activations, remove_timer, resolve};
+use panes::PaneTracker;
+use state::{KeyId, NO_GROUP, QueueKind, Target, WindowState};
+use timers::{Queues, dedup_activations, resolve, take_due};
 
 /// Everything that decides how a grouping windows and fires.
 #[derive(Clone, Debug, PartialEq)]
@@ -86,19 +100,6 @@ impl Default for WindowingStrategy {
     }
 }
 
-/// A pane chosen to fire whose value is extracted in the next flush.
-struct PendingPane<A> {
-    target: Target,
-    key: Key,
-    pane: PaneInfo,
-    timestamp: Timestamp,
-    acc: A,
-    /// The pane this one replaces, to retract first.
-    replaces: Option<EmittedPane>,
-    /// Remember this pane for retraction (retracting mode, window stays open).
-    remember: bool,
-}
-
 /// The GroupByKeyAndWindow operator; see the module docs.
 pub struct GroupByKeyAndWindow<C: CombineFn> {
     name: String,
@@ -109,12 +110,13 @@ pub struct GroupByKeyAndWindow<C: CombineFn> {
     empty_acc: C::Accumulator,
     /// Keep inputs for recomputation: retractions may arrive and `combine` has no inverse.
     retain_inputs: bool,
-    keys: Keys<C::Accumulator>,
-    live_windows: usize,
-    next_window_id: u64,
+    /// Every key's windows (see [`active`]).
+    active: ActiveWindows<C::Accumulator>,
     queues: Queues,
     /// Every watermark hold's policy (see [`hold`]).
     holds: WatermarkHold,
+    /// Pane bookkeeping and retraction history (see [`panes`]).
+    panes: PaneTracker,
     input_watermark: Timestamp,
     output_watermark: Timestamp,
     processing_time: ProcessingClock,
@@ -140,6 +142,7 @@ impl<C: CombineFn> GroupByKeyAndWindow<C> {
         let empty_acc = combine.create_accumulator();
         let retain_inputs = retractions_possible && combine.inversion() == Inversion::None;
         let holds = WatermarkHold::new(strategy.timestamp_combiner, strategy.allowed_lateness);
+        let panes = PaneTracker::new(strategy.accumulation);
         Ok(GroupByKeyAndWindow {
             name: name.into(),
             strategy,
@@ -147,11 +150,10 @@ impl<C: CombineFn> GroupByKeyAndWindow<C> {
             combine,
             empty_acc,
             retain_inputs,
-            keys: Keys::default(),
-            live_windows: 0,
-            next_window_id: 0,
+            active: ActiveWindows::default(),
             queues: Queues::default(),
             holds,
+            panes,
             input_watermark: MIN_TIMESTAMP,
             output_watermark: MIN_TIMESTAMP,
             processing_time: ProcessingClock::default(),
@@ -165,17 +167,7 @@ impl<C: CombineFn> GroupByKeyAndWindow<C> {
 
     /// How many (key, window) states are live, closed windows included.
     pub fn live_windows(&self) -> usize {
-        self.live_windows
-    }
-
-    fn new_window_state(&mut self, window: Window) -> WindowState<C::Accumulator> {
-        self.next_window_id += 1;
-        WindowState::new(
-            window,
-            self.next_window_id,
-            self.empty_acc.clone(),
-            self.trigger.new_state(),
-        )
+        self.active.live()
     }
 
     fn trigger_time(&self, window: Window) -> TriggerTime {
@@ -197,27 +189,9 @@ impl<C: CombineFn> GroupByKeyAndWindow<C> {
         }
     }
 
-    /// The position of `window` among the key's windows, creating it if needed.
-    fn ensure_window(&mut self, key: KeyId, window: Window) -> usize {
-        let Some(position) = self.keys.get(key).map(|slot| slot.position(&window)) else {
-            return 0;
-        };
-        match position {
-            Ok(pos) => pos,
-            Err(pos) => {
-                let fresh = self.new_window_state(window);
-                if let Some(slot) = self.keys.get_mut(key) {
-                    slot.windows.insert(pos, fresh);
-                    self.live_windows += 1;
-                }
-                pos
-            }
-        }
-    }
-
     /// Recomputes the output watermark (never backwards).
     fn refresh_output_watermark(&mut self) {
-        let keys = &mut self.keys;
+        let keys = &mut self.active.keys;
         let hold = self
             .queues
             .holds
@@ -233,8 +207,8 @@ impl<C: CombineFn> GroupByKeyAndWindow<C> {
     /// Drops queue entries of windows that are gone once they clearly outnumber the
     /// live windows, so that memory follows live state.
     fn compact_queues(&mut self) {
-        let limit = 4 * self.live_windows + 65_536;
-        let keys = &self.keys;
+        let limit = 4 * self.active.live() + 65_536;
+        let keys = &self.active.keys;
         for kind in [
             QueueKind::Event,
             QueueKind::Gc,
@@ -251,21 +225,9 @@ impl<C: CombineFn> GroupByKeyAndWindow<C> {
         }
     }
 
-    /// The windows that may merge for a key: its active windows and the windows of
-    /// newly arrived records.
-    fn merge_candidates(&self, key: KeyId, arriving: &[Window]) -> Vec<Window> {
-        let mut candidates: Vec<Window> = self.keys.get(key).map_or_else(Vec::new, |slot| {
-            slot.windows
-                .iter()
-                .filter(|state| !state.closed)
-                .map(|state| state.window)
-                .collect()
-        });
-        candidates.extend_from_slice(arriving);
-        candidates
-    }
-
-    /// Merges the active windows among `members` into `result` (Beam's onMerge).
+    /// Merges the active windows among `members` into `result` (Beam's onMerge):
+    /// the active-window set takes them out, each per-window field is merged by its
+    /// owner, and the result goes back.
     fn merge_group(
         &mut self,
         key: KeyId,
@@ -273,69 +235,35 @@ impl<C: CombineFn> GroupByKeyAndWindow<C> {
         result: Window,
         out: &mut StepOutput,
     ) -> Result<(), StepFault> {
-        let Some(slot) = self.keys.get_mut(key) else {
+        let Some(merging) = self.active.take_merging(key, members, &result) else {
             return Ok(());
         };
-        let key_value = slot.key().clone();
-        let mut sources: SmallVec<[WindowState<C::Accumulator>; 2]> = SmallVec::new();
-        for member in members {
-            if let Ok(pos) = slot.position(member)
-                && !slot.windows[pos].closed
-            {
-                sources.push(slot.windows.remove(pos));
-            }
-        }
-        if sources.is_empty() {
-            // Only new windows merge; their state is created as records arrive.
-            return Ok(());
-        }
-        let result_closed = slot.get(&result).is_some_and(|state| state.closed);
-        self.live_windows -= sources.len();
-        // Panes of merged-away windows are withdrawn.
-        if self.strategy.accumulation == AccumulationMode::Retracting {
-            for source in &mut sources {
-                if source.window != result
-                    && let Some(emitted) = source.take_last_emitted()
-                {
-                    self.stats.retractions_out += 1;
-                    self.stats.records_out += 1;
-                    out.records
-                        .push(retraction_record(&key_value, source.window, emitted));
-                }
-            }
-        }
+        let base = merging.base(&result);
+        let Merging {
+            key: key_value,
+            mut sources,
+            result_closed,
+        } = merging;
+        self.panes
+            .withdraw_merged(&key_value, &mut sources, &result, out, &mut self.stats);
         if result_closed {
             // As in Beam, merging into a window whose trigger has finished closes the
             // merged state with it.
             self.stats.dropped_closed += sources.len() as u64;
             return Ok(());
         }
-        let mut merged = self.new_window_state(result);
-        // The merged window keeps the id (and so the queue entries) of the window it
-        // grew from: a session that grows keeps one entry per queue.
-        let donor = sources
-            .iter()
-            .position(|source| source.window == result)
-            .unwrap_or(0);
-        merged.id = sources[donor].id;
-        merged.queued = sources[donor].queued;
-        if let Some(base) = sources.iter_mut().find(|source| source.window == result) {
-            // The result window was already active: it keeps its panes and timers.
+        let mut merged = WindowState::new(
+            result,
+            0,
+            C::Accumulator::default(),
+            self.trigger.new_state(),
+        );
+        timers::merge(&mut merged, &mut sources, base);
+        if let Some(base) = base.map(|index| &mut sources[index]) {
+            // The result window was already active: it keeps its panes and triggering.
+            panes::merge(&mut merged, base);
             merged.trigger = base.trigger.clone();
-            merged.last_pane = base.last_pane;
-            merged.event_timers = mem::take(&mut base.event_timers);
-            merged.gc_timer = base.gc_timer;
-            if let Some(rare) = &mut base.rare {
-                let kept = merged.rare();
-                kept.last_emitted = rare.last_emitted.take();
-                kept.processing_timers = mem::take(&mut rare.processing_timers);
-            }
         }
-        let donor_kept = sources[donor]
-            .rare
-            .as_mut()
-            .map(|rare| mem::take(&mut rare.trigger_data))
-            .unwrap_or_default();
         // Accumulators: a lone source is renamed; several are merged by the function.
         merged.acc = if sources.len() == 1 {
             mem::take(&mut sources[0].acc)
@@ -360,36 +288,25 @@ impl<C: CombineFn> GroupByKeyAndWindow<C> {
             sources.iter().map(|s| &s.trigger).collect();
         let mut requests = mem::take(&mut self.requests);
         requests.clear();
-        let kept = self.trigger.on_merge(
+        self.trigger.on_merge(
             &mut merged.trigger,
             &source_triggers,
-            donor_kept,
+            base.unwrap_or(0),
             &time,
             &mut requests,
         );
-        if !kept.is_empty() {
-            merged.rare().trigger_data = kept;
-        }
         self.queues
             .register(key, &mut merged, &requests, self.strategy.allowed_lateness);
         self.requests = requests;
         hold::schedule(&mut self.queues, key, &mut merged);
-        if let Some(slot) = self.keys.get_mut(key) {
-            match slot.position(&result) {
-                Ok(pos) => slot.windows[pos] = merged,
-                Err(pos) => {
-                    slot.windows.insert(pos, merged);
-                    self.live_windows += 1;
-                }
-            }
-        }
+        self.active.put_merged(key, merged);
         Ok(())
     }
 
     /// Fires the window if its trigger is ready.
     fn fire_if_ready(&mut self, target: Target) {
         let time = self.trigger_time(target.window);
-        let Some(state) = self.keys.window_mut(&target) else {
+        let Some(state) = self.active.keys.window_mut(&target) else {
             return;
         };
         if state.closed || !self.trigger.should_fire(&state.trigger, &time) {
@@ -399,196 +316,16 @@ impl<C: CombineFn> GroupByKeyAndWindow<C> {
         self.emit(target, finished);
     }
 
-    /// Produces the window's next pane (Beam's onTrigger): computes pane info and the
-    /// output timestamp, releases holds, and queues the pane for value extraction.
-    fn emit(&mut self, target: Target, is_finished: bool) {
-        if self
-            .keys
-            .window(&target)
-            .is_some_and(|state| state.acc_stale)
-        {
-            self.recompute(target);
-        }
-        let (input_wm, output_wm) = (self.input_watermark, self.output_watermark);
-        let accumulation = self.strategy.accumulation;
-        let holds = self.holds;
-        let empty_acc = self.empty_acc.clone();
-        let Some(slot) = self.keys.get_mut(target.key) else {
-            return;
-        };
-        let key = slot.key().clone();
-        let Some(state) = slot.get_mut(&target.window) else {
-            return;
-        };
-        let window_max = target.window.max_timestamp();
-        let timestamp = holds.release(state);
-        let pane = next_pane(
-            state.last_pane.as_ref(),
-            window_max,
-            is_finished,
-            input_wm,
-            output_wm,
-        );
-        debug_assert!(
-            follows(state.last_pane.as_ref(), &pane),
-            "{pane:?} cannot follow {:?} in {:?}",
-            state.last_pane,
-            target.window
-        );
-        // An empty pane is emitted only when it is the on-time one (Beam's
-        // OnTimeBehavior.FIRE_ALWAYS); empty final panes are not (FIRE_IF_NON_EMPTY).
-        let emit = state.has_new_content || pane.timing == Timing::OnTime;
-        let discard = is_finished || !accumulation.accumulates();
-        if emit {
-            let acc = if discard {
-                mem::replace(&mut state.acc, empty_acc)
-            } else {
-                state.acc.clone()
-            };
-            let retracting = accumulation == AccumulationMode::Retracting;
-            self.pending.push(PendingPane {
-                target,
-                key,
-                pane,
-                timestamp,
-                acc,
-                replaces: if retracting {
-                    state.take_last_emitted()
-                } else {
-                    None
-                },
-                remember: retracting && !is_finished,
-            });
-            state.last_pane = Some(pane);
-        } else if discard {
-            state.acc = empty_acc;
-        }
-        if discard && let Some(rare) = &mut state.rare {
-            rare.retained.clear();
-        }
-        state.has_new_content = false;
-        if is_finished {
-            // The window is closed until it is garbage-collected.
-            state.closed = true;
-            self.trigger.clear(&mut state.trigger);
-            state.last_pane = None;
-            state.take_last_emitted();
-        }
-    }
-
-    /// Rebuilds a window's accumulator from its retained inputs.
-    fn recompute(&mut self, target: Target) {
-        let Some(state) = self.keys.window_mut(&target) else {
-            return;
-        };
-        let inputs: Vec<CombineInput<'_>> = state
-            .retained()
-            .iter()
-            .map(|value| CombineInput {
-                value,
-                retraction: false,
-            })
-            .collect();
-        let mut accs = [self.empty_acc.clone()];
-        let everything = 0..inputs.len();
-        // These inputs were accepted once, so they are accepted again; a function that
-        // stops working reports it on the next bundle.
-        let _ = self
-            .combine
-            .add_inputs(&mut accs, std::slice::from_ref(&everything), &inputs);
-        let [acc] = accs;
-        state.acc = acc;
-        state.acc_stale = false;
-    }
-
-    /// Extracts the values of queued panes, one call for all, and writes them out.
-    fn flush(&mut self, out: &mut StepOutput) -> Result<(), StepFault> {
-        if self.pending.is_empty() {
-            return Ok(());
-        }
-        let pending = mem::take(&mut self.pending);
-        let accs: Vec<&C::Accumulator> = pending.iter().map(|p| &p.acc).collect();
-        let values = self
-            .combine
-            .extract_outputs(&accs)
-            .map_err(|err| self.fault(format!("extracting output failed: {err}")))?;
-        if values.len() != pending.len() {
-            return Err(self.fault(format!(
-                "extracting output returned {} values for {} panes",
-                values.len(),
-                pending.len()
-            )));
-        }
-        for (pane, value) in pending.into_iter().zip(values) {
-            let value = match value {
-                Ok(value) => value,
-                Err(reason) => {
-                    // The pane cannot be produced; say so rather than lose it silently.
-                    self.stats.dead_lettered += 1;
-                    let record = Record {
-                        key: pane.key.clone(),
-                        value: serde_json::Value::Null,
-                        timestamp: pane.timestamp,
-                        window: pane.target.window,
-                        pane: pane.pane,
-                        retraction: false,
-                    };
-                    let step = format!("{} ({})", self.name, self.combine.name());
-                    out.dead_letters.push(DeadLetter::step(
-                        &step,
-                        &record,
-                        format!(
-                            "cannot extract the output of window {}: {reason}",
-                            pane.target.window
-                        ),
-                    ));
-                    continue;
-                }
-            };
-            if let Some(previous) = pane.replaces {
-                self.stats.retractions_out += 1;
-                self.stats.records_out += 1;
-                out.records
-                    .push(retraction_record(&pane.key, pane.target.window, previous));
-            }
-            if pane.remember
-                && let Some(state) = self.keys.window_mut(&pane.target)
-            {
-                state.rare().last_emitted = Some(EmittedPane {
-                    value: value.clone(),
-                    timestamp: pane.timestamp,
-                    pane: pane.pane,
-                });
-            }
-            self.stats.records_out += 1;
-            out.records.push(Record {
-                key: pane.key,
-                value,
-                timestamp: pane.timestamp,
-                window: pane.target.window,
-                pane: pane.pane,
-                retraction: false,
-            });
-        }
-        Ok(())
-    }
-
     /// Drops the state of windows listed for removal.
     fn drop_expired(&mut self) {
         for target in mem::take(&mut self.expired) {
-            if let Some(slot) = self.keys.get_mut(target.key)
-                && let Ok(pos) = slot.position(&target.window)
-            {
-                slot.windows.remove(pos);
-                self.live_windows -= 1;
-            }
-            self.keys.release_if_empty(target.key);
+            self.active.remove(&target);
         }
     }
 
     /// Handles one window whose event-time timer fired.
     fn activate(&mut self, target: Target) {
-        let Some(state) = self.keys.window(&target) else {
+        let Some(state) = self.active.keys.window(&target) else {
             return;
         };
         if self.is_expired(&target.window) {
@@ -600,56 +337,9 @@ impl<C: CombineFn> GroupByKeyAndWindow<C> {
         }
         self.fire_if_ready(target);
         // A hold that the fired timer covered must now hold on its own.
-        if let Some(state) = self.keys.window_mut(&target) {
+        if let Some(state) = self.active.keys.window_mut(&target) {
             hold::schedule(&mut self.queues, target.key, state);
         }
-    }
-
-    /// Pops every due timer of the queue of `kind`, queueing each window's next one.
-    fn take_due(&mut self, kind: QueueKind, bound: Timestamp, due: &mut Vec<(Timestamp, Target)>) {
-        let keys = &mut self.keys;
-        let queue = self.queues.queue(kind);
-        while let Some((time, target)) = queue.pop_before(bound, |t, tt| resolve(keys, kind, t, tt))
-        {
-            let Some(state) = keys.queued_window_mut(&target) else {
-                continue;
-            };
-            match kind {
-                QueueKind::Event => {
-                    remove_timer(&mut state.event_timers, time);
-                }
-                QueueKind::Processing => {
-                    if let Some(rare) = &mut state.rare {
-                        remove_timer(&mut rare.processing_timers, time);
-                    }
-                }
-                QueueKind::Gc => state.gc_timer = None,
-                QueueKind::Hold => {}
-            }
-            state.queued[kind as usize] = NOT_QUEUED;
-            if let Some(next) = state.earliest(kind) {
-                state.queued[kind as usize] = next;
-                queue.push(next, target);
-            }
-            due.push((
-                time,
-                Target {
-                    key: target.key,
-                    window: state.window,
-                },
-            ));
-        }
-    }
-}
-
-fn retraction_record(key: &Key, window: Window, emitted: EmittedPane) -> Record {
-    Record {
-        key: key.clone(),
-        value: emitted.value,
-        timestamp: emitted.timestamp,
-        window,
-        pane: emitted.pane,
-        retraction: true,
     }
 }
 
@@ -711,7 +401,7 @@ impl<C: CombineFn> GroupByKeyAndWindow<C> {
                         .collect();
                     arriving.sort_unstable();
                     arriving.dedup();
-                    self.merge_candidates(*key, &arriving)
+                    self.active.merge_candidates(*key, &arriving)
                 })
                 .collect();
             self.strategy
@@ -742,8 +432,12 @@ impl<C: CombineFn> GroupByKeyAndWindow<C> {
                     .iter()
                     .find(|(from, _)| *from == record.window)
                     .map_or(record.window, |(_, to)| *to);
-                let pos = self.ensure_window(key, window);
+                let (empty_acc, trigger) = (&self.empty_acc, &self.trigger);
+                let pos = self
+                    .active
+                    .ensure(key, window, || (empty_acc.clone(), trigger.new_state()));
                 let Some(state) = self
+                    .active
                     .keys
                     .get_mut(key)
                     .and_then(|slot| slot.windows.get_mut(pos))
@@ -819,7 +513,8 @@ impl<C: CombineFn> GroupByKeyAndWindow<C> {
             .groups
             .iter()
             .map(|target| {
-                self.keys
+                self.active
+                    .keys
                     .window_mut(target)
                     .map(|state| mem::take(&mut state.acc))
                     .unwrap_or_default()
@@ -827,7 +522,7 @@ impl<C: CombineFn> GroupByKeyAndWindow<C> {
             .collect();
         let rejections = self.combine.add_inputs(&mut accs, &ranges, &inputs);
         for (target, acc) in routed.groups.iter().zip(accs) {
-            if let Some(state) = self.keys.window_mut(target) {
+            if let Some(state) = self.active.keys.window_mut(target) {
                 state.acc = acc;
             }
         }
@@ -858,7 +553,7 @@ impl<C: CombineFn> GroupByKeyAndWindow<C> {
                 accepted: Vec::new(),
                 holds: Arriving::default(),
             };
-            let Some(state) = self.keys.window_mut(&target) else {
+            let Some(state) = self.active.keys.window_mut(&target) else {
                 continue;
             };
             state.group = NO_GROUP;
@@ -913,7 +608,7 @@ impl<C: CombineFn> GroupByKeyAndWindow<C> {
             let time = self.trigger_time(target.window);
             let mut requests = mem::take(&mut self.requests);
             requests.clear();
-            if let Some(state) = self.keys.window_mut(&target) {
+            if let Some(state) = self.active.keys.window_mut(&target) {
                 state.has_new_content = true;
                 self.trigger.on_elements(
                     &mut state.trigger,
@@ -941,27 +636,22 @@ impl<C: CombineFn> GroupByKeyAndWindow<C> {
         if !self.trigger.has_data_triggers() {
             return Ok(vec![Vec::new(); arrivals.len()]);
         }
-        let mut windows: Vec<DataWindow<'_>> = arrivals
-            .iter()
-            .map(|arrival| {
-                let target = &routed.groups[arrival.group];
-                DataWindow {
-                    window: target.window,
-                    elements: arrival.accepted.iter().map(|&i| &records[i]).collect(),
-                    kept: self
-                        .keys
-                        .window_mut(target)
-                        .and_then(|state| state.rare.as_mut())
-                        .map(|rare| mem::take(&mut rare.trigger_data))
-                        .unwrap_or_default(),
-                }
-            })
-            .collect();
+        // Arrivals are of windows that exist; `absent` only keeps the lists aligned.
+        let mut absent = TriggerState::default();
+        let mut windows: Vec<DataWindow<'_>> = Vec::with_capacity(arrivals.len());
+        for arrival in arrivals {
+            let target = &routed.groups[arrival.group];
+            let elements = arrival.accepted.iter().map(|&i| &records[i]).collect();
+            let state = match self.active.keys.window_mut(target) {
+                Some(state) => &mut state.trigger,
+                None => &mut absent,
+            };
+            windows.push(self.trigger.data_window(state, target.window, elements));
+        }
         let asked = self.trigger.ask(&mut windows);
-        // What the triggers kept goes back to the windows, also when one failed.
         for (arrival, window) in arrivals.iter().zip(windows) {
-            if let Some(state) = self.keys.window_mut(&routed.groups[arrival.group]) {
-                state.rare().trigger_data = window.kept;
+            if let Some(state) = self.active.keys.window_mut(&routed.groups[arrival.group]) {
+                self.trigger.keep(&mut state.trigger, window);
             }
         }
         asked.map_err(|message| self.fault(message))
@@ -1002,7 +692,7 @@ impl<R, C: CombineFn + Swap<R>> Step<R> for GroupByKeyAndWindow<C> {
                 self.stats.dropped_late += 1;
                 continue;
             }
-            ids.push(self.keys.resolve(&record.key));
+            ids.push(self.active.keys.resolve(&record.key));
             records.push(record);
         }
 
@@ -1057,8 +747,15 @@ impl<R, C: CombineFn + Swap<R>> Step<R> for GroupByKeyAndWindow<C> {
             // Pane timing sees the output watermark held by the timers about to fire.
             self.refresh_output_watermark();
             due.clear();
-            self.take_due(QueueKind::Event, watermark, &mut due);
-            self.take_due(QueueKind::Gc, watermark, &mut due);
+            for kind in [QueueKind::Event, QueueKind::Gc] {
+                take_due(
+                    &mut self.active.keys,
+                    &mut self.queues,
+                    kind,
+                    watermark,
+                    &mut due,
+                );
+            }
             if due.is_empty() {
                 break;
             }
@@ -1081,7 +778,13 @@ impl<R, C: CombineFn + Swap<R>> Step<R> for GroupByKeyAndWindow<C> {
     ) -> Result<(), StepFault> {
         let now = self.processing_time.advance(now);
         let mut due = Vec::new();
-        self.take_due(QueueKind::Processing, now, &mut due);
+        take_due(
+            &mut self.active.keys,
+            &mut self.queues,
+            QueueKind::Processing,
+            now,
+            &mut due,
+        );
         dedup_activations(&mut due);
         for (_, target) in due {
             // Processing-time timers of expired windows are ignored, like late records.
@@ -1099,7 +802,7 @@ impl<R, C: CombineFn + Swap<R>> Step<R> for GroupByKeyAndWindow<C> {
     }
 
     fn next_processing_timer(&mut self) -> Option<Timestamp> {
-        let keys = &mut self.keys;
+        let keys = &mut self.active.keys;
         self.queues
             .processing
             .earliest_live(|time, target| resolve(keys, QueueKind::Processing, time, target))

@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use smallvec::SmallVec;
 
 use super::GroupByKeyAndWindow;
+use super::active::ActiveWindows;
 use super::state::{QueueKind, WindowState};
 use crate::combine::CombineFn;
 use crate::pipeline::StepStats;
@@ -40,7 +41,7 @@ impl<C: CombineFn> GroupByKeyAndWindow<C> {
     }
 
     pub(super) fn write_state(&mut self, state: &mut StepWriter<'_>) -> Result<(), StateError> {
-        for (key, windows) in self.keys.take_dirty() {
+        for (key, windows) in self.active.keys.take_dirty() {
             let entry = state.key(Tag::Windows).key(&key).build();
             if windows.is_empty() {
                 state.delete(entry);
@@ -59,9 +60,8 @@ impl<C: CombineFn> GroupByKeyAndWindow<C> {
     }
 
     pub(super) fn read_state(&mut self, state: &StepReader<'_>) -> Result<(), StateError> {
-        self.keys = Default::default();
+        self.active = ActiveWindows::default();
         self.queues = Default::default();
-        self.live_windows = 0;
         let what = format!("{}'s windows", self.name);
         let mut restored = Vec::new();
         state.scan(Tag::Windows, &mut |key, value| {
@@ -70,14 +70,9 @@ impl<C: CombineFn> GroupByKeyAndWindow<C> {
             restored.push((key, windows));
             Ok(())
         })?;
-        for (key, mut windows) in restored {
-            for window in &mut windows {
-                self.next_window_id += 1;
-                window.id = self.next_window_id;
-            }
-            self.live_windows += windows.len();
-            let id = self.keys.restore(&key, windows);
-            let Some(slot) = self.keys.get_mut(id) else {
+        for (key, windows) in restored {
+            let id = self.active.restore(&key, windows);
+            let Some(slot) = self.active.keys.get_mut(id) else {
                 continue;
             };
             for window in slot.windows.iter_mut() {
@@ -94,7 +89,7 @@ impl<C: CombineFn> GroupByKeyAndWindow<C> {
                 super::hold::schedule(&mut self.queues, id, window);
             }
         }
-        self.keys.forget_dirty();
+        self.active.keys.forget_dirty();
         let meta: Option<Meta> = state.get(&state.key(Tag::Meta).build(), &what)?;
         if let Some(meta) = meta {
             self.input_watermark = meta.input_watermark;

@@ -128,10 +128,11 @@ pub(crate) struct WindowState<A> {
     /// ([`crate::pane::next_pane`]). Merges: the result's, else none (a merged
     /// session starts at index 0). Cleared by the final pane.
     pub last_pane: Option<PaneInfo>,
-    /// The trigger machine's state (finished bits, counts, targets). Merges: the
-    /// machine's `on_merge` of the sources' states into the result's (or a fresh
-    /// one). Its per-pane parts reset as it fires and are cleared by the final pane;
-    /// the finished bits stay.
+    /// The trigger's state: finished bits, counts, targets, and what data-driven
+    /// triggers kept. Merges: the trigger runner's `on_merge` of the sources' states
+    /// into the result's (or a fresh one); kept bytes are the donor's. Its per-pane
+    /// parts reset as it fires and are cleared by the final pane; the finished bits
+    /// and kept bytes stay (the plugin decides what to keep).
     pub trigger: TriggerState,
     /// The running combine state. Merges: the sources' merged by the combine function
     /// (a lone source's is renamed). Emptied by every pane in discarding mode and by
@@ -168,9 +169,6 @@ pub(crate) struct Rare {
     /// GC time ([`super::hold`]). Merges: the merged window's GC time if any source
     /// had one. Cleared by every pane.
     pub late_hold: Option<Timestamp>,
-    /// What each data-driven trigger kept for the window. Merges: the donor's. Kept
-    /// across panes (the plugin decides what to keep).
-    pub trigger_data: Vec<Vec<u8>>,
 }
 
 impl<A> WindowState<A> {

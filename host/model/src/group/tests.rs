@@ -9,7 +9,9 @@ use serde_json::{Value, json};
 
 use super::*;
 use crate::combine::{Builtin, BuiltinFn};
+use crate::pane::Timing;
 use crate::pipeline::NoSwap;
+use crate::record::Key;
 use crate::state::{MemoryBackend, StateBackend, StateBatch};
 use crate::time::MAX_TIMESTAMP;
 use crate::window::AssignedWindows;

@@ -3,6 +3,8 @@
 //! queue, at the earliest time it wants there (see [`crate::timer`]); stale entries
 //! are recognised when they surface and dropped.
 
+use std::mem;
+
 use smallvec::SmallVec;
 
 use super::state::{KeyId, Keys, NOT_QUEUED, QueueKind, Target, TimerTarget, WindowState};
@@ -111,7 +113,7 @@ pub(super) fn resolve<A>(
 }
 
 /// Removes `time` from a window's timer registry; whether it was there.
-pub(super) fn remove_timer(registry: &mut SmallVec<[Timestamp; 1]>, time: Timestamp) -> bool {
+fn remove_timer(registry: &mut SmallVec<[Timestamp; 1]>, time: Timestamp) -> bool {
     match registry.iter().position(|&t| t == time) {
         Some(index) => {
             registry.swap_remove(index);
@@ -126,4 +128,69 @@ pub(super) fn dedup_activations(due: &mut Vec<(Timestamp, Target)>) {
     due.sort_unstable_by_key(|(time, target)| (*target, *time));
     due.dedup_by_key(|(_, target)| *target);
     due.sort_unstable();
+}
+
+/// The timers of a merged window. It keeps the id, and so the queue entries, of the
+/// window it grew from — the result window's own earlier state (`base`) when it was
+/// active, else the first source — so that a session that grows keeps one entry per
+/// queue; and it keeps the base's trigger and collection timers. The merged trigger
+/// state asks for any others it needs.
+pub(super) fn merge<A>(
+    merged: &mut WindowState<A>,
+    sources: &mut [WindowState<A>],
+    base: Option<usize>,
+) {
+    let donor = &sources[base.unwrap_or(0)];
+    merged.id = donor.id;
+    merged.queued = donor.queued;
+    if let Some(base) = base.map(|index| &mut sources[index]) {
+        merged.event_timers = mem::take(&mut base.event_timers);
+        merged.gc_timer = base.gc_timer;
+        if let Some(rare) = &mut base.rare
+            && !rare.processing_timers.is_empty()
+        {
+            merged.rare().processing_timers = mem::take(&mut rare.processing_timers);
+        }
+    }
+}
+
+/// Pops every due timer of the queue of `kind`, queueing each window's next one,
+/// and lists the windows woken with the time of their timer.
+pub(super) fn take_due<A>(
+    keys: &mut Keys<A>,
+    queues: &mut Queues,
+    kind: QueueKind,
+    bound: Timestamp,
+    due: &mut Vec<(Timestamp, Target)>,
+) {
+    let queue = queues.queue(kind);
+    while let Some((time, target)) = queue.pop_before(bound, |t, tt| resolve(keys, kind, t, tt)) {
+        let Some(state) = keys.queued_window_mut(&target) else {
+            continue;
+        };
+        match kind {
+            QueueKind::Event => {
+                remove_timer(&mut state.event_timers, time);
+            }
+            QueueKind::Processing => {
+                if let Some(rare) = &mut state.rare {
+                    remove_timer(&mut rare.processing_timers, time);
+                }
+            }
+            QueueKind::Gc => state.gc_timer = None,
+            QueueKind::Hold => {}
+        }
+        state.queued[kind as usize] = NOT_QUEUED;
+        if let Some(next) = state.earliest(kind) {
+            state.queued[kind as usize] = next;
+            queue.push(next, target);
+        }
+        due.push((
+            time,
+            Target {
+                key: target.key,
+                window: state.window,
+            },
+        ));
+    }
 }

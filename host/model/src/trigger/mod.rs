@@ -258,15 +258,33 @@ struct Node {
     slot: Option<usize>,
 }
 
-/// The per-window state of a trigger: finished bits, and one slot for each part that
-/// keeps data (counts and processing-time targets).
+/// The per-window state of a trigger: finished bits, one slot for each part that
+/// keeps data (counts and processing-time targets), and what the data-driven
+/// triggers kept for the window.
 #[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct TriggerState {
     finished: u64,
     slots: SmallVec<[i64; 2]>,
+    /// Boxed: most pipelines have no data-driven trigger, and every window has a
+    /// trigger state.
+    kept: Option<Box<Kept>>,
 }
 
+/// What each data-driven trigger kept for one window, by trigger index.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+struct Kept(Vec<Vec<u8>>);
+
 impl TriggerState {
+    /// Takes what the data-driven triggers kept, leaving nothing.
+    fn take_kept(&mut self) -> Vec<Vec<u8>> {
+        self.kept.take().map(|kept| kept.0).unwrap_or_default()
+    }
+
+    /// Stores what the data-driven triggers keep now.
+    fn put_kept(&mut self, kept: Vec<Vec<u8>>) {
+        self.kept = (!kept.is_empty()).then(|| Box::new(Kept(kept)));
+    }
+
     fn is_finished(&self, node: usize) -> bool {
         self.finished & (1 << node) != 0
     }
@@ -346,6 +364,7 @@ impl TriggerMachine {
                 .filter(|node| node.slot.is_some())
                 .map(|node| node.kind.initial_slot())
                 .collect(),
+            kept: None,
         }
     }
 
@@ -1056,12 +1075,13 @@ mod tests {
 
     #[test]
     fn trigger_state_keeps_its_checkpoint_encoding() {
-        // Checkpoints hold a window's trigger state as (finished bits, slots), an
-        // unset target as i64::MIN: what earlier versions wrote still reads.
+        // Checkpoints hold a window's trigger state as (finished bits, slots, kept
+        // bytes), an unset target as i64::MIN (checkpoint format 3).
         let machine =
             TriggerMachine::new(&Trigger::AfterAll(vec![delay(25), count(2)]), false).unwrap();
         let mut state = machine.new_state();
-        let unset = postcard::to_stdvec(&(0_u64, vec![i64::MIN, 0_i64])).unwrap();
+        let unset =
+            postcard::to_stdvec(&(0_u64, vec![i64::MIN, 0_i64], None::<Vec<Vec<u8>>>)).unwrap();
         assert_eq!(postcard::to_stdvec(&state).unwrap(), unset);
         let time = TriggerTime {
             window: Window::interval(0, 40),
@@ -1069,7 +1089,7 @@ mod tests {
             processing_time: ProcessingClock::default(),
         };
         machine.on_elements(&mut state, &time, &mut Vec::new(), 2, &[]);
-        let written = postcard::to_stdvec(&(0_u64, vec![25_i64, 2])).unwrap();
+        let written = postcard::to_stdvec(&(0_u64, vec![25_i64, 2], None::<Vec<Vec<u8>>>)).unwrap();
         assert_eq!(postcard::to_stdvec(&state).unwrap(), written);
         let read: TriggerState = postcard::from_bytes(&written).unwrap();
         assert_eq!(read, state);

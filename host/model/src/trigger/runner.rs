@@ -2,8 +2,8 @@
 //! decides when a window fires — the trigger machine, the data-driven triggers the
 //! tree refers to, and how their per-window state starts, advances, merges and is
 //! cleared. The grouping only asks it "on elements", "on merge", "should fire" and
-//! "on fire", and keeps each window's state where it keeps the window
-//! ([`TriggerState`] in the window, the data-driven triggers' kept bytes beside it).
+//! "on fire", and keeps each window's [`TriggerState`] (the data-driven triggers'
+//! kept bytes included) where it keeps the window.
 
 use super::{
     DataTrigger, DataTriggerInput, Trigger, TriggerMachine, TriggerState, TriggerTime,
@@ -19,14 +19,15 @@ pub struct TriggerRunner {
     data: Vec<Box<dyn DataTrigger>>,
 }
 
-/// A window that a bundle reached, as the data-driven triggers see it.
+/// A window that a bundle reached, as the data-driven triggers see it: made by
+/// [`TriggerRunner::data_window`], asked by [`TriggerRunner::ask`], and put back by
+/// [`TriggerRunner::keep`].
 pub struct DataWindow<'a> {
-    /// The window.
-    pub window: Window,
-    /// The elements that just arrived in it.
-    pub elements: Vec<&'a Record>,
-    /// What each data-driven trigger kept for the window; the runner updates it.
-    pub kept: Vec<Vec<u8>>,
+    window: Window,
+    elements: Vec<&'a Record>,
+    /// What each data-driven trigger kept for the window, taken out of its state
+    /// while the triggers are asked.
+    kept: Vec<Vec<u8>>,
 }
 
 impl TriggerRunner {
@@ -53,6 +54,27 @@ impl TriggerRunner {
     /// Fresh state for a window that has seen nothing.
     pub fn new_state(&self) -> TriggerState {
         self.machine.new_state()
+    }
+
+    /// The window `window` with the `elements` that just arrived in it, taking
+    /// what the data-driven triggers kept out of its `state` until [`Self::keep`].
+    pub fn data_window<'a>(
+        &self,
+        state: &mut TriggerState,
+        window: Window,
+        elements: Vec<&'a Record>,
+    ) -> DataWindow<'a> {
+        DataWindow {
+            window,
+            elements,
+            kept: state.take_kept(),
+        }
+    }
+
+    /// Puts what the data-driven triggers keep for an asked window back into its
+    /// state (also when asking failed: they keep what they had).
+    pub fn keep(&self, state: &mut TriggerState, window: DataWindow<'_>) {
+        state.put_kept(window.kept);
     }
 
     /// Asks each data-driven trigger, once for the whole bundle, about every window
@@ -98,19 +120,19 @@ impl TriggerRunner {
     }
 
     /// The state of a window that `sources` merged into: `state` starts as the
-    /// result window's own if it was active, else fresh. Returns what the
-    /// data-driven triggers keep for it: what they kept for the window it grew from
-    /// (`donor_kept`), as Beam keeps the state of the window a merge grows from.
+    /// result window's own if it was active, else fresh. The data-driven triggers
+    /// keep what they kept for the window it grew from (`sources[donor]`), as Beam
+    /// keeps the state of the window a merge grows from.
     pub fn on_merge(
         &self,
         state: &mut TriggerState,
         sources: &[&TriggerState],
-        donor_kept: Vec<Vec<u8>>,
+        donor: usize,
         time: &TriggerTime,
         timers: &mut Vec<TimerRequest>,
-    ) -> Vec<Vec<u8>> {
+    ) {
         self.machine.on_merge(state, sources, time, timers);
-        donor_kept
+        state.kept = sources.get(donor).and_then(|source| source.kept.clone());
     }
 
     /// Whether the window fires now.
