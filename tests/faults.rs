@@ -242,8 +242,8 @@ sink: {{ file: out.jsonl }}
 fn a_plugin_without_the_steps_export_is_refused_naming_it() {
     let stderr = refused(&plugin("sum"));
     assert!(
-        stderr.contains("does not export millrace:plugin/dofn@0.1.0")
-            && stderr.contains("it exports millrace:plugin/combine-fn@0.1.0"),
+        stderr.contains("does not export millrace:plugin/dofn@0.2.0")
+            && stderr.contains("it exports millrace:plugin/combine-fn@0.2.0"),
         "{stderr}"
     );
 }

@@ -259,7 +259,7 @@ fn state_written_by_another_pipeline_is_refused_unless_discarded() {
     assert_eq!(refused.status.code(), Some(2), "{stderr}");
     assert!(
         stderr.contains("was written by a different pipeline")
-            && stderr.contains("steps[1].strategy")
+            && stderr.contains("steps[1].step.strategy")
             && stderr.contains("--fresh"),
         "{stderr}"
     );

@@ -40,9 +40,11 @@ fn read_one(u: &mut Unstructured<'_>) -> Result<()> {
                 values: blobs(u)?,
                 timestamps: u.arbitrary()?,
                 sources: indexes(u)?,
+                tags: blobs(u)?,
                 errors: errors(u)?,
             };
-            for (source, _) in dofn::read_output(output, sent) {
+            let declared = ["side".to_owned()];
+            for (source, _) in dofn::read_output(output, sent, &declared) {
                 assert!(source < sent, "an output of input {source} of {sent}");
             }
         }

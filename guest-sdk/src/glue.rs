@@ -232,15 +232,22 @@ impl Emitter {
         }
     }
 
-    fn mark(&self) -> (usize, usize, usize) {
-        (self.keys.len(), self.values.len(), self.timestamps.len())
+    fn mark(&self) -> (usize, usize, usize, usize) {
+        (
+            self.keys.len(),
+            self.values.len(),
+            self.tags.len(),
+            self.timestamps.len(),
+        )
     }
 
-    fn rollback(&mut self, (keys, values, count): (usize, usize, usize)) {
+    fn rollback(&mut self, (keys, values, tags, count): (usize, usize, usize, usize)) {
         self.keys.truncate(keys);
         self.values.truncate(values);
+        self.tags.truncate(tags);
         self.key_ends.truncate(count);
         self.value_ends.truncate(count);
+        self.tag_ends.truncate(count);
         self.timestamps.truncate(count);
         self.sources.truncate(count);
     }
@@ -257,6 +264,10 @@ impl Emitter {
             },
             timestamps: self.timestamps,
             sources: self.sources,
+            tags: dofn_types::Blobs {
+                bytes: self.tags,
+                ends: self.tag_ends,
+            },
             errors,
         }
     }

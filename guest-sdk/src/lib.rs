@@ -308,6 +308,8 @@ pub struct Emitter {
     pub(crate) value_ends: Vec<u32>,
     pub(crate) timestamps: Vec<i64>,
     pub(crate) sources: Vec<u32>,
+    pub(crate) tags: Vec<u8>,
+    pub(crate) tag_ends: Vec<u32>,
     pub(crate) source: u32,
     pub(crate) key: Vec<u8>,
     pub(crate) timestamp: i64,
@@ -317,7 +319,7 @@ impl Emitter {
     /// Emits `value` with the current element's key and timestamp.
     pub fn emit<V: Serialize>(&mut self, value: &V) -> Result<(), Error> {
         let key = std::mem::take(&mut self.key);
-        let result = self.push_raw(&key, value, self.timestamp);
+        let result = self.push_raw(&key, value, self.timestamp, "");
         self.key = key;
         result
     }
@@ -339,7 +341,17 @@ impl Emitter {
         timestamp: i64,
     ) -> Result<(), Error> {
         let key = serde_json::to_vec(key)?;
-        self.push_raw(&key, value, timestamp)
+        self.push_raw(&key, value, timestamp, "")
+    }
+
+    /// Emits `value` with the current element's key and timestamp to the side
+    /// output `output`, one of those the step's spec declares
+    /// (`pardo: {plugin: …, outputs: [rejects]}`); `""` is the main output.
+    pub fn emit_to<V: Serialize>(&mut self, output: &str, value: &V) -> Result<(), Error> {
+        let key = std::mem::take(&mut self.key);
+        let result = self.push_raw(&key, value, self.timestamp, output);
+        self.key = key;
+        result
     }
 
     fn push_raw<V: Serialize>(
@@ -347,6 +359,7 @@ impl Emitter {
         key: &[u8],
         value: &V,
         timestamp: i64,
+        output: &str,
     ) -> Result<(), Error> {
         serde_json::to_writer(&mut self.values, value)?;
         self.keys.extend_from_slice(key);
@@ -354,6 +367,8 @@ impl Emitter {
         self.value_ends.push(self.values.len() as u32);
         self.timestamps.push(timestamp);
         self.sources.push(self.source);
+        self.tags.extend_from_slice(output.as_bytes());
+        self.tag_ends.push(self.tags.len() as u32);
         Ok(())
     }
 
@@ -377,6 +392,14 @@ impl Emitter {
     /// The emitted elements' event times (for tests and native use).
     pub fn timestamps(&self) -> &[i64] {
         &self.timestamps
+    }
+
+    /// The side output each emitted element goes to, `""` for the main output (for
+    /// tests and native use).
+    pub fn outputs(&self) -> Vec<&str> {
+        glue::split(&self.tags, &self.tag_ends)
+            .map(|bytes| std::str::from_utf8(bytes).unwrap_or_default())
+            .collect()
     }
 
     /// The emitted keys, decoded (for tests and native use).

@@ -9,7 +9,9 @@ use crate::client::{Body, Client};
 use crate::scaffold;
 use millrace_model::time::format_duration;
 use millrace_model::window::WindowFn;
-use millrace_runner::spec::{self, CombineSpec, PipelineSpec, SinkSpec, SourceSpec, StepSpec};
+use millrace_runner::spec::{
+    self, CombineSpec, Input, PipelineSpec, SinkSpec, SourceSpec, StepSpec,
+};
 use millrace_runner::{Backend, Endpoint, RunError, RunOptions, StateOptions};
 use millrace_wasm::PluginKind as Kind;
 
@@ -49,6 +51,9 @@ enum Command {
     Validate {
         /// The pipeline spec (.yaml, .yml or .json).
         spec: PathBuf,
+        /// Print the graph in Graphviz's DOT language instead (`| dot -Tsvg`).
+        #[arg(long)]
+        dot: bool,
     },
     /// List a pipeline's checkpoints.
     ///
@@ -347,7 +352,7 @@ pub fn main() -> ExitCode {
     init_logging(cli.verbose);
     match cli.command {
         Command::Run(args) => run(args),
-        Command::Validate { spec } => validate(&spec),
+        Command::Validate { spec, dot } => validate(&spec, dot),
         Command::Checkpoints { spec, state } => checkpoints(&spec, &state.state_dir),
         Command::Bench(args) => crate::bench::main(args),
         Command::Plugin(PluginCommand::New { path, kind, sdk }) => {
@@ -727,28 +732,130 @@ fn checkpoints(path: &std::path::Path, state_dir: &std::path::Path) -> ExitCode 
     ExitCode::SUCCESS
 }
 
-fn validate(path: &std::path::Path) -> ExitCode {
+fn validate(path: &std::path::Path, dot: bool) -> ExitCode {
     let spec = match load(path) {
         Ok(spec) => spec,
         Err(code) => return code,
     };
-    if let Err(err) = millrace_runner::build_steps(&spec) {
+    if let Err(err) = millrace_runner::build_pipeline(&spec) {
         eprintln!("error: {err}");
         return ExitCode::from(2);
     }
-    println!("{}: valid pipeline {:?}", path.display(), spec.name);
-    println!("  source: {}", describe_source(&spec.source));
-    for step in &spec.steps {
-        println!("  {}", describe_step(step));
+    if dot {
+        print!("{}", graph_dot(&spec));
+        return ExitCode::SUCCESS;
     }
-    println!(
-        "  sink: {}",
-        match &spec.sink {
-            SinkSpec::File(path) => format!("file {}", path.display()),
-            SinkSpec::Stdout => "stdout".to_owned(),
-        }
-    );
+    println!("{}: valid pipeline {:?}", path.display(), spec.name);
+    let reads = |inputs: &[Input]| {
+        inputs
+            .iter()
+            .map(|&input| spec.input_name(input))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    for source in &spec.sources {
+        let idle = source
+            .idle_timeout
+            .map(|timeout| format!(" (idle after {})", format_duration(timeout)))
+            .unwrap_or_default();
+        println!(
+            "  source {}: {}{idle}",
+            source.name,
+            describe_source(&source.spec)
+        );
+    }
+    for step in &spec.steps {
+        let name = step
+            .name
+            .as_ref()
+            .map(|name| format!(" ({name})"))
+            .unwrap_or_default();
+        println!(
+            "  {}{name} ← {}",
+            describe_step(&step.spec),
+            reads(&step.inputs)
+        );
+    }
+    for sink in &spec.sinks {
+        println!(
+            "  sink {} ← {}: {}",
+            sink.name,
+            spec.input_name(sink.input),
+            describe_sink(&sink.spec)
+        );
+    }
     ExitCode::SUCCESS
+}
+
+/// A side output's edge is labelled with the output's name.
+fn edge_label(spec: &PipelineSpec, input: Input) -> String {
+    if let Input::Side { step, output } = input
+        && let StepSpec::ParDo { outputs, .. } = &spec.steps[step].spec
+    {
+        return format!(" [label={:?}]", outputs[output]);
+    }
+    String::new()
+}
+
+fn describe_sink(sink: &SinkSpec) -> String {
+    match sink {
+        SinkSpec::File(path) => format!("file {}", path.display()),
+        SinkSpec::Stdout => "stdout".to_owned(),
+    }
+}
+
+/// The spec's graph in Graphviz's DOT language: sources as ellipses, steps as
+/// boxes, sinks as folders.
+fn graph_dot(spec: &PipelineSpec) -> String {
+    use std::fmt::Write as _;
+    let quote = |text: &str| format!("{text:?}");
+    let node = |input: Input| match input {
+        Input::Source(n) => format!("source{n}"),
+        Input::Step(n) => format!("step{n}"),
+        Input::Side { step, .. } => format!("step{step}"),
+    };
+    let mut dot = format!("digraph {} {{\n  rankdir=LR;\n", quote(&spec.name));
+    for (n, source) in spec.sources.iter().enumerate() {
+        let _ = writeln!(
+            dot,
+            "  source{n} [shape=ellipse, label={}];",
+            quote(&format!(
+                "{}\n{}",
+                source.name,
+                describe_source(&source.spec)
+            ))
+        );
+    }
+    for (n, step) in spec.steps.iter().enumerate() {
+        let label = match &step.name {
+            Some(name) => format!("{name}\n{}", step.spec.kind()),
+            None => format!("{}\n{}", step.spec.path(), step.spec.kind()),
+        };
+        let _ = writeln!(dot, "  step{n} [shape=box, label={}];", quote(&label));
+        for &input in &step.inputs {
+            let _ = writeln!(
+                dot,
+                "  {} -> step{n}{};",
+                node(input),
+                edge_label(spec, input)
+            );
+        }
+    }
+    for (n, sink) in spec.sinks.iter().enumerate() {
+        let _ = writeln!(
+            dot,
+            "  sink{n} [shape=folder, label={}];",
+            quote(&format!("{}\n{}", sink.name, describe_sink(&sink.spec)))
+        );
+        let _ = writeln!(
+            dot,
+            "  {} -> sink{n}{};",
+            node(sink.input),
+            edge_label(spec, sink.input)
+        );
+    }
+    dot.push_str("}\n");
+    dot
 }
 
 fn describe_source(source: &SourceSpec) -> String {
@@ -824,10 +931,25 @@ fn describe_step(step: &StepSpec) -> String {
                 strategy.timestamp_combiner
             )
         }
-        StepSpec::ParDo { path, plugin } => format!("{path}: pardo {}", plugin.path.display()),
+        StepSpec::ParDo {
+            path,
+            plugin,
+            outputs,
+        } => {
+            let sides = if outputs.is_empty() {
+                String::new()
+            } else {
+                format!(" (side outputs {})", outputs.join(", "))
+            };
+            format!("{path}: pardo {}{sides}", plugin.path.display())
+        }
         StepSpec::Combine { path, combine } => match combine {
             CombineSpec::Builtin(builtin) => format!("{path}: {}", builtin.name()),
             CombineSpec::Plugin(plugin) => format!("{path}: plugin {}", plugin.path.display()),
         },
+        StepSpec::Flatten { path } => format!("{path}: flatten"),
+        StepSpec::CoGroup { path, inputs } => {
+            format!("{path}: cogroup of {}", inputs.join(", "))
+        }
     }
 }

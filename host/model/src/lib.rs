@@ -11,12 +11,12 @@
 //!
 //! The pieces, in the order data meets them:
 //!
-//! - [`pipeline`] runs a pipeline's steps over [`pipeline::Event`]s: bundles of
-//!   [`record::Record`]s, watermark advances ([`watermark`]) and processing-time
-//!   advances.
+//! - [`graph`] runs a pipeline — sources, [`pipeline::Step`]s that read them and
+//!   each other, sinks — over [`pipeline::Event`]s: bundles of [`record::Record`]s,
+//!   watermark advances ([`watermark`]) and processing-time advances.
 //! - [`window`] assigns records to windows; [`group`] groups them by key and window,
 //!   where [`trigger`]s decide when each window emits a [`pane`] and a [`combine`]
-//!   function computes its value.
+//!   function computes its value; [`cogroup`] groups several inputs at once.
 //! - [`pardo`] runs a DoFn over every record; [`keyed`] keeps the keyed state and
 //!   timers of stateful DoFns, and [`isolate`] finds the inputs a batch call fails on.
 //! - [`dead_letter`] describes what could not be processed, and why.
@@ -24,8 +24,10 @@
 //! [`time`] and [`timer`] hold the vocabulary of event and processing time;
 //! [`state`] is the interface every operator writes its durable state through.
 
+pub mod cogroup;
 pub mod combine;
 pub mod dead_letter;
+pub mod graph;
 pub mod group;
 pub mod isolate;
 pub mod keyed;

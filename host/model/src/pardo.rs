@@ -5,7 +5,8 @@
 //! window and set timers ([`crate::keyed`]); pending event-time timers hold the
 //! step's output watermark at their time, as Beam's do, because the DoFn may still
 //! emit output then. A call that fails as a whole is re-run input by input
-//! ([`isolate`]), so that only the inputs that fail become dead letters.
+//! ([`isolate`]), so that only the inputs that fail become dead letters. A DoFn
+//! may emit to side outputs as well as its main output ([`EmittedRecord::output`]).
 
 use std::sync::{Arc, Mutex};
 
@@ -54,9 +55,22 @@ pub struct Called {
 }
 
 /// One item a DoFn call emitted: the input (or fired timer) of the call it came
-/// from, by index, and the record's key, value and event time (`None`: the input's),
-/// or why that input failed.
-pub type Emitted = (usize, Result<(Key, Value, Option<Timestamp>), String>);
+/// from, by index, and the record it emitted, or why that input failed.
+pub type Emitted = (usize, Result<EmittedRecord, String>);
+
+/// A record a DoFn emitted.
+#[derive(Clone, Debug, PartialEq)]
+pub struct EmittedRecord {
+    /// Its key.
+    pub key: Key,
+    /// Its value.
+    pub value: Value,
+    /// Its event time (`None`: the input's).
+    pub timestamp: Option<Timestamp>,
+    /// Where it goes: 0 for the step's main output, `k` for its side output
+    /// `k - 1` ([`StepOutput::side`]).
+    pub output: usize,
+}
 
 /// Why a call did not work.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -205,16 +219,25 @@ impl<D: DoFn> ParDo<D> {
                 continue;
             };
             match item {
-                Ok((key, value, timestamp)) => {
+                Ok(emitted) => {
                     self.stats.records_out += 1;
-                    out.records.push(Record {
-                        key,
-                        value,
-                        timestamp: timestamp.unwrap_or(origin.timestamp),
+                    let record = Record {
+                        key: emitted.key,
+                        value: emitted.value,
+                        timestamp: emitted.timestamp.unwrap_or(origin.timestamp),
                         window: origin.window,
                         pane: origin.pane,
                         retraction: origin.retraction,
-                    });
+                    };
+                    match emitted.output {
+                        0 => out.records.push(record),
+                        side => {
+                            if out.side.len() < side {
+                                out.side.resize_with(side, Vec::new);
+                            }
+                            out.side[side - 1].push(record);
+                        }
+                    }
                 }
                 Err(reason) => self.dead_letter(call, offset + source, origin, reason, out),
             }
@@ -393,7 +416,8 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::pipeline::{Event, NoSwap, Pipeline};
+    use crate::graph::{Pipeline, PipelineOutput};
+    use crate::pipeline::{Event, NoSwap};
     use crate::state::{MemoryBackend, StateBackend, StateBatch};
 
     /// Counts each key's records per window in keyed state, and emits the count when
@@ -446,7 +470,12 @@ mod tests {
                 .map(|(target, (_, (key, _, _)))| {
                     (
                         target as usize,
-                        Ok((key.clone(), json!(count(&state, target)), None)),
+                        Ok(EmittedRecord {
+                            key: key.clone(),
+                            value: json!(count(&state, target)),
+                            timestamp: None,
+                            output: 0,
+                        }),
                     )
                 })
                 .collect();
@@ -468,12 +497,12 @@ mod tests {
     }
 
     fn count_at_end() -> Pipeline {
-        Pipeline::new(vec![Box::new(ParDo::new("steps[0].pardo", CountAtEnd))])
+        Pipeline::chain(vec![Box::new(ParDo::new("steps[0].pardo", CountAtEnd))])
     }
 
     /// (key, value, timestamp) of each output record, in output order.
-    fn outputs(out: &mut StepOutput) -> Vec<(Value, Value, Timestamp)> {
-        out.records
+    fn outputs(out: &mut PipelineOutput) -> Vec<(Value, Value, Timestamp)> {
+        out.sinks[0]
             .drain(..)
             .map(|r| (r.key.to_value(), r.value, r.timestamp))
             .collect()
@@ -482,17 +511,19 @@ mod tests {
     #[test]
     fn keyed_state_counts_per_key_and_timers_fire_once_the_watermark_passes_them() {
         let mut pipeline = count_at_end();
-        let mut out = StepOutput::default();
+        let mut out = PipelineOutput::new(1);
         let bundle = vec![
             record("a", json!(1), 1),
             record("a", json!(2), 2),
             record("b", json!(3), 3),
         ];
-        pipeline.handle(Event::Records(bundle), &mut out).unwrap();
-        pipeline.handle(Event::Watermark(9), &mut out).unwrap();
-        assert!(out.records.is_empty(), "the timers at 9 are not due at 9");
+        pipeline
+            .handle(0, Event::Records(bundle), &mut out)
+            .unwrap();
+        pipeline.handle(0, Event::Watermark(9), &mut out).unwrap();
+        assert!(out.sinks[0].is_empty(), "the timers at 9 are not due at 9");
         assert_eq!(pipeline.output_watermark(), 9);
-        pipeline.handle(Event::Watermark(20), &mut out).unwrap();
+        pipeline.handle(0, Event::Watermark(20), &mut out).unwrap();
         assert_eq!(
             outputs(&mut out),
             [(json!("a"), json!(2), 9), (json!("b"), json!(1), 9)]
@@ -503,17 +534,19 @@ mod tests {
     #[test]
     fn only_the_inputs_a_failed_call_fails_on_become_dead_letters() {
         let mut pipeline = count_at_end();
-        let mut out = StepOutput::default();
+        let mut out = PipelineOutput::new(1);
         let bundle = vec![
             record("a", json!(1), 1),
             record("a", json!("poison"), 2),
             record("b", json!(3), 3),
         ];
-        pipeline.handle(Event::Records(bundle), &mut out).unwrap();
+        pipeline
+            .handle(0, Event::Records(bundle), &mut out)
+            .unwrap();
         assert_eq!(out.dead_letters.len(), 1);
         assert_eq!(out.dead_letters[0].reason, "poisoned");
         pipeline
-            .handle(Event::Watermark(crate::time::MAX_TIMESTAMP), &mut out)
+            .handle(0, Event::Watermark(crate::time::MAX_TIMESTAMP), &mut out)
             .unwrap();
         assert_eq!(
             outputs(&mut out),
@@ -524,9 +557,11 @@ mod tests {
     #[test]
     fn state_and_timers_survive_a_checkpoint() {
         let mut pipeline = count_at_end();
-        let mut out = StepOutput::default();
+        let mut out = PipelineOutput::new(1);
         let bundle = vec![record("a", json!(1), 1), record("a", json!(2), 2)];
-        pipeline.handle(Event::Records(bundle), &mut out).unwrap();
+        pipeline
+            .handle(0, Event::Records(bundle), &mut out)
+            .unwrap();
         let mut batch = StateBatch::default();
         pipeline.snapshot(&mut batch).unwrap();
         let mut backend = MemoryBackend::new();
@@ -535,11 +570,92 @@ mod tests {
         let mut restored = count_at_end();
         restored.restore(&backend).unwrap();
         restored
-            .handle(Event::Records(vec![record("a", json!(3), 3)]), &mut out)
+            .handle(0, Event::Records(vec![record("a", json!(3), 3)]), &mut out)
             .unwrap();
         restored
-            .handle(Event::Watermark(crate::time::MAX_TIMESTAMP), &mut out)
+            .handle(0, Event::Watermark(crate::time::MAX_TIMESTAMP), &mut out)
             .unwrap();
         assert_eq!(outputs(&mut out), [(json!("a"), json!(3), 9)]);
+    }
+
+    /// Emits odd values to side output 0 and even ones to the main output.
+    struct Route;
+
+    impl DoFn for Route {
+        fn shown(&self) -> String {
+            "route".to_owned()
+        }
+
+        fn process(&mut self, records: &[Record], state: CallState) -> Result<Called, CallFailed> {
+            let emitted = records
+                .iter()
+                .enumerate()
+                .map(|(index, record)| {
+                    let odd = record.value.as_i64().is_some_and(|v| v % 2 == 1);
+                    (
+                        index,
+                        Ok(EmittedRecord {
+                            key: record.key.clone(),
+                            value: record.value.clone(),
+                            timestamp: None,
+                            output: usize::from(odd),
+                        }),
+                    )
+                })
+                .collect();
+            Ok(Called { emitted, state })
+        }
+
+        fn on_timers(
+            &mut self,
+            _: &[(Timestamp, TimerId)],
+            state: CallState,
+        ) -> Result<Called, CallFailed> {
+            Ok(Called {
+                emitted: Vec::new(),
+                state,
+            })
+        }
+    }
+
+    impl Swap<NoSwap> for Route {
+        fn swap(&mut self, replacement: NoSwap) -> Result<(), SwapError> {
+            match replacement {}
+        }
+    }
+
+    #[test]
+    fn side_outputs_reach_their_readers_with_the_inputs_window() {
+        use crate::graph::{Node, Port};
+        let step: Box<dyn Step> = Box::new(ParDo::new("steps[0].pardo", Route));
+        let mut pipeline = Pipeline::graph(
+            1,
+            vec![Node {
+                step,
+                inputs: vec![Port::Source(0)],
+            }],
+            vec![Port::Main(0), Port::Side { step: 0, output: 0 }],
+        )
+        .unwrap();
+        let mut out = PipelineOutput::new(2);
+        let bundle = (1..=4).map(|v| record("k", json!(v), v)).collect();
+        pipeline
+            .handle(0, Event::Records(bundle), &mut out)
+            .unwrap();
+        let values = |records: &[Record]| {
+            records
+                .iter()
+                .map(|r| (r.value.clone(), r.window))
+                .collect::<Vec<_>>()
+        };
+        let window = Window::interval(0, 10);
+        assert_eq!(
+            values(&out.sinks[0]),
+            [(json!(2), window), (json!(4), window)]
+        );
+        assert_eq!(
+            values(&out.sinks[1]),
+            [(json!(1), window), (json!(3), window)]
+        );
     }
 }

@@ -1,13 +1,8 @@
-//! Pipelines: a chain of steps driven by source events.
-//!
-//! Every step implements [`Step`]. An event from the source — a bundle of records, a
-//! watermark advance or a processing-time advance — runs through the steps in order:
-//! each step processes the records the previous one emitted, then sees its input
-//! watermark advance to the previous step's output watermark. The records the last
-//! step emits are put in output order and handed to the sink before the next event.
-//!
-//! Batch and streaming are the same code path: a bounded source ends by advancing
-//! the watermark to +∞.
+//! Steps: what every node of a pipeline implements ([`Step`]), what it emits
+//! ([`StepOutput`]), counts ([`StepStats`]) and how its plugin is swapped
+//! ([`Swap`]); the events sources produce ([`Event`]); the `window` step
+//! ([`AssignWindows`]); and the order records reach a sink in ([`output_order`]).
+//! [`crate::graph`] runs steps as a pipeline.
 
 use std::cmp::Ordering;
 
@@ -15,15 +10,18 @@ use smallvec::SmallVec;
 
 use crate::dead_letter::DeadLetter;
 use crate::record::Record;
-use crate::state::{LastPut, StateBackend, StateBatch, StateError, StepReader, StepWriter, Tag};
+use crate::state::{StateError, StepReader, StepWriter};
 use crate::time::{MIN_TIMESTAMP, Timestamp};
 use crate::window::{AssignedWindows, WindowFn};
 
 /// What a step emitted while handling one event.
 #[derive(Debug, Default)]
 pub struct StepOutput {
-    /// Records for the next step.
+    /// Records of the step's main output.
     pub records: Vec<Record>,
+    /// Records of its side outputs, by side output (a step without any leaves it
+    /// empty; a DoFn emits to the side outputs its spec declares).
+    pub side: Vec<Vec<Record>>,
     /// Records set aside.
     pub dead_letters: Vec<DeadLetter>,
 }
@@ -228,146 +226,6 @@ pub enum Event {
     ProcessingTime(Timestamp),
 }
 
-/// A chain of steps taking plugin replacements of type `R`; see the module docs.
-pub struct Pipeline<R = NoSwap> {
-    steps: Vec<Box<dyn Step<R>>>,
-    source_watermark: Timestamp,
-    /// The source watermark as the last checkpoint holds it.
-    watermark_put: LastPut,
-}
-
-impl<R> Pipeline<R> {
-    /// A pipeline of `steps`, in order.
-    pub fn new(steps: Vec<Box<dyn Step<R>>>) -> Self {
-        Pipeline {
-            steps,
-            source_watermark: MIN_TIMESTAMP,
-            watermark_put: LastPut::default(),
-        }
-    }
-
-    /// Runs one event through every step. `out.records` receives the records of the
-    /// last step in output order: retractions first, then new records, each group by
-    /// window end, window start and key.
-    pub fn handle(&mut self, event: Event, out: &mut StepOutput) -> Result<(), StepFault> {
-        let (mut batch, processing_time) = match event {
-            Event::Records(records) => (records, None),
-            Event::Watermark(watermark) => {
-                self.source_watermark = self.source_watermark.max(watermark);
-                (Vec::new(), None)
-            }
-            Event::ProcessingTime(now) => (Vec::new(), Some(now)),
-        };
-        let mut watermark = self.source_watermark;
-        for step in &mut self.steps {
-            let mut step_out = StepOutput::default();
-            if !batch.is_empty() {
-                step.process(std::mem::take(&mut batch), &mut step_out)?;
-            }
-            if let Some(now) = processing_time {
-                step.advance_processing_time(now, &mut step_out)?;
-            }
-            step.advance_watermark(watermark, &mut step_out)?;
-            watermark = step.output_watermark();
-            out.dead_letters.append(&mut step_out.dead_letters);
-            batch = step_out.records;
-        }
-        sort_for_output(&mut batch);
-        out.records.append(&mut batch);
-        Ok(())
-    }
-
-    /// The last step's output watermark.
-    pub fn output_watermark(&self) -> Timestamp {
-        self.steps
-            .last()
-            .map_or(self.source_watermark, |step| step.output_watermark())
-    }
-
-    /// The earliest processing-time timer of any step.
-    pub fn next_processing_timer(&mut self) -> Option<Timestamp> {
-        self.steps
-            .iter_mut()
-            .filter_map(|step| step.next_processing_timer())
-            .min()
-    }
-
-    /// Every step's name and counters.
-    pub fn stats(&self) -> Vec<(String, StepStats)> {
-        self.steps
-            .iter()
-            .map(|step| (step.name().to_owned(), step.stats()))
-            .collect()
-    }
-
-    /// Every step's name, counters, watermark and plugin.
-    pub fn status(&self) -> Vec<StepStatus> {
-        self.steps
-            .iter()
-            .map(|step| StepStatus {
-                name: step.name().to_owned(),
-                stats: step.stats(),
-                watermark: step.output_watermark(),
-                plugin: step.plugin(),
-            })
-            .collect()
-    }
-
-    /// The plugin versions of the steps that run plugins, by step name.
-    pub fn versions(&self) -> Vec<(String, String)> {
-        self.steps
-            .iter()
-            .filter_map(|step| Some((step.name().to_owned(), step.plugin()?.version)))
-            .collect()
-    }
-
-    /// Swaps the plugin of the step named `step` (see [`Step::swap`]), between two
-    /// events: every element before the swap went through the old version, every
-    /// one after it goes through the new one.
-    pub fn swap(&mut self, step: &str, replacement: R) -> Result<(), SwapError> {
-        match self.steps.iter_mut().find(|s| s.name() == step) {
-            Some(found) => found.swap(replacement),
-            None => Err(SwapError::NoSuchStep {
-                step: step.to_owned(),
-            }),
-        }
-    }
-
-    /// Every step's description (see [`Step::describe`]).
-    pub fn describe(&self) -> Vec<serde_json::Value> {
-        self.steps.iter().map(|step| step.describe()).collect()
-    }
-
-    /// A checkpoint barrier: every step writes what changed in its state into
-    /// `batch`. One thread runs the chain and the barrier comes between two events,
-    /// so it reaches every step after exactly the events before it — the
-    /// alignment that Chandy–Lamport asks of operators with several inputs holds
-    /// trivially here.
-    pub fn snapshot(&mut self, batch: &mut StateBatch) -> Result<(), StateError> {
-        for (index, step) in self.steps.iter_mut().enumerate() {
-            step.snapshot(&mut StepWriter::new(index as u16, batch))?;
-        }
-        let mut own = StepWriter::new(PIPELINE_STATE, batch);
-        let key = own.key(Tag::Meta).build();
-        own.put_changed(key, &self.source_watermark, &mut self.watermark_put)
-    }
-
-    /// Replaces every step's state with what `backend` holds.
-    pub fn restore(&mut self, backend: &dyn StateBackend) -> Result<(), StateError> {
-        for (index, step) in self.steps.iter_mut().enumerate() {
-            step.restore(&StepReader::new(index as u16, backend))?;
-        }
-        let own = StepReader::new(PIPELINE_STATE, backend);
-        if let Some(watermark) = own.get(&own.key(Tag::Meta).build(), "the source watermark")? {
-            self.source_watermark = watermark;
-        }
-        Ok(())
-    }
-}
-
-/// Where the pipeline keeps its own state, after any step's.
-const PIPELINE_STATE: u16 = u16::MAX;
-
 /// Puts records in output order: retractions first, then by window end, window start
 /// and key text. The sort is stable, so one window's records keep emission order.
 pub fn sort_for_output(records: &mut [Record]) {
@@ -468,6 +326,68 @@ impl<R> Step<R> for AssignWindows {
                 });
             }
         }
+        Ok(())
+    }
+
+    fn advance_watermark(
+        &mut self,
+        watermark: Timestamp,
+        _: &mut StepOutput,
+    ) -> Result<(), StepFault> {
+        self.watermark = self.watermark.max(watermark);
+        Ok(())
+    }
+
+    fn output_watermark(&self) -> Timestamp {
+        self.watermark
+    }
+
+    fn stats(&self) -> StepStats {
+        self.stats
+    }
+}
+
+/// A step that changes each record in place and keeps nothing: a `flatten` (which
+/// changes nothing: the graph has merged its inputs), a cogroup's tagging and
+/// layout ([`crate::cogroup`]).
+pub struct MapRecords<F> {
+    name: String,
+    map: F,
+    watermark: Timestamp,
+    stats: StepStats,
+}
+
+impl<F: FnMut(&mut Record) + Send> MapRecords<F> {
+    /// A step named `name` applying `map` to every record.
+    pub fn new(name: impl Into<String>, map: F) -> Self {
+        MapRecords {
+            name: name.into(),
+            map,
+            watermark: MIN_TIMESTAMP,
+            stats: StepStats::default(),
+        }
+    }
+}
+
+/// A `flatten` step named `name`: the graph gives it all its inputs' records, and
+/// the minimum of their watermarks.
+pub fn flatten(name: impl Into<String>) -> MapRecords<impl FnMut(&mut Record) + Send> {
+    MapRecords::new(name, |_: &mut Record| {})
+}
+
+impl<R, F: FnMut(&mut Record) + Send> Step<R> for MapRecords<F> {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn process(&mut self, mut input: Vec<Record>, out: &mut StepOutput) -> Result<(), StepFault> {
+        self.stats.records_in += input.len() as u64;
+        self.stats.records_out += input.len() as u64;
+        for record in &mut input {
+            self.stats.retractions_out += u64::from(record.retraction);
+            (self.map)(record);
+        }
+        out.records.append(&mut input);
         Ok(())
     }
 

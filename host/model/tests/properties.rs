@@ -4,9 +4,10 @@
 use std::collections::BTreeMap;
 
 use millrace_model::combine::Builtin;
+use millrace_model::graph::{Pipeline, PipelineOutput};
 use millrace_model::group::{GroupByKeyAndWindow, WindowingStrategy};
 use millrace_model::pane::AccumulationMode;
-use millrace_model::pipeline::{AssignWindows, Event, Pipeline, Step, StepOutput};
+use millrace_model::pipeline::{AssignWindows, Event, Step};
 use millrace_model::record::{Key, Record};
 use millrace_model::state::{MemoryBackend, StateBackend, StateBatch};
 use millrace_model::time::{MAX_DURATION, MAX_EVENT_TIME, MAX_TIMESTAMP, MIN_EVENT_TIME};
@@ -40,7 +41,7 @@ fn build(strategy: &WindowingStrategy) -> Pipeline {
                 .unwrap(),
         ),
     ];
-    Pipeline::new(steps)
+    Pipeline::chain(steps)
 }
 
 /// The inputs as events, ending with the end of input.
@@ -64,12 +65,12 @@ fn events(inputs: &[Input]) -> Vec<Event> {
 
 fn run(strategy: &WindowingStrategy, inputs: &[Input]) -> Vec<Record> {
     let mut pipeline = build(strategy);
-    let mut out = StepOutput::default();
+    let mut out = PipelineOutput::new(1);
     for event in events(inputs) {
-        pipeline.handle(event, &mut out).unwrap();
+        pipeline.handle(0, event, &mut out).unwrap();
     }
     assert!(out.dead_letters.is_empty());
-    out.records
+    out.sinks.swap_remove(0)
 }
 
 /// Runs with checkpoints after the events `checkpoint_after` marks, "crashes" after
@@ -85,25 +86,25 @@ fn run_with_crash(
     let crash_at = crash_at % events.len();
     let mut backend = MemoryBackend::new();
     let mut pipeline = build(strategy);
-    let mut out = StepOutput::default();
+    let mut out = PipelineOutput::new(1);
     let mut committed = (0, 0);
     for (i, event) in events.iter().enumerate().take(crash_at + 1) {
-        pipeline.handle(event.clone(), &mut out).unwrap();
+        pipeline.handle(0, event.clone(), &mut out).unwrap();
         if checkpoint_after[i % checkpoint_after.len()] {
             let mut batch = StateBatch::default();
             pipeline.snapshot(&mut batch).unwrap();
             backend.write(batch).unwrap();
-            committed = (i + 1, out.records.len());
+            committed = (i + 1, out.sinks[0].len());
         }
     }
     let (resume_at, kept) = committed;
-    out.records.truncate(kept);
+    out.sinks[0].truncate(kept);
     let mut resumed = build(strategy);
     resumed.restore(&backend).unwrap();
     for event in &events[resume_at..] {
-        resumed.handle(event.clone(), &mut out).unwrap();
+        resumed.handle(0, event.clone(), &mut out).unwrap();
     }
-    out.records
+    out.sinks.swap_remove(0)
 }
 
 fn assign(window_fn: &WindowFn, ts: i64) -> Vec<Window> {

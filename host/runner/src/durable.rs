@@ -12,9 +12,9 @@ use serde_json::Value;
 use super::{RunError, io_error};
 use crate::sink::dead_letters::DeadLetterWriter;
 use crate::sink::{FileOutput, Sink, StagedFile};
-use crate::source::Source;
+use crate::source_set::SourceSet;
 use crate::spec::CheckpointSpec;
-use millrace_model::pipeline::Pipeline;
+use millrace_model::graph::Pipeline;
 use millrace_model::time::wall_clock_now;
 use millrace_state::checkpoint::{self, Checkpoints, Manifest, SinkCommit};
 use millrace_state::{MemoryBackend, RocksBackend, StateBackend, StateBatch};
@@ -174,7 +174,7 @@ impl Durable {
         &mut self,
         options: &StateOptions,
         pipeline: &mut Pipeline<R>,
-        source: &mut dyn Source,
+        source: &mut SourceSet,
     ) -> Result<Option<Manifest>, RunError> {
         let listed = self
             .checkpoints
@@ -287,8 +287,8 @@ impl Durable {
     pub fn checkpoint<R>(
         &mut self,
         pipeline: &mut Pipeline<R>,
-        source: &dyn Source,
-        sink: &mut dyn Sink,
+        source: &SourceSet,
+        sinks: &mut [Box<dyn Sink>],
         dead_letters: &mut DeadLetterWriter,
         counters: Counters,
         finished: bool,
@@ -300,25 +300,30 @@ impl Durable {
         let snapshotted = started.elapsed();
         self.backend.write(batch)?;
         let written = started.elapsed();
-        let mut sinks: Vec<SinkCommit> = Vec::new();
-        sinks.extend(
-            sink.prepare()
-                .map_err(io_error("cannot write the output"))?,
-        );
-        sinks.extend(
+        let mut commits: Vec<SinkCommit> = Vec::new();
+        for sink in sinks.iter_mut() {
+            commits.extend(
+                sink.prepare()
+                    .map_err(io_error("cannot write the output"))?,
+            );
+        }
+        commits.extend(
             dead_letters
                 .prepare()
                 .map_err(io_error("cannot write the dead-letter output"))?,
         );
         let positions = Positions {
             source: source.position(),
-            sinks,
+            sinks: commits,
         };
         if !finished && changes == 0 && self.last_positions.as_ref() == Some(&positions) {
             self.last = Instant::now();
             return Ok(None);
         }
-        let Positions { source: at, sinks } = positions;
+        let Positions {
+            source: at,
+            sinks: commits,
+        } = positions;
         fail_point("checkpoint:before-snapshot");
         let id = self.next_id;
         self.backend.snapshot(&self.checkpoints.partial_path(id))?;
@@ -330,7 +335,7 @@ impl Durable {
             fingerprint: self.fingerprint.clone(),
             source: at,
             records_read: source.records_read(),
-            sinks,
+            sinks: commits,
             finished,
             changes,
             emitted: counters.emitted,
@@ -344,8 +349,10 @@ impl Durable {
             .complete(manifest)
             .map_err(io_error("cannot complete the checkpoint"))?;
         fail_point("checkpoint:before-publish");
-        sink.publish()
-            .map_err(io_error("cannot publish the output"))?;
+        for sink in sinks.iter_mut() {
+            sink.publish()
+                .map_err(io_error("cannot publish the output"))?;
+        }
         dead_letters
             .publish()
             .map_err(io_error("cannot publish the dead-letter output"))?;

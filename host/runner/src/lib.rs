@@ -16,6 +16,7 @@ mod control;
 mod durable;
 pub mod sink;
 pub mod source;
+pub mod source_set;
 pub mod spec;
 
 pub use control::{Command, Control, KEPT_SWAP_PAUSES, LiveStatus, SwapPoint};
@@ -31,17 +32,17 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use crate::sink::dead_letters::{self, DeadLetterWriter};
 use crate::sink::{FileOutput, JsonLinesSink, Sink};
 use crate::source::{Clock, Generator, JsonLines, Poll, Source, TestStream};
+use crate::source_set::SourceSet;
 use crate::spec::{
-    CheckpointSpec, CombineSpec, DeadLetterSpec, PipelineSpec, SinkSpec, SourceSpec, SpecError,
-    StepSpec,
+    CheckpointSpec, CombineSpec, DeadLetterSpec, Input, PipelineSpec, SinkNode, SinkSpec,
+    SourceNode, SourceSpec, SpecError, StepNode, StepSpec,
 };
-use millrace_model::combine::{CombineFn, Inversion};
+use millrace_model::cogroup::{lay_out, tag_input};
+use millrace_model::combine::{Builtin, CombineFn, Inversion};
 use millrace_model::dead_letter::DeadLetter;
+use millrace_model::graph::{Node, Pipeline, PipelineOutput, Port};
 use millrace_model::group::{GroupByKeyAndWindow, WindowingStrategy};
-use millrace_model::pane::AccumulationMode;
-use millrace_model::pipeline::{
-    AssignWindows, Event, Pipeline, Step, StepFault, StepOutput, StepStats, Swap,
-};
+use millrace_model::pipeline::{AssignWindows, Event, Step, StepFault, StepStats, Swap, flatten};
 use millrace_model::time::{MAX_TIMESTAMP, wall_clock_now};
 use millrace_model::trigger::DataTrigger;
 use millrace_model::window::WindowFn;
@@ -50,7 +51,7 @@ use millrace_wasm::combine::WasmCombine;
 use millrace_wasm::dofn::WasmDoFn;
 use millrace_wasm::trigger::WasmTrigger;
 use millrace_wasm::window::WasmWindows;
-use millrace_wasm::{PluginError, PluginSpec, Prepared};
+use millrace_wasm::{PluginError, Prepared};
 
 /// Where `--input` and `--output` point: a path, or `-` for stdin/stdout.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -168,75 +169,116 @@ fn io_error(what: impl Into<String>) -> impl FnOnce(io::Error) -> RunError {
     move |source| RunError::Io { what, source }
 }
 
-/// The steps of a pipeline the runner builds: their plugins can be swapped for
-/// [`Prepared`] ones while it runs.
-pub type Steps = Vec<Box<dyn Step<Prepared>>>;
+/// A pipeline the runner builds: its plugins can be swapped for [`Prepared`] ones
+/// while it runs.
+pub type Built = Pipeline<Prepared>;
 
-/// Builds the steps a spec describes.
-pub fn build_steps(spec: &PipelineSpec) -> Result<Steps, SpecError> {
-    let mut steps: Steps = Vec::new();
-    let mut strategy = WindowingStrategy::default();
-    let mut window_path = String::new();
-    let mut trigger_plugins: &[PluginSpec] = &[];
-    let mut retractions_possible = false;
-    for step in &spec.steps {
-        match step {
+/// Builds the pipeline a spec describes: each spec step becomes a node of the graph
+/// (a cogroup becomes one per input to tag its values, the grouping, and one to
+/// lay out its panes, as Beam expands CoGroupByKey).
+pub fn build_pipeline(spec: &PipelineSpec) -> Result<Built, SpecError> {
+    let mut nodes: Vec<Node<Prepared>> = Vec::new();
+    // The graph output of each spec step, by step index.
+    let mut outputs: Vec<Port> = Vec::with_capacity(spec.steps.len());
+    // The window function of each window step, custom ones loaded once.
+    let mut window_fns: Vec<Option<WindowFn>> = Vec::with_capacity(spec.steps.len());
+    let port = |outputs: &[Port], input: Input| match input {
+        Input::Source(n) => Port::Source(n),
+        Input::Step(n) => outputs[n],
+        // A side output is a pardo's, and a pardo is one node.
+        Input::Side { step, output } => match outputs[step] {
+            Port::Main(node) => Port::Side { step: node, output },
+            other => other,
+        },
+    };
+    for node in &spec.steps {
+        let inputs: Vec<Port> = node
+            .inputs
+            .iter()
+            .map(|&input| port(&outputs, input))
+            .collect();
+        let mut window_fn = None;
+        let step: Box<dyn Step<Prepared>> = match &node.spec {
             StepSpec::Window {
                 path,
-                strategy: next,
+                strategy,
                 custom,
-                trigger_plugins: plugins,
                 max_windows_per_element,
+                ..
             } => {
-                strategy = next.clone();
-                if let Some(custom) = custom {
-                    let window_fn = WasmWindows::load(custom, path)
-                        .map_err(|err| plugin_error(spec, &format!("{path}.custom"), &err))?;
-                    strategy.window_fn =
-                        WindowFn::Custom(window_fn.with_max_windows(*max_windows_per_element));
-                }
-                window_path = path.clone();
-                trigger_plugins = plugins;
-                steps.push(Box::new(AssignWindows::new(
-                    path.clone(),
-                    strategy.window_fn.clone(),
-                )));
-            }
-            StepSpec::ParDo { path, plugin } => {
-                let step =
-                    WasmDoFn::step(plugin, path).map_err(|err| plugin_error(spec, path, &err))?;
-                steps.push(Box::new(step));
-            }
-            StepSpec::Combine { path, combine } => {
-                // Each grouping gets its own instances of the trigger's plugins.
-                let mut data_triggers: Vec<Box<dyn DataTrigger>> = Vec::new();
-                for plugin in trigger_plugins {
-                    let trigger = WasmTrigger::new(plugin, path).map_err(|err| {
-                        plugin_error(spec, &format!("{window_path}.trigger"), &err)
-                    })?;
-                    data_triggers.push(Box::new(trigger));
-                }
-                let group = Grouping {
-                    spec,
-                    path,
-                    strategy: strategy.clone(),
-                    retractions_possible,
-                    data_triggers,
+                let function = match custom {
+                    Some(custom) => WindowFn::Custom(
+                        WasmWindows::load(custom, path)
+                            .map_err(|err| plugin_error(spec, &format!("{path}.custom"), &err))?
+                            .with_max_windows(*max_windows_per_element),
+                    ),
+                    None => strategy.window_fn.clone(),
                 };
-                let step = match combine {
+                window_fn = Some(function.clone());
+                Box::new(AssignWindows::new(path.clone(), function))
+            }
+            StepSpec::ParDo {
+                path,
+                plugin,
+                outputs,
+            } => Box::new(
+                WasmDoFn::step(plugin, path, outputs)
+                    .map_err(|err| plugin_error(spec, path, &err))?,
+            ),
+            StepSpec::Combine { path, combine } => {
+                let group = Grouping::of(spec, node, path, &window_fns)?;
+                match combine {
                     CombineSpec::Builtin(builtin) => group.build(builtin.function())?,
                     CombineSpec::Plugin(plugin) => {
                         let function = WasmCombine::new(plugin, path)
                             .map_err(|err| plugin_error(spec, path, &err))?;
                         group.build(function)?
                     }
-                };
-                steps.push(step);
-                retractions_possible |= strategy.accumulation == AccumulationMode::Retracting;
+                }
             }
-        }
+            StepSpec::Flatten { path } => Box::new(flatten(path.clone())),
+            StepSpec::CoGroup {
+                path,
+                inputs: names,
+            } => {
+                let mut tagged = Vec::with_capacity(inputs.len());
+                for (k, (&input, name)) in inputs.iter().zip(names).enumerate() {
+                    nodes.push(Node {
+                        step: Box::new(tag_input(format!("{path}.inputs[{k}]"), name.clone())),
+                        inputs: vec![input],
+                    });
+                    tagged.push(Port::Main(nodes.len() - 1));
+                }
+                let group = Grouping::of(spec, node, path, &window_fns)?;
+                nodes.push(Node {
+                    step: group.build(Builtin::Collect.function())?,
+                    inputs: tagged,
+                });
+                let grouped = Port::Main(nodes.len() - 1);
+                nodes.push(Node {
+                    step: Box::new(lay_out(format!("{path}.result"), names.clone())),
+                    inputs: vec![grouped],
+                });
+                outputs.push(Port::Main(nodes.len() - 1));
+                window_fns.push(None);
+                continue;
+            }
+        };
+        nodes.push(Node { step, inputs });
+        outputs.push(Port::Main(nodes.len() - 1));
+        window_fns.push(window_fn);
     }
-    Ok(steps)
+    let sinks = spec
+        .sinks
+        .iter()
+        .map(|sink| port(&outputs, sink.input))
+        .collect();
+    Pipeline::graph(spec.sources.len(), nodes, sinks).map_err(|err| SpecError {
+        file: spec.file.clone(),
+        path: String::new(),
+        message: format!("the spec's graph cannot run: {err}"),
+        mark: None,
+    })
 }
 
 /// A spec error for a plugin the step at `path` could not use.
@@ -249,7 +291,7 @@ fn plugin_error(spec: &PipelineSpec, path: &str, err: &PluginError) -> SpecError
     }
 }
 
-/// What a `combine` step's grouping is built from.
+/// What a grouping (of a `combine` or `cogroup` step) is built from.
 struct Grouping<'a> {
     spec: &'a PipelineSpec,
     path: &'a str,
@@ -258,7 +300,45 @@ struct Grouping<'a> {
     data_triggers: Vec<Box<dyn DataTrigger>>,
 }
 
-impl Grouping<'_> {
+impl<'a> Grouping<'a> {
+    /// The grouping of the step `node` at `path`: the windowing its input has, with
+    /// its own instances of the trigger's plugins. `window_fns` holds the loaded
+    /// window function of each window step so far.
+    fn of(
+        spec: &'a PipelineSpec,
+        node: &StepNode,
+        path: &'a str,
+        window_fns: &[Option<WindowFn>],
+    ) -> Result<Self, SpecError> {
+        let mut strategy = WindowingStrategy::default();
+        let mut data_triggers: Vec<Box<dyn DataTrigger>> = Vec::new();
+        if let Some(window) = node.windowing
+            && let StepSpec::Window {
+                path: window_path,
+                strategy: windowing,
+                trigger_plugins,
+                ..
+            } = &spec.steps[window].spec
+        {
+            strategy = windowing.clone();
+            if let Some(Some(function)) = window_fns.get(window) {
+                strategy.window_fn = function.clone();
+            }
+            for plugin in trigger_plugins {
+                let trigger = WasmTrigger::new(plugin, path)
+                    .map_err(|err| plugin_error(spec, &format!("{window_path}.trigger"), &err))?;
+                data_triggers.push(Box::new(trigger));
+            }
+        }
+        Ok(Grouping {
+            spec,
+            path,
+            strategy,
+            retractions_possible: node.retractions,
+            data_triggers,
+        })
+    }
+
     fn build<C: CombineFn + Swap<Prepared>>(
         self,
         combine: C,
@@ -288,13 +368,22 @@ impl Grouping<'_> {
     }
 }
 
-/// Opens the spec's source, or the one `--input` names.
+/// Opens the spec's `source`, or the one `--input` names.
 pub fn open_source(
     spec: &PipelineSpec,
+    source: &SourceNode,
     input: Option<&Endpoint>,
 ) -> Result<Box<dyn Source>, RunError> {
     let open_error = |path: &PathBuf| io_error(format!("cannot open the input {}", path.display()));
-    Ok(match (&spec.source, input) {
+    let refuse = |path: String, message: &str| {
+        RunError::Spec(SpecError {
+            file: spec.file.clone(),
+            path,
+            message: message.to_owned(),
+            mark: None,
+        })
+    };
+    Ok(match (&source.spec, input) {
         (SourceSpec::TestStream { path }, None) => {
             Box::new(TestStream::open(path).map_err(open_error(path))?)
         }
@@ -313,56 +402,86 @@ pub fn open_source(
         | (SourceSpec::Stdin(format), None) => Box::new(JsonLines::stdin(format)),
         (SourceSpec::Generator(generator), None) => Box::new(Generator::new(generator)),
         (SourceSpec::Ingest(_), _) => {
-            return Err(RunError::Spec(SpecError {
-                file: spec.file.clone(),
-                path: "source.ingest".to_owned(),
-                message: "an ingest source takes records pushed to `millrace serve`: deploy \
-                          the pipeline there, or read a file or stdin"
-                    .to_owned(),
-                mark: None,
-            }));
+            return Err(refuse(
+                format!("{}.ingest", source.path),
+                "an ingest source takes records pushed to `millrace serve`: deploy the pipeline \
+                 there, or read a file or stdin",
+            ));
         }
         (SourceSpec::Generator(_), Some(_)) => {
-            return Err(RunError::Spec(SpecError {
-                file: spec.file.clone(),
-                path: "source.generator".to_owned(),
-                message: "a generator reads no input, so --input does not apply".to_owned(),
-                mark: None,
-            }));
+            return Err(refuse(
+                format!("{}.generator", source.path),
+                "a generator reads no input, so --input does not apply",
+            ));
         }
     })
 }
 
-/// Where the sink writes: a file, or standard output.
-fn sink_target(spec: &PipelineSpec, output: Option<&Endpoint>) -> Option<PathBuf> {
-    match (output, &spec.sink) {
+/// Opens every source of the spec (`--input` replaces a single one), or follows
+/// the ingest log of a controlled pipeline.
+fn open_sources(
+    spec: &PipelineSpec,
+    options: &RunOptions,
+    control: Option<&Control>,
+) -> Result<SourceSet, RunError> {
+    if options.input.is_some() && spec.sources.len() > 1 {
+        return Err(several(spec, "--input", "sources"));
+    }
+    let mut sources: Vec<Box<dyn Source>> = Vec::with_capacity(spec.sources.len());
+    for source in &spec.sources {
+        sources.push(match (&source.spec, control) {
+            (SourceSpec::Ingest(format), Some(control)) => Box::new(
+                JsonLines::follow(&control.ingest, format, control.wakeup.clone()).map_err(
+                    io_error(format!("cannot open the input {}", control.ingest.name)),
+                )?,
+            ),
+            _ => open_source(spec, source, options.input.as_ref())?,
+        });
+    }
+    Ok(SourceSet::new(sources))
+}
+
+/// `--input` or `--output` on a pipeline with several sources or sinks.
+fn several(spec: &PipelineSpec, flag: &str, what: &str) -> RunError {
+    RunError::Spec(SpecError {
+        file: spec.file.clone(),
+        path: what.to_owned(),
+        message: format!(
+            "{flag} replaces a pipeline's one {}; this one has several {what}",
+            what.trim_end_matches('s')
+        ),
+        mark: None,
+    })
+}
+
+/// Where sink `sink` writes: a file, or standard output.
+fn sink_target(sink: &SinkNode, output: Option<&Endpoint>) -> Option<PathBuf> {
+    match (output, &sink.spec) {
         (Some(Endpoint::Standard), _) | (None, SinkSpec::Stdout) => None,
         (Some(Endpoint::Path(path)), _) | (None, SinkSpec::File(path)) => Some(path.clone()),
     }
 }
 
-/// Where dead letters go: a file, or standard error.
+/// Where dead letters go: a file (by default beside the first file sink), or
+/// standard error.
 fn dead_letter_target(spec: &PipelineSpec, options: &RunOptions) -> Option<PathBuf> {
-    match (
-        &options.dead_letter,
-        &spec.dead_letter,
-        &options.output,
-        &spec.sink,
-    ) {
-        (Some(path), ..) | (None, Some(DeadLetterSpec::File(path)), ..) => Some(path.clone()),
-        (None, Some(DeadLetterSpec::Stderr), ..) => None,
-        (None, None, Some(Endpoint::Path(sink)), _) => Some(dead_letters::default_path_for(sink)),
-        (None, None, None, SinkSpec::File(sink)) => Some(dead_letters::default_path_for(sink)),
-        (None, None, ..) => None,
+    match (&options.dead_letter, &spec.dead_letter) {
+        (Some(path), _) | (None, Some(DeadLetterSpec::File(path))) => Some(path.clone()),
+        (None, Some(DeadLetterSpec::Stderr)) => None,
+        (None, None) => spec
+            .sinks
+            .iter()
+            .find_map(|sink| sink_target(sink, options.output.as_ref()))
+            .map(|sink| dead_letters::default_path_for(&sink)),
     }
 }
 
-/// Describes a run's input and outputs for its state's fingerprint.
+/// Describes a run's inputs and outputs for its state's fingerprint.
 fn io_description(spec: &PipelineSpec, options: &RunOptions) -> (serde_json::Value, Vec<String>) {
-    let input = match &options.input {
+    let describe_source = |source: &SourceNode| match &options.input {
         Some(Endpoint::Path(path)) => path.display().to_string(),
         Some(Endpoint::Standard) => "stdin".to_owned(),
-        None => match &spec.source {
+        None => match &source.spec {
             SourceSpec::TestStream { path } => path.display().to_string(),
             SourceSpec::File(format) => crate::source::describe(&format.path),
             SourceSpec::Stdin(_) => "stdin".to_owned(),
@@ -370,14 +489,23 @@ fn io_description(spec: &PipelineSpec, options: &RunOptions) -> (serde_json::Val
             SourceSpec::Generator(generator) => format!("{generator:?}"),
         },
     };
+    let input = match spec.sources.as_slice() {
+        [source] => serde_json::Value::from(describe_source(source)),
+        sources => sources
+            .iter()
+            .map(|source| serde_json::Value::from(describe_source(source)))
+            .collect(),
+    };
     let describe = |target: Option<PathBuf>, stream: &str| {
         target.map_or_else(|| stream.to_owned(), |path| path.display().to_string())
     };
-    let outputs = vec![
-        describe(sink_target(spec, options.output.as_ref()), "stdout"),
-        describe(dead_letter_target(spec, options), "stderr"),
-    ];
-    (serde_json::Value::from(input), outputs)
+    let mut outputs: Vec<String> = spec
+        .sinks
+        .iter()
+        .map(|sink| describe(sink_target(sink, options.output.as_ref()), "stdout"))
+        .collect();
+    outputs.push(describe(dead_letter_target(spec, options), "stderr"));
+    (input, outputs)
 }
 
 /// Runs `spec` to the end of its input.
@@ -402,16 +530,22 @@ fn run_with(
     control: Option<Control>,
 ) -> Result<RunSummary, RunError> {
     let started = Instant::now();
-    let mut pipeline = Pipeline::new(build_steps(spec)?);
-    let mut source = match (&spec.source, &control) {
-        (SourceSpec::Ingest(format), Some(control)) => Box::new(
-            JsonLines::follow(&control.ingest, format, control.wakeup.clone()).map_err(
-                io_error(format!("cannot open the input {}", control.ingest.name)),
-            )?,
-        ),
-        _ => open_source(spec, options.input.as_ref())?,
+    let mut pipeline = build_pipeline(spec)?;
+    if options.output.is_some() && spec.sinks.len() > 1 {
+        return Err(several(spec, "--output", "sinks"));
+    }
+    let mut sources = open_sources(spec, options, control.as_ref())?;
+    let Some(clock) = sources.clock() else {
+        return Err(RunError::Spec(SpecError {
+            file: spec.file.clone(),
+            path: "sources".to_owned(),
+            message: "test streams set processing time themselves, and cannot be read with \
+                      sources on the wall clock: make every source a test stream, or none"
+                .to_owned(),
+            mark: None,
+        }));
     };
-    let checkpointing = options.state.backend != Backend::None && source.position().is_some();
+    let checkpointing = options.state.backend != Backend::None && sources.position().is_some();
     let mut durable = None;
     let mut resumed = None;
     if checkpointing {
@@ -423,7 +557,7 @@ fn run_with(
             keep: 3,
         });
         let mut state = Durable::open(&spec.name, &options.state, fingerprint, &settings)?;
-        resumed = state.resume(&options.state, &mut pipeline, source.as_mut())?;
+        resumed = state.resume(&options.state, &mut pipeline, &mut sources)?;
         durable = Some(state);
     }
     let file = |name: &str, target: &Path| match &durable {
@@ -431,15 +565,25 @@ fn run_with(
         None => FileOutput::direct(target)
             .map_err(io_error(format!("cannot create {}", target.display()))),
     };
-    let mut sink: Box<dyn Sink> = match sink_target(spec, options.output.as_ref()) {
-        Some(path) => Box::new(JsonLinesSink::to(file("output", &path)?, &path)),
-        None => Box::new(JsonLinesSink::stdout()),
-    };
+    let mut sinks: Vec<Box<dyn Sink>> = Vec::with_capacity(spec.sinks.len());
+    for sink in &spec.sinks {
+        sinks.push(match sink_target(sink, options.output.as_ref()) {
+            // A chain's one sink keeps the staging name it always had.
+            Some(path) if spec.sinks.len() == 1 => {
+                Box::new(JsonLinesSink::to(file("output", &path)?, &path))
+            }
+            Some(path) => Box::new(JsonLinesSink::to(
+                file(&format!("output-{}", sink.name), &path)?,
+                &path,
+            )),
+            None => Box::new(JsonLinesSink::stdout()),
+        });
+    }
     let dead_letters = match dead_letter_target(spec, options) {
         Some(path) => DeadLetterWriter::to(file("dead-letters", &path)?, &path),
         None => DeadLetterWriter::stderr(),
     };
-    let progress = progress_bar(options.progress, source.as_ref());
+    let progress = progress_bar(options.progress, &sources);
     let base = resumed
         .as_ref()
         .map_or_else(Counters::default, |m| Counters {
@@ -448,19 +592,25 @@ fn run_with(
             dead_lettered: m.dead_lettered,
         });
     if spec.trace_versions {
-        sink.trace_versions(Some(&pipeline.versions()));
+        let versions = pipeline.versions();
+        for sink in &mut sinks {
+            sink.trace_versions(Some(&versions));
+        }
     }
+    let idle = Idleness::new(spec);
     let mut driver = Driver {
+        out: PipelineOutput::new(sinks.len()),
         pipeline,
-        source,
-        sink,
+        sources,
+        clock,
+        idle,
+        sinks,
         dead_letters,
         durable,
         strict: options.strict,
         trace_versions: spec.trace_versions,
         base,
         retractions: 0,
-        out: StepOutput::default(),
         control,
         checkpoints: 0,
         checkpointed: None,
@@ -483,20 +633,69 @@ fn run_with(
         totals.add(&stats);
     }
     let counters = driver.counters();
+    let outputs: Vec<&str> = driver.sinks.iter().map(|sink| sink.description()).collect();
     Ok(RunSummary {
-        read: driver.source.records_read(),
+        read: driver.sources.records_read(),
         emitted: counters.emitted,
         retractions: counters.retractions,
         dropped_late: totals.dropped_late,
         dropped_closed: totals.dropped_closed,
         dead_lettered: counters.dead_lettered,
         dead_letter_output: driver.dead_letters.description().to_owned(),
-        output: driver.sink.description().to_owned(),
+        output: outputs.join(", "),
         elapsed: started.elapsed(),
     })
 }
 
-fn progress_bar(wanted: bool, source: &dyn Source) -> ProgressBar {
+/// Which sources have gone idle: a source with an `idle_timeout` that has had no
+/// records for that long (in the pipeline's processing time) stops holding back
+/// the watermarks of the steps it feeds, until its next records.
+struct Idleness {
+    /// Each source's timeout, if it has one.
+    timeouts: Vec<Option<i64>>,
+    /// When each source last had records (or was first looked at).
+    last_records: Vec<Option<i64>>,
+    idle: Vec<bool>,
+    /// The latest processing time a test stream set (its clock starts at 0).
+    virtual_now: i64,
+}
+
+impl Idleness {
+    fn new(spec: &PipelineSpec) -> Self {
+        Idleness {
+            timeouts: spec.sources.iter().map(|s| s.idle_timeout).collect(),
+            last_records: vec![None; spec.sources.len()],
+            idle: vec![false; spec.sources.len()],
+            virtual_now: 0,
+        }
+    }
+
+    fn enabled(&self) -> bool {
+        self.timeouts.iter().any(Option::is_some)
+    }
+
+    /// Source `source` had records at processing time `now`.
+    fn records(&mut self, source: usize, now: i64) {
+        self.last_records[source] = Some(now);
+        self.idle[source] = false;
+    }
+
+    /// The sources that became idle by processing time `now`.
+    fn newly_idle(&mut self, now: i64) -> Vec<usize> {
+        let mut idle = Vec::new();
+        for (source, timeout) in self.timeouts.iter().enumerate() {
+            let Some(timeout) = timeout else { continue };
+            let since = *self.last_records[source].get_or_insert(now);
+            if !self.idle[source] && now.saturating_sub(since) >= *timeout {
+                self.idle[source] = true;
+                idle.push(source);
+            }
+        }
+        idle
+    }
+}
+
+fn progress_bar(wanted: bool, source: &SourceSet) -> ProgressBar {
     let on_terminal = io::stdout().is_terminal() && io::stderr().is_terminal();
     match source.progress() {
         Some((_, total)) if wanted && on_terminal && total > 0 => {
@@ -521,9 +720,11 @@ enum Stop {
 }
 
 struct Driver {
-    pipeline: Pipeline<Prepared>,
-    source: Box<dyn Source>,
-    sink: Box<dyn Sink>,
+    pipeline: Built,
+    sources: SourceSet,
+    clock: Clock,
+    idle: Idleness,
+    sinks: Vec<Box<dyn Sink>>,
     dead_letters: DeadLetterWriter,
     durable: Option<Durable>,
     strict: bool,
@@ -531,7 +732,7 @@ struct Driver {
     /// Counts of the runs before a resume.
     base: Counters,
     retractions: u64,
-    out: StepOutput,
+    out: PipelineOutput,
     control: Option<Control>,
     /// Checkpoints this run completed.
     checkpoints: u64,
@@ -543,7 +744,7 @@ struct Driver {
 
 impl Driver {
     fn run(&mut self, progress: &ProgressBar) -> Result<(), RunError> {
-        let clock = self.source.clock();
+        let clock = self.clock;
         let mut events = Vec::new();
         let mut dead = Vec::new();
         loop {
@@ -554,32 +755,31 @@ impl Driver {
                 }),
             };
             let status = self
-                .source
+                .sources
                 .poll(&mut events, &mut dead, timeout)
                 .map_err(io_error("cannot read the input"))?;
             self.dead_letter(&mut dead)?;
-            for event in events.drain(..) {
+            for (source, event) in events.drain(..) {
                 if clock == Clock::Wall && matches!(event, Event::Records(_)) {
-                    self.handle(Event::ProcessingTime(wall_clock_now()))?;
+                    self.handle(source, Event::ProcessingTime(wall_clock_now()))?;
                 }
-                self.handle(event)?;
+                self.handle(source, event)?;
             }
             if clock == Clock::Wall
-                && self
-                    .pipeline
-                    .next_processing_timer()
-                    .is_some_and(|due| due < wall_clock_now())
+                && (self.idle.enabled()
+                    || self
+                        .pipeline
+                        .next_processing_timer()
+                        .is_some_and(|due| due < wall_clock_now()))
             {
-                self.handle(Event::ProcessingTime(wall_clock_now()))?;
+                self.handle(0, Event::ProcessingTime(wall_clock_now()))?;
             }
-            if let Some((done, _)) = self.source.progress() {
+            if let Some((done, _)) = self.sources.progress() {
                 progress.set_position(done);
-                progress.set_message(format!("{} records", self.source.records_read()));
+                progress.set_message(format!("{} records", self.sources.records_read()));
             }
-            if self.source.is_live() || status == Poll::Idle {
-                self.sink
-                    .flush()
-                    .map_err(io_error("cannot write the output"))?;
+            if self.sources.is_live() || status == Poll::Idle {
+                self.flush_sinks()?;
             }
             if status == Poll::End {
                 break;
@@ -597,14 +797,16 @@ impl Driver {
                 }
                 None => {}
             }
-            let read = self.source.records_read();
+            let read = self.sources.records_read();
             if self.durable.as_ref().is_some_and(|d| d.due(read)) {
                 self.checkpoint(false)?;
             }
             self.report();
         }
         // The input is complete: every window emits its final pane.
-        self.handle(Event::Watermark(MAX_TIMESTAMP))?;
+        for source in 0..self.sources.len() {
+            self.handle(source, Event::Watermark(MAX_TIMESTAMP))?;
+        }
         if self.durable.is_some() {
             self.checkpoint(true)?;
         }
@@ -634,13 +836,16 @@ impl Driver {
                     }
                     let switch = Instant::now();
                     let outcome = self.pipeline.swap(&step, replacement).map(|()| SwapPoint {
-                        records_read: self.source.records_read(),
+                        records_read: self.sources.records_read(),
                         watermark: self.pipeline.output_watermark(),
                     });
                     if outcome.is_ok() {
                         self.swapped_at = Some(switch);
                         if self.trace_versions {
-                            self.sink.trace_versions(Some(&self.pipeline.versions()));
+                            let versions = self.pipeline.versions();
+                            for sink in &mut self.sinks {
+                                sink.trace_versions(Some(&versions));
+                            }
                         }
                     }
                     let _ = reply.send(outcome);
@@ -664,12 +869,12 @@ impl Driver {
         let mut dead = Vec::new();
         loop {
             let status = self
-                .source
+                .sources
                 .poll(&mut events, &mut dead, Some(Duration::ZERO))
                 .map_err(io_error("cannot read the input"))?;
             self.dead_letter(&mut dead)?;
-            for event in events.drain(..) {
-                self.handle(event)?;
+            for (source, event) in events.drain(..) {
+                self.handle(source, event)?;
             }
             if status != Poll::Events {
                 return Ok(());
@@ -686,7 +891,7 @@ impl Driver {
         };
         let counters = self.counters();
         if let Ok(mut status) = control.status.lock() {
-            status.records_read = self.source.records_read();
+            status.records_read = self.sources.records_read();
             status.emitted = counters.emitted;
             status.dead_lettered = counters.dead_lettered;
             status.watermark = self.pipeline.output_watermark();
@@ -701,8 +906,8 @@ impl Driver {
         if let Some(durable) = &mut self.durable {
             let taken = durable.checkpoint(
                 &mut self.pipeline,
-                self.source.as_ref(),
-                self.sink.as_mut(),
+                &self.sources,
+                &mut self.sinks,
                 &mut self.dead_letters,
                 counters,
                 finished,
@@ -715,30 +920,56 @@ impl Driver {
 
     /// The run's counts, with those of the runs it resumed.
     fn counters(&self) -> Counters {
+        let written: u64 = self.sinks.iter().map(|sink| sink.written()).sum();
         Counters {
-            emitted: self.base.emitted + self.sink.written(),
+            emitted: self.base.emitted + written,
             retractions: self.base.retractions + self.retractions,
             dead_lettered: self.base.dead_lettered + self.dead_letters.written(),
         }
     }
 
-    fn handle(&mut self, event: Event) -> Result<(), RunError> {
-        self.pipeline.handle(event, &mut self.out)?;
+    fn handle(&mut self, source: usize, event: Event) -> Result<(), RunError> {
+        if self.idle.enabled() {
+            self.track_idleness(source, &event);
+        }
+        self.pipeline.handle(source, event, &mut self.out)?;
         let mut dead = std::mem::take(&mut self.out.dead_letters);
         self.dead_letter(&mut dead)?;
-        self.retractions += self.out.records.iter().filter(|r| r.retraction).count() as u64;
-        self.sink
-            .write(&self.out.records)
-            .map_err(io_error("cannot write the output"))?;
-        if !self.out.records.is_empty()
+        let mut wrote = false;
+        for (sink, records) in self.sinks.iter_mut().zip(&mut self.out.sinks) {
+            self.retractions += records.iter().filter(|r| r.retraction).count() as u64;
+            sink.write(records)
+                .map_err(io_error("cannot write the output"))?;
+            wrote |= !records.is_empty();
+            records.clear();
+        }
+        if wrote
             && let Some(switch) = self.swapped_at.take()
             && let Some(control) = &self.control
             && let Ok(mut status) = control.status.lock()
         {
             status.swap_paused(switch.elapsed());
         }
-        self.out.records.clear();
         Ok(())
+    }
+
+    /// Marks sources idle, or active again, as `event` moves processing time or
+    /// brings records.
+    fn track_idleness(&mut self, source: usize, event: &Event) {
+        let now = match (self.clock, event) {
+            (Clock::Virtual, Event::ProcessingTime(now)) => {
+                self.idle.virtual_now = self.idle.virtual_now.max(*now);
+                self.idle.virtual_now
+            }
+            (Clock::Virtual, _) => self.idle.virtual_now,
+            (Clock::Wall, _) => wall_clock_now(),
+        };
+        if matches!(event, Event::Records(records) if !records.is_empty()) {
+            self.idle.records(source, now);
+        }
+        for idle in self.idle.newly_idle(now) {
+            self.pipeline.set_idle(idle, true);
+        }
     }
 
     fn dead_letter(&mut self, letters: &mut Vec<DeadLetter>) -> Result<(), RunError> {
@@ -753,10 +984,15 @@ impl Driver {
         Ok(())
     }
 
+    fn flush_sinks(&mut self) -> Result<(), RunError> {
+        for sink in &mut self.sinks {
+            sink.flush().map_err(io_error("cannot write the output"))?;
+        }
+        Ok(())
+    }
+
     fn flush(&mut self) -> Result<(), RunError> {
-        self.sink
-            .flush()
-            .map_err(io_error("cannot write the output"))?;
+        self.flush_sinks()?;
         self.dead_letters
             .flush()
             .map_err(io_error("cannot write the dead-letter output"))
@@ -780,7 +1016,7 @@ mod tests {
 "
         );
         let build = |text: &str| {
-            build_steps(&crate::spec::parse(Path::new("p.yaml"), text).unwrap()).map(|_| ())
+            build_pipeline(&crate::spec::parse(Path::new("p.yaml"), text).unwrap()).map(|_| ())
         };
         let err = build(&text).unwrap_err();
         assert_eq!(err.path, "steps[3].combine");

@@ -248,7 +248,7 @@ impl Deployment {
     pub fn count_instances(spec: &PipelineSpec) -> u64 {
         spec.steps
             .iter()
-            .map(|step| match step {
+            .map(|step| match &step.spec {
                 StepSpec::Window {
                     custom,
                     trigger_plugins,
@@ -258,6 +258,7 @@ impl Deployment {
                 StepSpec::Combine { combine, .. } => {
                     u64::from(matches!(combine, CombineSpec::Plugin(_)))
                 }
+                StepSpec::Flatten { .. } | StepSpec::CoGroup { .. } => 0,
             })
             .sum()
     }
@@ -623,16 +624,19 @@ fn served_spec(
     spec.name = name.to_owned();
     let invalid =
         |path: &str, message: &str| ApiError::invalid(format!("{SPEC_FILE}: {path}: {message}"));
-    if !matches!(spec.source, SourceSpec::Ingest(_)) {
+    if !matches!(spec.only_source(), Some(SourceSpec::Ingest(_))) {
         return Err(invalid(
             "source",
-            "a served pipeline reads what is pushed to it: use `source: {ingest: {...}}`",
+            "a served pipeline reads what is pushed to it: use `source: {ingest: {...}}` \
+             (one source: pipelines with several run with `millrace run`)",
         ));
     }
     let inside = |path: &Path| path.starts_with(dir) && path != dir;
-    match &spec.sink {
-        SinkSpec::File(path)
-            if inside(path) && path.file_name().is_some_and(|n| n == "out.jsonl") => {}
+    match spec.sinks.as_slice().first().map(|sink| &sink.spec) {
+        Some(SinkSpec::File(path))
+            if spec.sinks.len() == 1
+                && inside(path)
+                && path.file_name().is_some_and(|n| n == "out.jsonl") => {}
         _ => {
             return Err(invalid(
                 "sink",
@@ -649,7 +653,7 @@ fn served_spec(
     // Plugins: resolve names to versions (or to their pins), fit the quotas.
     let resolved = resolved.into_inner();
     for step in &mut spec.steps {
-        for (path, kind, plugin) in step_plugins(step) {
+        for (path, kind, plugin) in step_plugins(&mut step.spec) {
             refuse_grants(plugin, &path)?;
             quotas.fit(&mut plugin.limits, &path)?;
             match pins.get(&path) {
@@ -691,7 +695,7 @@ fn served_spec(
 /// kind it must be, and its spec.
 fn step_plugins(step: &mut StepSpec) -> Vec<(String, PluginKind, &mut PluginSpec)> {
     match step {
-        StepSpec::ParDo { path, plugin } => vec![(path.clone(), PluginKind::Dofn, plugin)],
+        StepSpec::ParDo { path, plugin, .. } => vec![(path.clone(), PluginKind::Dofn, plugin)],
         StepSpec::Combine {
             path,
             combine: CombineSpec::Plugin(plugin),
@@ -712,7 +716,9 @@ fn step_plugins(step: &mut StepSpec) -> Vec<(String, PluginKind, &mut PluginSpec
                 )
             }))
             .collect(),
-        StepSpec::Combine { .. } => Vec::new(),
+        StepSpec::Combine { .. } | StepSpec::Flatten { .. } | StepSpec::CoGroup { .. } => {
+            Vec::new()
+        }
     }
 }
 
@@ -727,8 +733,8 @@ fn refuse_grants(plugin: &PluginSpec, step: &str) -> Result<(), ApiError> {
 
 /// The plugin of a `pardo` or plugin `combine` step.
 fn step_plugin<'a>(spec: &'a PipelineSpec, step: &str) -> Option<&'a PluginSpec> {
-    spec.steps.iter().find_map(|s| match s {
-        StepSpec::ParDo { path, plugin } if path == step => Some(plugin),
+    spec.steps.iter().find_map(|s| match &s.spec {
+        StepSpec::ParDo { path, plugin, .. } if path == step => Some(plugin),
         StepSpec::Combine {
             path,
             combine: CombineSpec::Plugin(plugin),
@@ -738,7 +744,7 @@ fn step_plugin<'a>(spec: &'a PipelineSpec, step: &str) -> Option<&'a PluginSpec>
 }
 
 fn step_kind(spec: &PipelineSpec, step: &str) -> Option<PluginKind> {
-    spec.steps.iter().find_map(|s| match s {
+    spec.steps.iter().find_map(|s| match &s.spec {
         StepSpec::ParDo { path, .. } if path == step => Some(PluginKind::Dofn),
         StepSpec::Combine { path, .. } if path == step => Some(PluginKind::Combine),
         _ => None,

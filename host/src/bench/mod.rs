@@ -20,16 +20,19 @@ use clap::{Args, ValueEnum};
 use serde::{Deserialize, Serialize};
 
 use millrace_model::combine::Builtin;
+use millrace_model::graph::{Pipeline, PipelineOutput};
 use millrace_model::group::{GroupByKeyAndWindow, WindowingStrategy};
 use millrace_model::pane::AccumulationMode;
-use millrace_model::pipeline::{AssignWindows, Event, Pipeline, Step, StepOutput};
+use millrace_model::pipeline::{AssignWindows, Event, Step};
 use millrace_model::record::{Key, Record};
 use millrace_model::time::MAX_TIMESTAMP;
 use millrace_model::trigger::Trigger;
 use millrace_model::window::WindowFn;
 use millrace_runner::sink::CountingSink;
+use millrace_runner::sink::Sink;
 use millrace_runner::sink::dead_letters::DeadLetterWriter;
 use millrace_runner::source::{Generator, Poll, Source};
+use millrace_runner::source_set::SourceSet;
 use millrace_runner::spec::{CheckpointSpec, GeneratorSpec};
 use millrace_runner::{Backend, Counters, Durable, StateOptions};
 
@@ -266,6 +269,11 @@ fn print_table(results: &[Measurement]) {
     }
 }
 
+/// The generator as a pipeline's one source.
+fn sources(args: &BenchArgs) -> SourceSet {
+    SourceSet::new(vec![Box::new(generator(args))])
+}
+
 fn generator(args: &BenchArgs) -> Generator {
     Generator::new(&GeneratorSpec {
         elements: Some(args.elements),
@@ -345,7 +353,7 @@ struct Checkpointing {
     durable: Option<Durable>,
     /// Held for the run; removed when the scenario ends.
     _dir: Scratch,
-    sink: CountingSink,
+    sinks: Vec<Box<dyn Sink>>,
     dead_letters: DeadLetterWriter,
     taken: u64,
     time: Duration,
@@ -372,7 +380,7 @@ impl Checkpointing {
         Checkpointing {
             durable,
             _dir: dir,
-            sink: CountingSink::default(),
+            sinks: vec![Box::new(CountingSink::default())],
             dead_letters: DeadLetterWriter::stderr(),
             taken: 0,
             time: Duration::ZERO,
@@ -380,7 +388,7 @@ impl Checkpointing {
     }
 
     /// Takes a checkpoint if one is due (or `now`).
-    fn maybe(&mut self, pipeline: &mut Pipeline, source: &dyn Source, now: bool) {
+    fn maybe(&mut self, pipeline: &mut Pipeline, source: &SourceSet, now: bool) {
         let Some(durable) = &mut self.durable else {
             return;
         };
@@ -392,7 +400,7 @@ impl Checkpointing {
             .checkpoint(
                 pipeline,
                 source,
-                &mut self.sink,
+                &mut self.sinks,
                 &mut self.dead_letters,
                 Counters::default(),
                 now,
@@ -416,26 +424,26 @@ fn pipeline(strategy: WindowingStrategy) -> Pipeline {
         GroupByKeyAndWindow::new("steps[1].combine", strategy, Builtin::Sum.function(), false)
             .expect("the benchmark trigger is small");
     let steps: Vec<Box<dyn Step>> = vec![Box::new(assign), Box::new(group)];
-    Pipeline::new(steps)
+    Pipeline::chain(steps)
 }
 
 /// Runs the generator through `pipeline` (or nowhere) and counts output records.
 fn drive(args: &BenchArgs, mut pipeline: Option<Pipeline>, checkpoints: &mut Checkpointing) -> u64 {
-    let mut source = generator(args);
+    let mut source = sources(args);
     let (mut events, mut dead) = (Vec::new(), Vec::new());
-    let mut out = StepOutput::default();
+    let mut out = PipelineOutput::new(1);
     let mut records_out = 0u64;
     loop {
         let status = source
             .poll(&mut events, &mut dead, None)
             .unwrap_or(Poll::End);
-        for event in events.drain(..) {
+        for (_, event) in events.drain(..) {
             if let Some(pipeline) = &mut pipeline {
                 pipeline
-                    .handle(event, &mut out)
+                    .handle(0, event, &mut out)
                     .expect("built-in steps do not fail");
-                records_out += out.records.len() as u64;
-                out.records.clear();
+                records_out += out.sinks[0].len() as u64;
+                out.sinks[0].clear();
             }
         }
         if status == Poll::End {
@@ -447,9 +455,9 @@ fn drive(args: &BenchArgs, mut pipeline: Option<Pipeline>, checkpoints: &mut Che
     }
     if let Some(pipeline) = &mut pipeline {
         pipeline
-            .handle(Event::Watermark(MAX_TIMESTAMP), &mut out)
+            .handle(0, Event::Watermark(MAX_TIMESTAMP), &mut out)
             .expect("built-in steps do not fail");
-        records_out += out.records.len() as u64;
+        records_out += out.sinks[0].len() as u64;
         checkpoints.maybe(pipeline, &source, true);
     }
     records_out
@@ -471,8 +479,8 @@ fn checkpoint_growth(args: &BenchArgs) -> ExitCode {
         };
         let strategy = WindowingStrategy::default();
         let mut pipeline = pipeline(strategy.clone());
-        let source = generator(args);
-        let mut out = StepOutput::default();
+        let source = sources(args);
+        let mut out = PipelineOutput::new(1);
         // Checkpoints are taken explicitly here, never on a timer.
         let settings = CheckpointSpec {
             interval: i64::MAX,
@@ -494,10 +502,10 @@ fn checkpoint_growth(args: &BenchArgs) -> ExitCode {
                 .map(|key| Record::new(key.clone(), serde_json::Value::from(1), 0))
                 .collect();
             pipeline
-                .handle(Event::Records(records), &mut out)
+                .handle(0, Event::Records(records), &mut out)
                 .expect("built-in steps do not fail");
         }
-        let mut sink = CountingSink::default();
+        let mut sinks: Vec<Box<dyn Sink>> = vec![Box::new(CountingSink::default())];
         let mut dead = DeadLetterWriter::stderr();
         let mut checkpoint = |pipeline: &mut Pipeline, durable: &mut Durable| {
             let started = Instant::now();
@@ -505,7 +513,7 @@ fn checkpoint_growth(args: &BenchArgs) -> ExitCode {
                 .checkpoint(
                     pipeline,
                     &source,
-                    &mut sink,
+                    &mut sinks,
                     &mut dead,
                     Counters::default(),
                     false,
@@ -521,7 +529,7 @@ fn checkpoint_growth(args: &BenchArgs) -> ExitCode {
             .map(|key| Record::new(key.clone(), serde_json::Value::from(1), 0))
             .collect();
         pipeline
-            .handle(Event::Records(touched), &mut out)
+            .handle(0, Event::Records(touched), &mut out)
             .expect("built-in steps do not fail");
         let (second, next) = checkpoint(&mut pipeline, &mut durable);
         let new_bytes: u64 = next
@@ -538,7 +546,7 @@ fn checkpoint_growth(args: &BenchArgs) -> ExitCode {
         let started = Instant::now();
         let mut durable = open(&resume);
         let mut restored = crate::bench::pipeline(strategy);
-        let mut source = generator(args);
+        let mut source = sources(args);
         durable
             .resume(&resume, &mut restored, &mut source)
             .expect("the checkpoint restores");

@@ -26,10 +26,12 @@ use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion, Throughput};
 use millrace_model::combine::{self, CombineError, CombineInput, Rejected};
+use millrace_model::graph::{Pipeline, PipelineOutput};
 use millrace_model::group::{GroupByKeyAndWindow, WindowingStrategy};
 use millrace_model::keyed::{CallState, TimerId};
+use millrace_model::pardo::EmittedRecord;
 use millrace_model::pardo::{CallFailed, Called, ParDo};
-use millrace_model::pipeline::{AssignWindows, Event, Pipeline, Step, StepOutput, Swap, SwapError};
+use millrace_model::pipeline::{AssignWindows, Event, Step, StepOutput, Swap, SwapError};
 use millrace_model::record::{Key, Record, Value};
 use millrace_model::time::{MAX_TIMESTAMP, Timestamp};
 use millrace_model::window::WindowFn;
@@ -100,7 +102,15 @@ impl<D: DoFn<Input = Value> + Send> millrace_model::pardo::DoFn for NativeDoFn<D
         let (keys, values) = (emitter.keys(), emitter.values());
         let outputs = keys.iter().zip(values).zip(emitter.timestamps());
         for (source, ((key, value), &timestamp)) in sources.into_iter().zip(outputs) {
-            emitted.push((source, Ok((Key::from_value(key), value, Some(timestamp)))));
+            emitted.push((
+                source,
+                Ok(EmittedRecord {
+                    key: Key::from_value(key),
+                    value,
+                    timestamp: Some(timestamp),
+                    output: 0,
+                }),
+            ));
         }
         Ok(Called { emitted, state })
     }
@@ -267,34 +277,36 @@ fn native_pipeline() -> Pipeline<Prepared> {
     let parse = parse_json::ParseJson::new(&config).expect("the config is valid");
     let sum = GroupByKeyAndWindow::new("sum", fixed_minutes(), NativeCombine(sum::Sum), false)
         .expect("the trigger is small");
-    Pipeline::new(vec![
+    let steps: Vec<Box<dyn Step<Prepared>>> = vec![
         Box::new(ParDo::new("parse", NativeDoFn(parse))),
         Box::new(AssignWindows::new("window", fixed_minutes().window_fn)),
         Box::new(sum),
-    ])
+    ];
+    Pipeline::chain(steps)
 }
 
 fn wasm_pipeline(parse: &Path, sum: &Path) -> Pipeline<Prepared> {
     let mut parse_spec = PluginSpec::new(parse);
     parse_spec.config = parse_config();
-    let parse = WasmDoFn::step(&parse_spec, "parse").expect("the parse plugin loads");
+    let parse = WasmDoFn::step(&parse_spec, "parse", &[]).expect("the parse plugin loads");
     let combine = WasmCombine::new(&PluginSpec::new(sum), "sum").expect("the sum plugin loads");
     let sum = GroupByKeyAndWindow::new("sum", fixed_minutes(), combine, false)
         .expect("the trigger is small");
-    Pipeline::new(vec![
+    let steps: Vec<Box<dyn Step<Prepared>>> = vec![
         Box::new(parse),
         Box::new(AssignWindows::new("window", fixed_minutes().window_fn)),
         Box::new(sum),
-    ])
+    ];
+    Pipeline::chain(steps)
 }
 
 /// Runs `events` through `pipeline`; returns the panes' (key, window start, sum).
 fn run(mut pipeline: Pipeline<Prepared>, events: Vec<Event>) -> Vec<(String, i64, Value)> {
-    let mut out = StepOutput::default();
+    let mut out = PipelineOutput::new(1);
     let mut panes = Vec::new();
     for event in events {
-        pipeline.handle(event, &mut out).expect("no step fails");
-        panes.extend(out.records.drain(..).map(|r| {
+        pipeline.handle(0, event, &mut out).expect("no step fails");
+        panes.extend(out.sinks[0].drain(..).map(|r| {
             let (start, _) = window_bounds(&r.window);
             (r.key.as_json().to_owned(), start, r.value)
         }));
@@ -377,7 +389,7 @@ fn calls(c: &mut Criterion, parse: &Path) {
         ),
         (
             "wasm",
-            Box::new(WasmDoFn::step(&parse_spec, "parse").expect("the parse plugin loads")),
+            Box::new(WasmDoFn::step(&parse_spec, "parse", &[]).expect("the parse plugin loads")),
         ),
     ];
     let Event::Records(records) = &events()[0] else {

@@ -29,7 +29,7 @@ impl World for CombineWorld {
     type Pre = CombinePluginPre<PluginData>;
     type Info = combine_fn::Info;
     const KIND: &'static str = "combine";
-    const EXPORT: &'static str = "millrace:plugin/combine-fn@0.1.0";
+    const EXPORT: &'static str = "millrace:plugin/combine-fn@0.2.0";
 
     fn linker(runtime: &Runtime) -> &Linker<PluginData> {
         &runtime.combine

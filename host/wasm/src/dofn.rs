@@ -9,7 +9,7 @@ use wasmtime::Store;
 use wasmtime::component::{Component, Linker};
 
 use millrace_model::keyed::{CallState, TimerId};
-use millrace_model::pardo::{CallFailed, Called, DoFn};
+use millrace_model::pardo::{CallFailed, Called, DoFn, EmittedRecord};
 use millrace_model::pipeline::{PluginStatus, Swap, SwapError};
 use millrace_model::record::{Key, Record};
 use millrace_model::time::{Timestamp, event_time};
@@ -31,7 +31,7 @@ impl World for DoFnWorld {
     type Pre = DofnPluginPre<PluginData>;
     type Info = ();
     const KIND: &'static str = "pardo";
-    const EXPORT: &'static str = "millrace:plugin/dofn@0.1.0";
+    const EXPORT: &'static str = "millrace:plugin/dofn@0.2.0";
 
     fn linker(runtime: &Runtime) -> &Linker<PluginData> {
         &runtime.dofn
@@ -59,22 +59,27 @@ impl World for DoFnWorld {
 /// A DoFn plugin in its sandbox.
 pub struct WasmDoFn {
     sandbox: Sandbox<DoFnWorld>,
+    /// The side outputs the step declares, which outputs name in `tags`.
+    outputs: Vec<String>,
 }
 
 /// The `pardo` step over a DoFn plugin.
 pub type ParDo = millrace_model::pardo::ParDo<WasmDoFn>;
 
 impl WasmDoFn {
-    /// Loads the plugin `spec` names, for the step `step`.
-    pub fn new(spec: &PluginSpec, step: &str) -> Result<Self, PluginError> {
+    /// Loads the plugin `spec` names, for the step `step` with the side outputs
+    /// `outputs`.
+    pub fn new(spec: &PluginSpec, step: &str, outputs: &[String]) -> Result<Self, PluginError> {
         Ok(WasmDoFn {
             sandbox: Sandbox::new(spec, step)?,
+            outputs: outputs.to_vec(),
         })
     }
 
-    /// A `pardo` step named `name` running the plugin `spec` names.
-    pub fn step(spec: &PluginSpec, name: &str) -> Result<ParDo, PluginError> {
-        Ok(ParDo::new(name, WasmDoFn::new(spec, name)?))
+    /// A `pardo` step named `name` running the plugin `spec` names, with the side
+    /// outputs `outputs`.
+    pub fn step(spec: &PluginSpec, name: &str, outputs: &[String]) -> Result<ParDo, PluginError> {
+        Ok(ParDo::new(name, WasmDoFn::new(spec, name, outputs)?))
     }
 
     /// The sandbox, for metrics and fault counts.
@@ -107,7 +112,7 @@ impl WasmDoFn {
         );
         match attempt(outcome) {
             Ok(Attempt::Done((output, Some(state)))) => Ok(Called {
-                emitted: read_output(output, inputs),
+                emitted: read_output(output, inputs, &self.outputs),
                 state,
             }),
             Ok(Attempt::Done((_, None))) => Err(CallFailed::Failed(
@@ -186,10 +191,13 @@ fn fired(due: &[(Timestamp, TimerId)]) -> FiredTimers {
 /// One item of a DoFn's output, read (see [`Emitted`]).
 pub use millrace_model::pardo::Emitted;
 
-/// Reads the output of a DoFn call over `inputs` inputs: each output record, then each
-/// element error. Items that name no input of the call are dropped.
-pub fn read_output(output: Output, inputs: usize) -> Vec<Emitted> {
+/// Reads the output of a DoFn call over `inputs` inputs, for a step with the side
+/// outputs `outputs`: each output record, then each element error. Items that name
+/// no input of the call are dropped; an item sent to an output the step does not
+/// declare is an error of its input.
+pub fn read_output(output: Output, inputs: usize, outputs: &[String]) -> Vec<Emitted> {
     let mut emitted = Vec::new();
+    let tags: Vec<&[u8]> = items(&output.tags).collect();
     for (i, (key, value)) in items(&output.keys).zip(items(&output.values)).enumerate() {
         let source = output.sources.get(i).copied().unwrap_or(0) as usize;
         if source >= inputs {
@@ -203,7 +211,18 @@ pub fn read_output(output: Output, inputs: usize) -> Vec<Emitted> {
                 .get(i)
                 .map(|&time| event_time(time).map_err(|err| format!("the output's {err}")))
                 .transpose()?;
-            Ok((Key::from_value(&key), value, timestamp))
+            let output = match tags.get(i) {
+                None if tags.is_empty() => 0,
+                Some(&b"") => 0,
+                Some(tag) => side_output(tag, outputs)?,
+                None => return Err("the output names fewer tags than it has records".to_owned()),
+            };
+            Ok(EmittedRecord {
+                key: Key::from_value(&key),
+                value,
+                timestamp,
+                output,
+            })
         });
         emitted.push((source, record));
     }
@@ -213,4 +232,22 @@ pub fn read_output(output: Output, inputs: usize) -> Vec<Emitted> {
         }
     }
     emitted
+}
+
+/// The index (from 1) of the side output `tag` among those the step declares.
+fn side_output(tag: &[u8], outputs: &[String]) -> Result<usize, String> {
+    outputs
+        .iter()
+        .position(|output| output.as_bytes() == tag)
+        .map(|index| index + 1)
+        .ok_or_else(|| {
+            let tag = String::from_utf8_lossy(tag);
+            match outputs {
+                [] => format!("emitted to the side output {tag:?}, but the step declares none (`outputs: [...]` in its spec)"),
+                _ => format!(
+                    "emitted to the side output {tag:?}, which the step does not declare (it declares {})",
+                    outputs.join(", ")
+                ),
+            }
+        })
 }

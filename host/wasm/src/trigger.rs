@@ -23,7 +23,7 @@ impl World for TriggerWorld {
     type Pre = TriggerPluginPre<PluginData>;
     type Info = ();
     const KIND: &'static str = "trigger";
-    const EXPORT: &'static str = "millrace:plugin/trigger@0.1.0";
+    const EXPORT: &'static str = "millrace:plugin/trigger@0.2.0";
 
     fn linker(runtime: &Runtime) -> &Linker<PluginData> {
         &runtime.trigger

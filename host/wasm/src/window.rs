@@ -23,7 +23,7 @@ impl World for WindowWorld {
     type Pre = WindowPluginPre<PluginData>;
     type Info = window_fn::Info;
     const KIND: &'static str = "custom window";
-    const EXPORT: &'static str = "millrace:plugin/window-fn@0.1.0";
+    const EXPORT: &'static str = "millrace:plugin/window-fn@0.2.0";
 
     fn linker(runtime: &Runtime) -> &Linker<PluginData> {
         &runtime.window

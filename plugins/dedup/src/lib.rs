@@ -1,11 +1,16 @@
 //! Drops repeats: a record whose id was already seen for the same key within the
 //! horizon (in event time) is not passed on. Each id is remembered in keyed state
 //! and forgotten by an event-time timer once the watermark passes `ts + horizon`.
+//! Repeats may go to a side output instead of nowhere.
 //!
 //! ```yaml
-//! config:
-//!   id: event_id     # the field of the value that identifies a record (else the whole value)
-//!   horizon: 600000  # how long an id is remembered, in milliseconds of event time
+//! pardo:
+//!   plugin: plugins/dedup
+//!   outputs: [repeats]       # only with `repeats` below
+//!   config:
+//!     id: event_id           # the field of the value that identifies a record (else the whole value)
+//!     horizon: 600000        # how long an id is remembered, in milliseconds of event time
+//!     repeats: repeats       # optional: the side output repeats go to
 //! ```
 
 use millrace_sdk::{Config, DoFn, Element, Emitter, Error, KeyedState, Timer};
@@ -15,6 +20,7 @@ use serde_json::Value;
 pub struct Dedup {
     id: Option<String>,
     horizon: i64,
+    repeats: Option<String>,
 }
 
 impl DoFn for Dedup {
@@ -30,6 +36,7 @@ impl DoFn for Dedup {
         Ok(Dedup {
             id: config.get("id")?,
             horizon,
+            repeats: config.get("repeats")?,
         })
     }
 
@@ -45,7 +52,10 @@ impl DoFn for Dedup {
         let name = format!("seen:{id}");
         if element.state::<i64>(&name)?.is_some() {
             millrace_sdk::counter_add("duplicates", 1);
-            return Ok(());
+            return match &self.repeats {
+                Some(output) => out.emit_to(output, &element.value),
+                None => Ok(()),
+            };
         }
         element.set_state(&name, &element.timestamp)?;
         element.set_event_timer(&name, element.timestamp.saturating_add(self.horizon));

@@ -32,6 +32,8 @@ def _output(emitted: Emitted) -> wit.Output:
         values=types.Blobs(bytes(emitted.values.data), emitted.values.ends),
         timestamps=emitted.timestamps,
         sources=emitted.sources,
+        # Every output to the main output; side outputs are not in the Python SDK yet.
+        tags=types.Blobs(b"", []),
         errors=[types.ElementError(index, message) for index, message in emitted.errors],
     )
 

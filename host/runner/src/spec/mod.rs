@@ -13,6 +13,7 @@
 //! own folder.
 
 pub mod document;
+mod graph;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -26,19 +27,21 @@ use millrace_model::trigger::{Alignment, MAX_NODES, Trigger, TriggerMachine};
 use millrace_model::window::{DEFAULT_MAX_WINDOWS_PER_ELEMENT, MAX_WINDOWS_PER_ELEMENT, WindowFn};
 use millrace_wasm::{Grants, Limits, PluginSpec};
 
-/// A validated pipeline spec.
+/// A validated pipeline spec: a graph of named sources, steps and sinks
+/// ([`graph`]); a chain is the graph whose steps each read the one before.
 #[derive(Clone, Debug, PartialEq)]
 pub struct PipelineSpec {
     /// The pipeline's name (the file's stem when the spec has none).
     pub name: String,
     /// Where the spec was read from.
     pub file: PathBuf,
-    /// Where records come from.
-    pub source: SourceSpec,
-    /// What happens to them, in order.
-    pub steps: Vec<StepSpec>,
-    /// Where panes go.
-    pub sink: SinkSpec,
+    /// Where records come from (a chain's one source is named `source`).
+    pub sources: Vec<SourceNode>,
+    /// What happens to them: each step after every step it reads (a chain's in
+    /// its order).
+    pub steps: Vec<StepNode>,
+    /// Where panes go (a chain's one sink is named `sink`).
+    pub sinks: Vec<SinkNode>,
     /// Where records that cannot be processed go; `None` picks the default.
     pub dead_letter: Option<DeadLetterSpec>,
     /// Checkpoint settings.
@@ -46,6 +49,96 @@ pub struct PipelineSpec {
     /// Whether each output record names the plugin versions that made it (in its
     /// pane metadata).
     pub trace_versions: bool,
+}
+
+/// A named source of a pipeline.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SourceNode {
+    /// Its name, which steps and sinks read it by.
+    pub name: String,
+    /// Where it is in the spec, e.g. `sources.bids` (or `source`).
+    pub path: String,
+    /// What it reads.
+    pub spec: SourceSpec,
+    /// After this long without records (processing time, in milliseconds), the
+    /// source no longer holds back the watermarks of the steps it feeds.
+    pub idle_timeout: Option<i64>,
+}
+
+/// A step of a pipeline and what it reads.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StepNode {
+    /// Its name, if the spec gives one (steps and sinks read it by).
+    pub name: Option<String>,
+    /// What it reads, in order.
+    pub inputs: Vec<Input>,
+    /// The step.
+    pub spec: StepSpec,
+    /// The `window` step whose windowing its input has (by index in the steps),
+    /// `None` for the global window of a source.
+    pub windowing: Option<usize>,
+    /// Whether its input may hold retractions (a retracting grouping is upstream).
+    pub retractions: bool,
+}
+
+/// A named sink of a pipeline.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SinkNode {
+    /// Its name.
+    pub name: String,
+    /// Where it is in the spec, e.g. `sinks.out` (or `sink`).
+    pub path: String,
+    /// What it reads.
+    pub input: Input,
+    /// Where the records go.
+    pub spec: SinkSpec,
+}
+
+/// What a step or sink reads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Input {
+    /// The records of source `n`.
+    Source(usize),
+    /// The output of step `n`.
+    Step(usize),
+    /// Side output `output` of step `step` (a `pardo`'s `outputs[output]`).
+    Side {
+        /// The step.
+        step: usize,
+        /// Which of its declared outputs.
+        output: usize,
+    },
+}
+
+impl PipelineSpec {
+    /// The one source of a pipeline that has one.
+    pub fn only_source(&self) -> Option<&SourceSpec> {
+        match self.sources.as_slice() {
+            [source] => Some(&source.spec),
+            _ => None,
+        }
+    }
+
+    /// The name of what `input` names, for people: a source's or step's name, or
+    /// the step's path when it has none.
+    pub fn input_name(&self, input: Input) -> String {
+        match input {
+            Input::Source(n) => self.sources[n].name.clone(),
+            Input::Step(n) => {
+                let step = &self.steps[n];
+                step.name
+                    .clone()
+                    .unwrap_or_else(|| step.spec.path().to_owned())
+            }
+            Input::Side { step, output } => {
+                let name = self.input_name(Input::Step(step));
+                match &self.steps[step].spec {
+                    StepSpec::ParDo { outputs, .. } => format!("{name}.{}", outputs[output]),
+                    _ => name,
+                }
+            }
+        }
+    }
 }
 
 /// A source of records.
@@ -166,6 +259,8 @@ pub enum StepSpec {
         path: String,
         /// The plugin.
         plugin: PluginSpec,
+        /// The side outputs it may emit to, by name (read as `step.name`).
+        outputs: Vec<String>,
     },
     /// Group by key and window, and combine each group's values.
     Combine {
@@ -174,6 +269,43 @@ pub enum StepSpec {
         /// The function.
         combine: CombineSpec,
     },
+    /// Merge several inputs into one.
+    Flatten {
+        /// The step's path in the spec.
+        path: String,
+    },
+    /// Group several inputs by key and window at once (CoGroupByKey); each pane
+    /// holds every input's values under its name.
+    CoGroup {
+        /// The step's path in the spec.
+        path: String,
+        /// The inputs' names, which name their lists in each pane.
+        inputs: Vec<String>,
+    },
+}
+
+impl StepSpec {
+    /// The step's path in the spec, e.g. `steps[2].combine`.
+    pub fn path(&self) -> &str {
+        match self {
+            StepSpec::Window { path, .. }
+            | StepSpec::ParDo { path, .. }
+            | StepSpec::Combine { path, .. }
+            | StepSpec::Flatten { path }
+            | StepSpec::CoGroup { path, .. } => path,
+        }
+    }
+
+    /// The step's kind as the spec writes it.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            StepSpec::Window { .. } => "window",
+            StepSpec::ParDo { .. } => "pardo",
+            StepSpec::Combine { .. } => "combine",
+            StepSpec::Flatten { .. } => "flatten",
+            StepSpec::CoGroup { .. } => "cogroup",
+        }
+    }
 }
 
 /// A combine function.
@@ -496,8 +628,10 @@ impl Reader<'_> {
             &[
                 "name",
                 "source",
+                "sources",
                 "steps",
                 "sink",
+                "sinks",
                 "dead_letter",
                 "checkpoint",
                 "trace_versions",
@@ -527,12 +661,13 @@ impl Reader<'_> {
                 stem
             }
         };
-        let source = self.source(&at.key("source"), map.require(self, &at, "source")?)?;
+        let sources = self.sources(&at, &map)?;
         let steps = match map.get("steps") {
             Some(node) => self.steps(&at.key("steps"), node)?,
             None => Vec::new(),
         };
-        let sink = self.sink(&at.key("sink"), map.require(self, &at, "sink")?)?;
+        let sinks = self.sinks(&at, &map)?;
+        let (steps, sinks) = self.resolve(&sources, steps, sinks)?;
         let dead_letter = map
             .get("dead_letter")
             .map(|node| self.dead_letter(&at.key("dead_letter"), node))
@@ -549,13 +684,71 @@ impl Reader<'_> {
         Ok(PipelineSpec {
             name,
             file: self.file.to_owned(),
-            source,
+            sources,
             steps,
-            sink,
+            sinks,
             dead_letter,
             checkpoint,
             trace_versions,
         })
+    }
+
+    /// `source: …` (one, named `source`) or `sources: {name: …, …}`.
+    fn sources(&self, at: &At, map: &Map<'_>) -> Result<Vec<SourceNode>> {
+        let Some(named) = map.get("sources") else {
+            let node = map.require(self, at, "source")?;
+            return Ok(vec![SourceNode {
+                name: "source".to_owned(),
+                path: "source".to_owned(),
+                spec: self.source(&at.key("source"), node)?,
+                idle_timeout: None,
+            }]);
+        };
+        let at = at.key("sources");
+        if let Some(single) = map.get("source") {
+            return Err(self.error(
+                &at,
+                "give either `source` (one source) or `sources` (named ones), not both",
+                single.mark,
+            ));
+        }
+        let NodeValue::Map(entries) = &named.value else {
+            return Err(self.expected(&at, "a map of source names to sources", named));
+        };
+        if entries.is_empty() {
+            return Err(self.expected(&at, "at least one source", named));
+        }
+        let mut sources = Vec::with_capacity(entries.len());
+        for entry in entries {
+            let source_at = at.key(&entry.key);
+            self.check_node_name(&source_at, &entry.key, entry.key_mark)?;
+            // `idle_timeout` sits beside the source's kind.
+            let mut body = entry.value.clone();
+            let mut idle_timeout = None;
+            if let NodeValue::Map(fields) = &mut body.value
+                && let Some(index) = fields.iter().position(|f| f.key == "idle_timeout")
+            {
+                let field = fields.remove(index);
+                idle_timeout =
+                    Some(self.positive_duration(&source_at.key("idle_timeout"), &field.value)?);
+            }
+            sources.push(SourceNode {
+                name: entry.key.clone(),
+                path: source_at.path.clone(),
+                spec: self.source(&source_at, &body)?,
+                idle_timeout,
+            });
+        }
+        Ok(sources)
+    }
+
+    /// A name a spec gives a source, step or sink.
+    fn check_node_name(&self, at: &At, name: &str, mark: Mark) -> Result<()> {
+        if is_name(name) {
+            Ok(())
+        } else {
+            Err(self.error(at, format!("{name:?} is not a name: {NAME_RULES}"), mark))
+        }
     }
 
     fn source(&self, at: &At, node: &Node) -> Result<SourceSpec> {
@@ -687,48 +880,181 @@ impl Reader<'_> {
         Ok(spec)
     }
 
-    fn steps(&self, at: &At, node: &Node) -> Result<Vec<StepSpec>> {
+    fn steps(&self, at: &At, node: &Node) -> Result<Vec<graph::RawStep>> {
+        const KINDS: [&str; 5] = ["window", "combine", "pardo", "flatten", "cogroup"];
         let NodeValue::Seq(items) = &node.value else {
             return Err(self.expected(at, "a list of steps", node));
         };
         let mut steps = Vec::new();
         for (index, item) in items.iter().enumerate() {
             let at = at.index(index);
-            let (kind, body, mark) =
-                self.choice(&at, item, &["window", "combine", "pardo"], "step")?;
+            let (mut name, mut inputs) = (None, None);
+            // A step is its kind, with an optional `name` and `input` or `inputs`.
+            let mut kind_only = item.clone();
+            if let NodeValue::Map(fields) = &mut kind_only.value {
+                let mut kept = Vec::new();
+                for field in fields.drain(..) {
+                    match field.key.as_str() {
+                        "name" => {
+                            let name_text = self.string(&at.key("name"), &field.value)?;
+                            self.check_node_name(&at.key("name"), &name_text, field.value.mark)?;
+                            name = Some((name_text, field.value.mark));
+                        }
+                        "input" | "inputs" => {
+                            inputs = Some(self.input_names(&at.key(&field.key), &field.value)?);
+                        }
+                        _ => kept.push(field),
+                    }
+                }
+                *fields = kept;
+            }
+            let (kind, body, mark) = self.choice(&at, &kind_only, &KINDS, "step")?;
             let step_at = at.key(kind);
             let empty = empty_at(mark);
             let body = body.unwrap_or(&empty);
-            match kind {
+            let spec = match kind {
                 "window" => {
                     let mut trigger_plugins = Vec::new();
                     let (strategy, custom, max_windows_per_element) =
                         self.window(&step_at, body, &mut trigger_plugins)?;
-                    steps.push(StepSpec::Window {
+                    StepSpec::Window {
                         path: step_at.path,
                         strategy,
                         custom,
                         trigger_plugins,
                         max_windows_per_element,
-                    });
+                    }
                 }
                 "pardo" => {
-                    let plugin = self.plugin(&step_at, body)?;
-                    steps.push(StepSpec::ParDo {
+                    // `outputs` sits beside the plugin reference.
+                    let mut body = body.clone();
+                    let mut outputs = Vec::new();
+                    if let NodeValue::Map(fields) = &mut body.value
+                        && let Some(index) = fields.iter().position(|f| f.key == "outputs")
+                    {
+                        let field = fields.remove(index);
+                        outputs = self.output_names(&step_at.key("outputs"), &field.value)?;
+                    }
+                    let plugin = self.plugin(&step_at, &body)?;
+                    StepSpec::ParDo {
                         path: step_at.path,
                         plugin,
-                    });
+                        outputs,
+                    }
+                }
+                "flatten" => {
+                    self.map(&step_at, body, &[])?;
+                    StepSpec::Flatten { path: step_at.path }
+                }
+                "cogroup" => {
+                    self.map(&step_at, body, &[])?;
+                    StepSpec::CoGroup {
+                        path: step_at.path,
+                        inputs: Vec::new(),
+                    }
                 }
                 _ => {
                     let combine = self.combine(&step_at, body)?;
-                    steps.push(StepSpec::Combine {
+                    StepSpec::Combine {
                         path: step_at.path,
                         combine,
-                    });
+                    }
                 }
-            }
+            };
+            steps.push(graph::RawStep {
+                at,
+                mark: item.mark,
+                name,
+                inputs,
+                spec,
+            });
         }
         Ok(steps)
+    }
+
+    /// A pardo's `outputs: [name, …]`: distinct names.
+    fn output_names(&self, at: &At, node: &Node) -> Result<Vec<String>> {
+        let NodeValue::Seq(items) = &node.value else {
+            return Err(self.expected(at, "a list of side output names", node));
+        };
+        let mut names: Vec<String> = Vec::with_capacity(items.len());
+        for (i, item) in items.iter().enumerate() {
+            let name = self.string(&at.index(i), item)?;
+            self.check_node_name(&at.index(i), &name, item.mark)?;
+            if names.contains(&name) {
+                return Err(self.error(
+                    &at.index(i),
+                    format!("{name:?} is declared twice"),
+                    item.mark,
+                ));
+            }
+            names.push(name);
+        }
+        Ok(names)
+    }
+
+    /// `input: name` or `inputs: [name, …]`, with where each is written.
+    fn input_names(&self, at: &At, node: &Node) -> Result<Vec<(String, Mark)>> {
+        match &node.value {
+            NodeValue::Str(_) => Ok(vec![(self.string(at, node)?, node.mark)]),
+            NodeValue::Seq(items) if !items.is_empty() => items
+                .iter()
+                .enumerate()
+                .map(|(i, item)| Ok((self.string(&at.index(i), item)?, item.mark)))
+                .collect(),
+            _ => Err(self.expected(at, "the name of a source or step, or a list of them", node)),
+        }
+    }
+
+    /// `sink: …` (one, named `sink`, reading the last step) or
+    /// `sinks: {name: {input: …, file: …}, …}`.
+    fn sinks(&self, at: &At, map: &Map<'_>) -> Result<Vec<graph::RawSink>> {
+        let Some(named) = map.get("sinks") else {
+            let node = map.require(self, at, "sink")?;
+            return Ok(vec![graph::RawSink {
+                name: "sink".to_owned(),
+                path: "sink".to_owned(),
+                input: None,
+                spec: self.sink(&at.key("sink"), node)?,
+                mark: node.mark,
+            }]);
+        };
+        let at = at.key("sinks");
+        if let Some(single) = map.get("sink") {
+            return Err(self.error(
+                &at,
+                "give either `sink` (one sink) or `sinks` (named ones), not both",
+                single.mark,
+            ));
+        }
+        let NodeValue::Map(entries) = &named.value else {
+            return Err(self.expected(&at, "a map of sink names to sinks", named));
+        };
+        if entries.is_empty() {
+            return Err(self.expected(&at, "at least one sink", named));
+        }
+        let mut sinks = Vec::with_capacity(entries.len());
+        for entry in entries {
+            let sink_at = at.key(&entry.key);
+            self.check_node_name(&sink_at, &entry.key, entry.key_mark)?;
+            let mut body = entry.value.clone();
+            let mut input = None;
+            if let NodeValue::Map(fields) = &mut body.value
+                && let Some(index) = fields.iter().position(|f| f.key == "input")
+            {
+                let field = fields.remove(index);
+                let input_at = sink_at.key("input");
+                input = Some((self.string(&input_at, &field.value)?, field.value.mark));
+            }
+            sinks.push(graph::RawSink {
+                name: entry.key.clone(),
+                path: sink_at.path.clone(),
+                input,
+                spec: self.sink(&sink_at, &body)?,
+                mark: entry.key_mark,
+            });
+        }
+        Ok(sinks)
     }
 
     fn window(

@@ -33,13 +33,16 @@ sink: { file: out.jsonl }
     let spec = spec(text).unwrap();
     assert_eq!(spec.name, "team-scores");
     assert_eq!(
-        spec.source,
+        spec.sources[0].spec,
         SourceSpec::TestStream {
             path: PathBuf::from("dir/figure14.jsonl")
         }
     );
-    assert_eq!(spec.sink, SinkSpec::File(PathBuf::from("dir/out.jsonl")));
-    let StepSpec::Window { path, strategy, .. } = &spec.steps[0] else {
+    assert_eq!(
+        spec.sinks[0].spec,
+        SinkSpec::File(PathBuf::from("dir/out.jsonl"))
+    );
+    let StepSpec::Window { path, strategy, .. } = &spec.steps[0].spec else {
         panic!("expected a window step")
     };
     assert_eq!(path, "steps[0].window");
@@ -64,7 +67,7 @@ sink: { file: out.jsonl }
         }
     );
     assert_eq!(
-        spec.steps[1],
+        spec.steps[1].spec,
         StepSpec::Combine {
             path: "steps[1].combine".into(),
             combine: CombineSpec::Builtin(Builtin::Sum)
@@ -154,7 +157,7 @@ fn every_trigger_form_parses() {
             "      global: {{}}\n      trigger: {text}"
         )))
         .unwrap_or_else(|err| panic!("{text}: {err}"));
-        let StepSpec::Window { strategy, .. } = &spec.steps[0] else {
+        let StepSpec::Window { strategy, .. } = &spec.steps[0].spec else {
             panic!("expected a window step")
         };
         assert_eq!(strategy.trigger, expected, "{text}");
@@ -167,7 +170,7 @@ fn window_functions_and_defaults() {
         "      sliding: { size: 1h, period: 10m, offset: 5m }",
     ))
     .unwrap();
-    let StepSpec::Window { strategy, .. } = &spec.steps[0] else {
+    let StepSpec::Window { strategy, .. } = &spec.steps[0].spec else {
         panic!()
     };
     assert_eq!(
@@ -311,7 +314,7 @@ checkpoint: { interval: 10s, records: 5000, keep: 3 }
 ";
     let spec = spec(text).unwrap();
     assert_eq!(
-        spec.source,
+        spec.sources[0].spec,
         SourceSpec::File(JsonLinesSpec {
             path: Some(PathBuf::from("dir/events.jsonl")),
             timestamp: FieldPath(vec!["meta".into(), "ts".into()]),
@@ -341,7 +344,7 @@ checkpoint: { interval: 10s, records: 5000, keep: 3 }
         "source: { generator: { elements: 10, keys: 2, rate: 5, seed: 9 } }\nsink: { stdout: {} }\n",
     )
     .unwrap();
-    let SourceSpec::Generator(generator) = generated.source else {
+    let SourceSpec::Generator(generator) = generated.sources[0].spec.clone() else {
         panic!()
     };
     assert_eq!(
@@ -370,7 +373,7 @@ fn plugin_references_with_config_limits_and_grants() {
     let StepSpec::Combine {
         combine: CombineSpec::Plugin(plugin),
         ..
-    } = &spec.steps[0]
+    } = &spec.steps[0].spec
     else {
         panic!("expected a plugin combine")
     };
@@ -446,7 +449,7 @@ fn sliding_windows_past_the_windows_per_element_bound_are_refused() {
     let StepSpec::Window {
         max_windows_per_element,
         ..
-    } = &spec(&raised).unwrap().steps[0]
+    } = &spec(&raised).unwrap().steps[0].spec
     else {
         panic!("a window step")
     };
@@ -546,4 +549,150 @@ fn settings_that_size_buffers_are_bounded() {
         );
     }
     assert!(spec(&source("{ stdin: { bundle_size: 100000 } }")).is_ok());
+}
+
+const GRAPH: &str = "name: joined
+sources:
+  persons: { test_stream: persons.jsonl }
+  auctions: { test_stream: auctions.jsonl, idle_timeout: 5s }
+steps:
+  - name: join
+    inputs: [persons_w, auctions_w]
+    cogroup: {}
+  - name: persons_w
+    input: persons
+    window: { fixed: { size: 10s } }
+  - name: auctions_w
+    input: auctions
+    window: { fixed: { size: 10s } }
+  - name: counted
+    input: auctions_w
+    combine: count
+sinks:
+  joined: { input: join, file: joined.jsonl }
+  counts: { input: counted, stdout: {} }
+";
+
+#[test]
+fn a_graph_spec_names_sources_steps_and_sinks_and_is_ordered_by_what_reads_what() {
+    let spec = spec(GRAPH).unwrap();
+    let names: Vec<&str> = spec.sources.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(names, ["persons", "auctions"]);
+    assert_eq!(spec.sources[1].idle_timeout, Some(5_000));
+    assert_eq!(spec.sources[1].path, "sources.auctions");
+    // The cogroup comes after the windows it reads, whatever the spec's order.
+    let order: Vec<&str> = spec.steps.iter().map(|s| s.spec.path()).collect();
+    assert_eq!(
+        order,
+        [
+            "steps[1].window",
+            "steps[2].window",
+            "steps[0].cogroup",
+            "steps[3].combine"
+        ]
+    );
+    assert_eq!(spec.steps[0].inputs, [Input::Source(0)]);
+    assert_eq!(spec.steps[2].inputs, [Input::Step(0), Input::Step(1)]);
+    let StepSpec::CoGroup { inputs, .. } = &spec.steps[2].spec else {
+        panic!("expected the cogroup")
+    };
+    assert_eq!(inputs, &["persons_w", "auctions_w"]);
+    assert_eq!(spec.steps[2].windowing, Some(0));
+    assert_eq!(spec.steps[3].windowing, Some(1));
+    assert_eq!(spec.sinks[0].input, Input::Step(2));
+    assert_eq!(spec.sinks[1].input, Input::Step(3));
+    assert_eq!(
+        spec.sinks[0].spec,
+        SinkSpec::File(PathBuf::from("dir/joined.jsonl"))
+    );
+}
+
+#[test]
+fn a_chain_is_a_graph_whose_steps_read_the_one_before() {
+    let spec = spec(&with_window("      fixed: { size: 1m }")).unwrap();
+    assert_eq!(spec.sources[0].name, "source");
+    assert_eq!(spec.steps[0].inputs, [Input::Source(0)]);
+    assert_eq!(spec.steps[1].inputs, [Input::Step(0)]);
+    assert_eq!(spec.sinks[0].name, "sink");
+    assert_eq!(spec.sinks[0].input, Input::Step(1));
+}
+
+#[test]
+fn graph_errors_name_the_path_and_what_is_wrong() {
+    let cases: [(&str, &str, &str, &str); 9] = [
+        (
+            "inputs: [persons_w, auctions_w]",
+            "inputs: [person_w, auctions_w]",
+            "steps[0].inputs[0]",
+            "no source or step is named \"person_w\"; did you mean \"persons_w\"?",
+        ),
+        (
+            "    input: persons\n    window",
+            "    input: join\n    window",
+            "steps[0]",
+            "the steps read each other in a cycle: steps[0] (join) → steps[1] (persons_w) → steps[0] (join)",
+        ),
+        (
+            "    inputs: [persons_w, auctions_w]\n    cogroup",
+            "    inputs: [persons_w]\n    cogroup",
+            "steps[0].inputs",
+            "a cogroup groups two or more inputs: give `inputs: [a, b]`",
+        ),
+        (
+            "    input: auctions_w\n    combine",
+            "    inputs: [auctions_w, persons_w]\n    combine",
+            "steps[3].inputs",
+            "a combine step reads one input; flatten several into one first",
+        ),
+        (
+            "    input: auctions\n    window: { fixed: { size: 10s } }",
+            "    input: auctions\n    window: { fixed: { size: 20s } }",
+            "steps[0].inputs[1]",
+            "auctions_w has the windowing of steps[2].window, but persons_w has the windowing of steps[1].window: the inputs of a cogroup must be windowed alike",
+        ),
+        (
+            "  counts: { input: counted, stdout: {} }\n",
+            "",
+            "steps[3].combine",
+            "no step or sink reads the output of steps[3].combine (counted): send it to a sink or remove it",
+        ),
+        (
+            "  - name: counted\n    input: auctions_w\n    combine: count\n",
+            "  - name: counted\n    input: auctions_w\n    combine: count\n  - name: join\n    input: counted\n    combine: sum\n",
+            "steps[4].name",
+            "\"join\" already names a source or an earlier step",
+        ),
+        (
+            "  - name: join",
+            "  - name: Join",
+            "steps[0].name",
+            "\"Join\" is not a name",
+        ),
+        (
+            "name: joined\n",
+            "name: joined\nsource: { test_stream: x.jsonl }\n",
+            "sources",
+            "give either `source` (one source) or `sources` (named ones), not both",
+        ),
+    ];
+    for (from, to, path, message) in cases {
+        assert!(GRAPH.contains(from), "{from}");
+        let err = error(&GRAPH.replacen(from, to, 1));
+        assert_eq!(err.path, path, "{err}");
+        assert!(err.message.starts_with(message), "{err}");
+    }
+    let unread = error(&GRAPH.replace(
+        "  persons: { test_stream: persons.jsonl }\n",
+        "  persons: { test_stream: persons.jsonl }\n  spare: { test_stream: spare.jsonl }\n",
+    ));
+    assert_eq!(unread.path, "sources.spare");
+    assert_eq!(unread.message, "no step or sink reads the source \"spare\"");
+    let no_input = error(&GRAPH.replacen("    inputs: [persons_w, auctions_w]\n", "", 1));
+    assert_eq!(no_input.path, "steps[0]");
+    assert!(
+        no_input.message.starts_with(
+            "the first step needs `input`: the pipeline has 2 sources (persons, auctions)"
+        ),
+        "{no_input}"
+    );
 }
