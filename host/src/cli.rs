@@ -877,6 +877,10 @@ fn describe_source(source: &SourceSpec) -> String {
             format.timestamp.to_string(),
             format_duration(format.max_out_of_orderness)
         ),
+        SourceSpec::Nexmark(nexmark) => format!(
+            "Nexmark events ({} at {} per second, seed {})",
+            nexmark.config.num_events, nexmark.config.first_event_rate, nexmark.config.seed
+        ),
         SourceSpec::Generator(generator) => format!(
             "generator of {} records over {} keys",
             generator

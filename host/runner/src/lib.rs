@@ -31,7 +31,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::sink::dead_letters::{self, DeadLetterWriter};
 use crate::sink::{FileOutput, JsonLinesSink, Sink};
-use crate::source::{Clock, Generator, JsonLines, Poll, Source, TestStream};
+use crate::source::{Clock, Generator, JsonLines, Nexmark, Poll, Source, TestStream};
 use crate::source_set::SourceSet;
 use crate::spec::{
     CheckpointSpec, CombineSpec, DeadLetterSpec, Input, PipelineSpec, SinkNode, SinkSpec,
@@ -401,6 +401,10 @@ pub fn open_source(
         (SourceSpec::File(format) | SourceSpec::Stdin(format), Some(Endpoint::Standard))
         | (SourceSpec::Stdin(format), None) => Box::new(JsonLines::stdin(format)),
         (SourceSpec::Generator(generator), None) => Box::new(Generator::new(generator)),
+        (SourceSpec::Nexmark(nexmark), None) => Box::new(
+            Nexmark::new(nexmark)
+                .map_err(|err| refuse(format!("{}.nexmark", source.path), &err.to_string()))?,
+        ),
         (SourceSpec::Ingest(_), _) => {
             return Err(refuse(
                 format!("{}.ingest", source.path),
@@ -412,6 +416,12 @@ pub fn open_source(
             return Err(refuse(
                 format!("{}.generator", source.path),
                 "a generator reads no input, so --input does not apply",
+            ));
+        }
+        (SourceSpec::Nexmark(_), Some(_)) => {
+            return Err(refuse(
+                format!("{}.nexmark", source.path),
+                "the Nexmark source reads no input, so --input does not apply",
             ));
         }
     })
@@ -487,6 +497,7 @@ fn io_description(spec: &PipelineSpec, options: &RunOptions) -> (serde_json::Val
             SourceSpec::Stdin(_) => "stdin".to_owned(),
             SourceSpec::Ingest(_) => "ingest".to_owned(),
             SourceSpec::Generator(generator) => format!("{generator:?}"),
+            SourceSpec::Nexmark(nexmark) => format!("{nexmark:?}"),
         },
     };
     let input = match spec.sources.as_slice() {

@@ -155,6 +155,8 @@ pub enum SourceSpec {
     Stdin(JsonLinesSpec),
     /// Generated records, for benchmarks and demos.
     Generator(GeneratorSpec),
+    /// The Nexmark benchmark's events.
+    Nexmark(NexmarkSpec),
     /// JSON Lines pushed to `millrace serve`'s ingest endpoint.
     Ingest(JsonLinesSpec),
 }
@@ -231,6 +233,15 @@ pub struct GeneratorSpec {
     /// Seed of the pseudo-random sequence.
     pub seed: u64,
     /// Records per bundle.
+    pub bundle_size: usize,
+}
+
+/// Settings of the Nexmark source.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NexmarkSpec {
+    /// The generator's settings (Beam's, with Beam's defaults).
+    pub config: millrace_nexmark::GeneratorConfig,
+    /// Events per bundle.
     pub bundle_size: usize,
 }
 
@@ -752,7 +763,14 @@ impl Reader<'_> {
     }
 
     fn source(&self, at: &At, node: &Node) -> Result<SourceSpec> {
-        let kinds = ["test_stream", "file", "stdin", "generator", "ingest"];
+        let kinds = [
+            "test_stream",
+            "file",
+            "stdin",
+            "generator",
+            "nexmark",
+            "ingest",
+        ];
         let (kind, body, mark) = self.choice(at, node, &kinds, "source")?;
         let at = at.key(kind);
         let empty = empty_at(mark);
@@ -771,6 +789,7 @@ impl Reader<'_> {
             "file" => Ok(SourceSpec::File(self.json_lines(&at, body, true)?)),
             "stdin" => Ok(SourceSpec::Stdin(self.json_lines(&at, body, false)?)),
             "ingest" => Ok(SourceSpec::Ingest(self.json_lines(&at, body, false)?)),
+            "nexmark" => Ok(SourceSpec::Nexmark(self.nexmark(&at, body)?)),
             _ => Ok(SourceSpec::Generator(self.generator(&at, body)?)),
         }
     }
@@ -878,6 +897,56 @@ impl Reader<'_> {
                 self.count_up_to(&at.key("bundle_size"), node, 1, MAX_BUNDLE_SIZE)? as usize;
         }
         Ok(spec)
+    }
+
+    /// `nexmark: {events, rate, seed, …}`: the generator's settings by the names of
+    /// `millrace_nexmark::GeneratorConfig` (`events` and `rate` for `num_events` and
+    /// `first_event_rate`), and `bundle_size`.
+    fn nexmark(&self, at: &At, node: &Node) -> Result<NexmarkSpec> {
+        let mut bundle_size = 1000;
+        let mut fields = serde_json::Map::new();
+        let entries: &[Entry] = match &node.value {
+            NodeValue::Map(entries) => entries,
+            NodeValue::Null => &[],
+            _ => return Err(self.expected(at, "a map of Nexmark generator settings", node)),
+        };
+        for entry in entries {
+            let field_at = at.key(&entry.key);
+            let name = match entry.key.as_str() {
+                "bundle_size" => {
+                    bundle_size =
+                        self.count_up_to(&field_at, &entry.value, 1, MAX_BUNDLE_SIZE)? as usize;
+                    continue;
+                }
+                "events" => "num_events",
+                "rate" => "first_event_rate",
+                other => other,
+            };
+            fields.insert(name.to_owned(), to_json(&entry.value));
+        }
+        let config: millrace_nexmark::GeneratorConfig =
+            serde_json::from_value(serde_json::Value::Object(fields))
+                .map_err(|err| self.error(at, err.to_string(), node.mark))?;
+        config.validate().map_err(|err| {
+            let key = match err.field {
+                "num_events" => "events",
+                "first_event_rate" => "rate",
+                other => other,
+            };
+            let mark = entries
+                .iter()
+                .find(|entry| entry.key == key)
+                .map_or(node.mark, |entry| entry.value.mark);
+            self.error(
+                &at.key(key),
+                format!("expected {}, found {}", err.expected, err.actual),
+                mark,
+            )
+        })?;
+        Ok(NexmarkSpec {
+            config,
+            bundle_size,
+        })
     }
 
     fn steps(&self, at: &At, node: &Node) -> Result<Vec<graph::RawStep>> {
