@@ -7,8 +7,10 @@
 //! with checkpoints (to RocksDB and to the in-memory backend), reported as a ratio
 //! of the same scenario without. `--scenario checkpoints` measures checkpoint time,
 //! size and recovery as state grows; `--scenario swap` and `--scenario idle` measure
-//! the server ([`serve`]).
+//! the server ([`serve`]); `--scenario nexmark` runs the Nexmark queries
+//! ([`nexmark`]).
 
+mod nexmark;
 mod serve;
 
 use std::collections::HashMap;
@@ -74,6 +76,9 @@ pub struct BenchArgs {
     /// The example plugins' folder, for `--scenario swap|idle`.
     #[arg(long, value_name = "DIR", default_value = "plugins")]
     plugins: PathBuf,
+    /// The Nexmark query specs' folder, for `--scenario nexmark` (its `q*.yaml`).
+    #[arg(long, value_name = "DIR", default_value = "examples/nexmark")]
+    queries: PathBuf,
 }
 
 /// A benchmark scenario.
@@ -97,6 +102,9 @@ enum Scenario {
     Swap,
     /// The server: resident memory of idle pipelines (not in `all`).
     Idle,
+    /// Each Nexmark query of `--queries` over `--elements` events, without state and
+    /// with RocksDB checkpoints (not in `all`).
+    Nexmark,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -123,6 +131,7 @@ pub fn main(args: BenchArgs) -> ExitCode {
         Scenario::Checkpoints => return checkpoint_growth(&args),
         Scenario::Swap => return report(serve::swap(&args.plugins, args.swaps), args.json),
         Scenario::Idle => return report(serve::idle(&args.plugins, args.pipelines), args.json),
+        Scenario::Nexmark => return nexmark::run(&args),
         _ => {}
     }
     if args.scenario != Scenario::All {
@@ -292,7 +301,11 @@ fn measure(scenario: Scenario, args: &BenchArgs) -> Measurement {
     let started = Instant::now();
     let mut checkpoints = Checkpointing::new(scenario, args);
     let records_out = match scenario {
-        Scenario::All | Scenario::Checkpoints | Scenario::Swap | Scenario::Idle => 0,
+        Scenario::All
+        | Scenario::Checkpoints
+        | Scenario::Swap
+        | Scenario::Idle
+        | Scenario::Nexmark => 0,
         Scenario::Generate => drive(args, None, &mut checkpoints),
         Scenario::Baseline => baseline(args),
         Scenario::Fixed => {
