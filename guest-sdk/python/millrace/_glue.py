@@ -110,21 +110,35 @@ def _windows(starts: Sequence[int], ends: Sequence[int]) -> list[Window]:
 class Emitted:
     """What a DoFn call emits, column by column, and the inputs it could not handle."""
 
-    __slots__ = ("keys", "values", "timestamps", "sources", "errors")
+    __slots__ = ("keys", "values", "timestamps", "sources", "side", "errors")
 
     def __init__(self) -> None:
         self.keys = Blobs()
         self.values = Blobs()
         self.timestamps: list[int] = []
         self.sources: list[int] = []
+        # The side output of each output that goes to one, by output index: most
+        # outputs go to the main output, so this stays small.
+        self.side: dict[int, str] = {}
         self.errors: list[tuple[int, str]] = []
 
-    def push(self, source: int, key: bytes, value: bytes, timestamp: int) -> None:
-        """Emits one element, from input ``source``."""
+    def push(self, source: int, key: bytes, value: bytes, timestamp: int, to: str = "") -> None:
+        """Emits one element, from input ``source``, to side output ``to`` ("": main)."""
+        if to:
+            self.side[len(self.timestamps)] = to
         self.keys.push(key)
         self.values.push(value)
         self.timestamps.append(timestamp)
         self.sources.append(source)
+
+    def tags(self) -> Blobs:
+        """Each output's side output ("" for the main one), or none if all go to the
+        main output."""
+        tags = Blobs()
+        if self.side:
+            for index in range(len(self.timestamps)):
+                tags.push(self.side.get(index, "").encode())
+        return tags
 
     def mark(self) -> tuple[int, int, int]:
         """Where the output stands, for :meth:`rollback`."""
@@ -136,12 +150,15 @@ class Emitted:
         del self.keys.data[key_mark:], self.values.data[value_mark:]
         del self.keys.ends[count:], self.values.ends[count:]
         del self.timestamps[count:], self.sources[count:]
+        for index in [index for index in self.side if index >= count]:
+            del self.side[index]
 
     def drop(self, sources: Container[int], since: tuple[int, int, int]) -> None:
         """Takes back what the inputs ``sources`` emitted since ``since``."""
         kept = [
-            (key, value, timestamp, source)
-            for key, value, timestamp, source in zip(
+            (key, value, timestamp, source, self.side.get(index, ""))
+            for index, key, value, timestamp, source in zip(
+                range(since[2], len(self.timestamps)),
                 split(bytes(self.keys.data), self.keys.ends)[since[2] :],
                 split(bytes(self.values.data), self.values.ends)[since[2] :],
                 self.timestamps[since[2] :],
@@ -150,8 +167,8 @@ class Emitted:
             if source not in sources
         ]
         self.rollback(since)
-        for key, value, timestamp, source in kept:
-            self.push(source, key, value, timestamp)
+        for key, value, timestamp, source, to in kept:
+            self.push(source, key, value, timestamp, to)
 
     def emit_all(
         self, results: Iterable[Any] | None, source: int, key: bytes, timestamp: int
@@ -171,6 +188,8 @@ class Emitted:
         try:
             for item in results:
                 if type(item) is Output:
+                    if item.to:
+                        self.side[len(self.timestamps)] = item.to
                     keys += key if item.key is SAME_KEY else encode_json(item.key)
                     values += encode_json(item.value)
                     self.timestamps.append(
@@ -230,15 +249,24 @@ class Batch(Generic[In]):
         return self._sources[index]
 
     def emit(
-        self, index: int, value: Json, *, key: Json = SAME_KEY, timestamp: int | None = None
+        self,
+        index: int,
+        value: Json,
+        *,
+        key: Json = SAME_KEY,
+        timestamp: int | None = None,
+        to: str = "",
     ) -> None:
         """Emits ``value`` for element ``index``: with its key and event time unless
-        ``key`` or ``timestamp`` say otherwise, and in its window."""
+        ``key`` or ``timestamp`` say otherwise, in its window, to the main output or
+        the side output ``to``."""
         if index < 0:
             raise IndexError(f"no element {index} in a batch of {len(self.values)}")
         source = self._sources[index]
         run = self._run
         keys, values = run.out.keys, run.out.values
+        if to:
+            run.out.side[len(run.out.timestamps)] = to
         # Emitted.push, written out: this runs once per output.
         keys.data += run.raw_keys[source] if key is SAME_KEY else encode_json(key)
         keys.ends.append(len(keys.data))

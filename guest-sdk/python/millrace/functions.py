@@ -228,25 +228,38 @@ class Output:
     """An element a DoFn emits under another key or at another time than its input.
 
     ``yield value`` emits with the input's key and time; ``yield Output(value,
-    key="ann", timestamp=ts)`` re-keys or re-times it. Outputs always take the input's
-    window.
+    key="ann", timestamp=ts)`` re-keys or re-times it, and ``to="rejects"`` sends it
+    to a side output the step declares (``pardo: {plugin: …, outputs: [rejects]}``).
+    Outputs always take the input's window.
     """
 
-    __slots__ = ("value", "key", "timestamp")
+    __slots__ = ("value", "key", "timestamp", "to")
 
-    def __init__(self, value: Json, *, key: Json = SAME_KEY, timestamp: int | None = None) -> None:
+    def __init__(
+        self,
+        value: Json,
+        *,
+        key: Json = SAME_KEY,
+        timestamp: int | None = None,
+        to: str = "",
+    ) -> None:
         self.value = value
         self.key = key
         self.timestamp = timestamp
+        self.to = to
 
     def __repr__(self) -> str:
-        return f"Output({self.value!r}, key={self.key!r}, timestamp={self.timestamp!r})"
+        return (
+            f"Output({self.value!r}, key={self.key!r}, timestamp={self.timestamp!r}, "
+            f"to={self.to!r})"
+        )
 
     def __eq__(self, other: object) -> bool:
-        return isinstance(other, Output) and (self.value, self.key, self.timestamp) == (
+        return isinstance(other, Output) and (self.value, self.key, self.timestamp, self.to) == (
             other.value,
             other.key,
             other.timestamp,
+            other.to,
         )
 
 

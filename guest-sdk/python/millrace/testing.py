@@ -78,6 +78,8 @@ class Record(NamedTuple):
     timestamp: int
     source: int
     """The index of the input (or fired timer) it came from."""
+    to: str = ""
+    """The side output it went to; "" for the main output."""
 
 
 class Processed(NamedTuple):
@@ -97,8 +99,10 @@ def _processed(emitted: Emitted) -> Processed:
     keys = [JSON.decode(item) for item in split(bytes(emitted.keys.data), emitted.keys.ends)]
     values = [JSON.decode(item) for item in split(bytes(emitted.values.data), emitted.values.ends)]
     records = [
-        Record(key, value, timestamp, source)
-        for key, value, timestamp, source in zip(keys, values, emitted.timestamps, emitted.sources)
+        Record(key, value, timestamp, source, emitted.side.get(index, ""))
+        for index, (key, value, timestamp, source) in enumerate(
+            zip(keys, values, emitted.timestamps, emitted.sources)
+        )
     ]
     return Processed(records, list(emitted.errors))
 

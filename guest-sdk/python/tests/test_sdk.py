@@ -39,6 +39,26 @@ class BulkDoubler(millrace.DoFn[int]):
                 batch.emit(index, value, key="copy", timestamp=batch.timestamps[index] + 1)
 
 
+class Splitter(millrace.DoFn[int]):
+    """Odd values to the side output "odd", even ones to the main output; fails on 7
+    after emitting."""
+
+    def process(self, element):
+        yield Output(element.value, to="odd" if element.value % 2 else "")
+        if element.value == 7:
+            raise ValueError("seven")
+
+
+class BulkSplitter(millrace.DoFn[int]):
+    """As Splitter, on the bulk path: rejects 7 after emitting it."""
+
+    def process_batch(self, batch):
+        for index, value in enumerate(batch.values):
+            batch.emit(index, value, to="odd" if value % 2 else "")
+            if value == 7:
+                batch.reject(index, "seven")
+
+
 class Reminder(millrace.DoFn[str]):
     """Emits each value again once the processing clock passes 100 ms after it."""
 
@@ -134,6 +154,29 @@ class DoFnTest(unittest.TestCase):
         self.assertEqual(
             harness.state, {('"a"', Window.GLOBAL.start, Window.GLOBAL.end): {"last": 2}}
         )
+
+    def test_side_outputs_are_named_per_output_and_taken_back_with_a_failed_element(
+        self,
+    ) -> None:
+        for dofn in (Splitter, BulkSplitter):
+            out = DoFnHarness(dofn).process([Element(v, key="k") for v in (1, 2, 7, 3)])
+            self.assertEqual(
+                [(r.value, r.to, r.source) for r in out.outputs],
+                [(1, "odd", 0), (2, "", 1), (3, "odd", 3)],
+                dofn.__name__,
+            )
+            self.assertEqual([index for index, _ in out.errors], [2], dofn.__name__)
+
+    def test_outputs_carry_no_tags_unless_one_goes_to_a_side_output(self) -> None:
+        from millrace._glue import Emitted
+
+        main = Emitted()
+        main.push(0, b"null", b"1", 5)
+        self.assertEqual(main.tags().ends, [])
+        mixed = Emitted()
+        mixed.push(0, b"null", b"1", 5)
+        mixed.push(0, b"null", b"2", 5, to="odd")
+        self.assertEqual((bytes(mixed.tags().data), mixed.tags().ends), (b"odd", [0, 3]))
 
     def test_the_bulk_path_takes_back_what_rejected_elements_did(self) -> None:
         harness = DoFnHarness(BulkDoubler)

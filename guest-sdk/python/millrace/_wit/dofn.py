@@ -6,7 +6,7 @@ from wit_world import exports
 from wit_world.exports import dofn as wit
 from wit_world.imports import state, types
 
-from millrace._glue import DoFnRunner, Emitted
+from millrace._glue import Blobs, DoFnRunner, Emitted
 from millrace._wit._host import guarded, start
 from millrace.functions import exported
 
@@ -26,14 +26,17 @@ _STATE = _HostState()
 _runner: DoFnRunner | None = None
 
 
+def _blobs(blobs: Blobs) -> types.Blobs:
+    return types.Blobs(bytes(blobs.data), blobs.ends)
+
+
 def _output(emitted: Emitted) -> wit.Output:
     return wit.Output(
         keys=types.Blobs(bytes(emitted.keys.data), emitted.keys.ends),
         values=types.Blobs(bytes(emitted.values.data), emitted.values.ends),
         timestamps=emitted.timestamps,
         sources=emitted.sources,
-        # Every output to the main output; side outputs are not in the Python SDK yet.
-        tags=types.Blobs(b"", []),
+        tags=_blobs(emitted.tags()),
         errors=[types.ElementError(index, message) for index, message in emitted.errors],
     )
 
