@@ -715,34 +715,16 @@ impl Reader<'_> {
                 idle_timeout: None,
             }]);
         };
-        let at = at.key("sources");
-        if let Some(single) = map.get("source") {
-            return Err(self.error(
-                &at,
-                "give either `source` (one source) or `sources` (named ones), not both",
-                single.mark,
-            ));
-        }
-        let NodeValue::Map(entries) = &named.value else {
-            return Err(self.expected(&at, "a map of source names to sources", named));
-        };
-        if entries.is_empty() {
-            return Err(self.expected(&at, "at least one source", named));
-        }
+        let (at, entries) = self.named(at, map, "sources", "source", named)?;
         let mut sources = Vec::with_capacity(entries.len());
         for entry in entries {
             let source_at = at.key(&entry.key);
             self.check_node_name(&source_at, &entry.key, entry.key_mark)?;
             // `idle_timeout` sits beside the source's kind.
-            let mut body = entry.value.clone();
-            let mut idle_timeout = None;
-            if let NodeValue::Map(fields) = &mut body.value
-                && let Some(index) = fields.iter().position(|f| f.key == "idle_timeout")
-            {
-                let field = fields.remove(index);
-                idle_timeout =
-                    Some(self.positive_duration(&source_at.key("idle_timeout"), &field.value)?);
-            }
+            let (body, idle_timeout) = split_off(&entry.value, "idle_timeout");
+            let idle_timeout = idle_timeout
+                .map(|field| self.positive_duration(&source_at.key("idle_timeout"), &field.value))
+                .transpose()?;
             sources.push(SourceNode {
                 name: entry.key.clone(),
                 path: source_at.path.clone(),
@@ -751,6 +733,39 @@ impl Reader<'_> {
             });
         }
         Ok(sources)
+    }
+
+    /// The entries of `plural:` (`named`, a map of names to its items), which
+    /// excludes `singular:`.
+    fn named<'n>(
+        &self,
+        at: &At,
+        map: &Map<'_>,
+        plural: &str,
+        singular: &str,
+        named: &'n Node,
+    ) -> Result<(At, &'n [Entry])> {
+        let at = at.key(plural);
+        if let Some(single) = map.get(singular) {
+            return Err(self.error(
+                &at,
+                format!(
+                    "give either `{singular}` (one {singular}) or `{plural}` (named ones), not both"
+                ),
+                single.mark,
+            ));
+        }
+        let NodeValue::Map(entries) = &named.value else {
+            return Err(self.expected(
+                &at,
+                &format!("a map of {singular} names to {plural}"),
+                named,
+            ));
+        };
+        if entries.is_empty() {
+            return Err(self.expected(&at, &format!("at least one {singular}"), named));
+        }
+        Ok((at, entries))
     }
 
     /// A name a spec gives a source, step or sink.
@@ -996,14 +1011,11 @@ impl Reader<'_> {
                 }
                 "pardo" => {
                     // `outputs` sits beside the plugin reference.
-                    let mut body = body.clone();
-                    let mut outputs = Vec::new();
-                    if let NodeValue::Map(fields) = &mut body.value
-                        && let Some(index) = fields.iter().position(|f| f.key == "outputs")
-                    {
-                        let field = fields.remove(index);
-                        outputs = self.output_names(&step_at.key("outputs"), &field.value)?;
-                    }
+                    let (body, outputs) = split_off(body, "outputs");
+                    let outputs = outputs
+                        .map(|field| self.output_names(&step_at.key("outputs"), &field.value))
+                        .transpose()?
+                        .unwrap_or_default();
                     let plugin = self.plugin(&step_at, &body)?;
                     StepSpec::ParDo {
                         path: step_at.path,
@@ -1088,33 +1100,18 @@ impl Reader<'_> {
                 mark: node.mark,
             }]);
         };
-        let at = at.key("sinks");
-        if let Some(single) = map.get("sink") {
-            return Err(self.error(
-                &at,
-                "give either `sink` (one sink) or `sinks` (named ones), not both",
-                single.mark,
-            ));
-        }
-        let NodeValue::Map(entries) = &named.value else {
-            return Err(self.expected(&at, "a map of sink names to sinks", named));
-        };
-        if entries.is_empty() {
-            return Err(self.expected(&at, "at least one sink", named));
-        }
+        let (at, entries) = self.named(at, map, "sinks", "sink", named)?;
         let mut sinks = Vec::with_capacity(entries.len());
         for entry in entries {
             let sink_at = at.key(&entry.key);
             self.check_node_name(&sink_at, &entry.key, entry.key_mark)?;
-            let mut body = entry.value.clone();
-            let mut input = None;
-            if let NodeValue::Map(fields) = &mut body.value
-                && let Some(index) = fields.iter().position(|f| f.key == "input")
-            {
-                let field = fields.remove(index);
-                let input_at = sink_at.key("input");
-                input = Some((self.string(&input_at, &field.value)?, field.value.mark));
-            }
+            let (body, input) = split_off(&entry.value, "input");
+            let input = input
+                .map(|field| {
+                    let text = self.string(&sink_at.key("input"), &field.value)?;
+                    Ok((text, field.value.mark))
+                })
+                .transpose()?;
             sinks.push(graph::RawSink {
                 name: entry.key.clone(),
                 path: sink_at.path.clone(),
@@ -1664,6 +1661,19 @@ fn unknown(what: &str, name: &str, allowed: &[&str]) -> String {
             allowed.join(", ")
         ),
     }
+}
+
+/// `node` without its field `key` (if it is a map), and that field.
+fn split_off(node: &Node, key: &str) -> (Node, Option<Entry>) {
+    let mut rest = node.clone();
+    let field = match &mut rest.value {
+        NodeValue::Map(fields) => fields
+            .iter()
+            .position(|field| field.key == key)
+            .map(|index| fields.remove(index)),
+        _ => None,
+    };
+    (rest, field)
 }
 
 /// A bare `name` in a choice stands for `name:` with nothing under it.
