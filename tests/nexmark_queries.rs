@@ -608,9 +608,16 @@ fn q6_averages_each_sellers_last_10_winning_prices() {
     };
     let output = run_example("q6", &[]);
     let mut panes: BTreeMap<i64, Vec<(i64, i64)>> = BTreeMap::new();
+    let mut finals: BTreeMap<i64, (String, bool)> = BTreeMap::new();
     for record in &output {
         assert_eq!(record["window"], "global", "{record}");
         assert_eq!(record["retraction"], false, "{record}");
+        let timing = record["pane"]["timing"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        let last = record["pane"]["last"].as_bool().unwrap_or(false);
+        finals.insert(int(record, "key"), (timing, last));
         panes
             .entry(int(record, "key"))
             .or_default()
@@ -628,17 +635,29 @@ fn q6_averages_each_sellers_last_10_winning_prices() {
     for (seller, winners) in &mut per_seller {
         let means = moving_means(winners);
         let panes = &panes[seller];
-        let values: Vec<i64> = panes.iter().map(|pane| pane.1).collect();
         let indexes: Vec<i64> = panes.iter().map(|pane| pane.0).collect();
         assert_eq!(
             indexes,
             (0..panes.len() as i64).collect::<Vec<_>>(),
             "seller {seller}"
         );
+        // When the input ends the global window expires: as in Beam, its final pane
+        // is ON_TIME and last, and (accumulating) repeats the last mean.
+        assert_eq!(
+            finals[seller],
+            ("ON_TIME".to_owned(), true),
+            "seller {seller}: the final pane"
+        );
+        let values: Vec<i64> = panes[..panes.len() - 1].iter().map(|pane| pane.1).collect();
+        assert_eq!(
+            panes.last().map(|pane| pane.1).as_ref(),
+            means.last(),
+            "seller {seller}: the last pane"
+        );
         assert_eq!(
             values.last(),
             means.last(),
-            "seller {seller}: the last pane"
+            "seller {seller}: the last early pane"
         );
         // Each pane is the mean after some close, later than the previous pane's.
         let mut rest = means.iter();

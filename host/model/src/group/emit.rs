@@ -32,8 +32,14 @@ pub(super) struct PendingPane<A> {
 
 impl<C: CombineFn> GroupByKeyAndWindow<C> {
     /// Produces the window's next pane: computes pane info and the output
-    /// timestamp, releases holds, and queues the pane for value extraction.
-    pub(super) fn emit(&mut self, target: Target, is_finished: bool) {
+    /// timestamp, releases holds, and queues the pane for value extraction. A timer
+    /// firing at `held_at` holds the output watermark there for the pane's timing.
+    pub(super) fn emit_held(
+        &mut self,
+        target: Target,
+        is_finished: bool,
+        held_at: Option<Timestamp>,
+    ) {
         if self
             .active
             .keys
@@ -42,7 +48,10 @@ impl<C: CombineFn> GroupByKeyAndWindow<C> {
         {
             self.recompute(target);
         }
-        let (input_wm, output_wm) = (self.input_watermark, self.output_watermark);
+        let input_wm = self.input_watermark;
+        let output_wm = held_at.map_or(self.output_watermark, |held| {
+            held.min(self.output_watermark)
+        });
         let accumulates = self.strategy.accumulation.accumulates();
         let Some(slot) = self.active.keys.get_mut(target.key) else {
             return;

@@ -313,7 +313,7 @@ impl<C: CombineFn> GroupByKeyAndWindow<C> {
             return;
         }
         let finished = self.trigger.on_fire(&mut state.trigger, &time);
-        self.emit(target, finished);
+        self.emit_held(target, finished, None);
     }
 
     /// Drops the state of windows listed for removal.
@@ -330,7 +330,12 @@ impl<C: CombineFn> GroupByKeyAndWindow<C> {
         };
         if self.is_expired(&target.window) {
             if !state.closed {
-                self.emit(target, true);
+                // The garbage-collection timer firing now holds the output watermark
+                // at its time while its pane is decided, as a pending timer holds it
+                // in Beam: with no lateness, a window that only fired early panes
+                // fires its final pane ON_TIME (and, by FIRE_ALWAYS, even empty).
+                let gc_time = target.window.gc_time(self.strategy.allowed_lateness);
+                self.emit_held(target, true, Some(gc_time));
             }
             self.expired.push(target);
             return;

@@ -337,3 +337,32 @@ fn a_strategy_is_described_as_the_spec_writes_it() {
     let global = WindowingStrategy::default().describe();
     assert_eq!(global["window_fn"], json!("global"));
 }
+
+#[test]
+fn a_window_that_fired_only_early_panes_fires_a_final_on_time_pane_when_it_expires() {
+    // Beam (ReduceFnRunnerTest.testEmptyOnTimeWithOnTimeBehaviorBackwardCompatibility,
+    // fireEmptyOnDrainInGlobalWindowIfRequested): the garbage-collection timer holds
+    // the output watermark while its pane is decided, so the final pane after early
+    // ones is ON_TIME, index 1, and is emitted even when empty (FIRE_ALWAYS).
+    for (accumulation, last_value) in [
+        (AccumulationMode::Accumulating, json!([1])),
+        (AccumulationMode::Discarding, json!([])),
+    ] {
+        let strategy = WindowingStrategy {
+            window_fn: fixed(10),
+            trigger: Trigger::Repeatedly(Box::new(Trigger::AfterCount(1))),
+            accumulation,
+            ..WindowingStrategy::default()
+        };
+        let mut t = Tester::new(strategy, Builtin::Collect);
+        assert_eq!(
+            t.elements(&[("a", 1, 1)]).panes(),
+            [pane("a", (0, 10), json!([1]), Timing::Early, 0)]
+        );
+        assert_eq!(
+            t.watermark(MAX_TIMESTAMP).panes(),
+            [pane("a", (0, 10), last_value, Timing::OnTime, 1)],
+            "{accumulation:?}"
+        );
+    }
+}
