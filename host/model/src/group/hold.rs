@@ -16,7 +16,8 @@
 //!   [`output_watermark`] counts them).
 //!
 //! Garbage-collection timers do not hold: that would delay every later step by the
-//! allowed lateness. A pane's timestamp is the window's hold, capped at its max
+//! allowed lateness (the window a collection timer expires decides its final pane
+//! with the watermark held at that timer; see the grouping's docs). A pane's timestamp is the window's hold, capped at its max
 //! timestamp; emitting the pane releases both holds. When windows merge, element
 //! holds combine (an end-of-window hold moves to the merged window's end) and a
 //! late hold moves to the merged window's GC time.

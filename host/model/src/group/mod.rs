@@ -16,7 +16,10 @@
 //! The output watermark is the minimum of the input watermark, the holds of buffered
 //! elements and the pending end-of-window timers, so that a window's on-time pane is
 //! never late for the next step. Garbage-collection timers do not hold it back: that
-//! would delay every later step by the allowed lateness.
+//! would delay every later step by the allowed lateness. Only the window whose
+//! collection timer fires sees the watermark held at that timer while its final
+//! pane is decided, as Beam's pending timers hold it (so, with no lateness, a
+//! window that fired only early panes ends with an ON_TIME pane).
 //!
 //! As in Beam's runners-core, the operator only drives; each concept has one owner:
 //! [`active`] (which windows each key has; merging), [`hold`] (every watermark
