@@ -36,23 +36,18 @@ impl<A> Default for ActiveWindows<A> {
     }
 }
 
-/// The windows a merge takes out of their key.
-pub(super) struct Merging<A> {
+/// What a merge learns when it takes its windows out of their key.
+pub(super) struct Merging {
     /// The key they belong to.
     pub(super) key: Key,
-    /// The open windows among the merge's members, in the key's order.
-    pub(super) sources: SmallVec<[WindowState<A>; 2]>,
     /// The result window is already there and its trigger has finished.
     pub(super) result_closed: bool,
 }
 
-impl<A> Merging<A> {
-    /// The result window's own earlier state among the sources, when it was active.
-    pub(super) fn base(&self, result: &Window) -> Option<usize> {
-        self.sources
-            .iter()
-            .position(|source| source.window == *result)
-    }
+/// The result window's own earlier state among a merge's `sources`, when it was
+/// active.
+pub(super) fn base<A>(sources: &[WindowState<A>], result: &Window) -> Option<usize> {
+    sources.iter().position(|source| source.window == *result)
 }
 
 impl<A> ActiveWindows<A> {
@@ -111,17 +106,18 @@ impl<A> ActiveWindows<A> {
         candidates
     }
 
-    /// Takes the open windows among `members` out of the key for a merge into
-    /// `result`; `None` when none of them is active yet (only new windows merge, and
-    /// their state is created as their records arrive).
+    /// Takes the open windows among `members` out of the key into `sources` (in
+    /// place: window states are large) for a merge into `result`; `None` when none
+    /// of them is active yet (only new windows merge, and their state is created as
+    /// their records arrive).
     pub(super) fn take_merging(
         &mut self,
         key: KeyId,
         members: &[Window],
         result: &Window,
-    ) -> Option<Merging<A>> {
+        sources: &mut SmallVec<[WindowState<A>; 2]>,
+    ) -> Option<Merging> {
         let slot = self.keys.get_mut(key)?;
-        let mut sources = SmallVec::new();
         for member in members {
             if let Ok(pos) = slot.position(member)
                 && !slot.windows[pos].closed
@@ -136,7 +132,6 @@ impl<A> ActiveWindows<A> {
         Some(Merging {
             key: slot.key().clone(),
             result_closed: slot.get(result).is_some_and(|state| state.closed),
-            sources,
         })
     }
 

@@ -238,15 +238,17 @@ impl<C: CombineFn> GroupByKeyAndWindow<C> {
         result: Window,
         out: &mut StepOutput,
     ) -> Result<(), StepFault> {
-        let Some(merging) = self.active.take_merging(key, members, &result) else {
+        let mut sources: SmallVec<[WindowState<C::Accumulator>; 2]> = SmallVec::new();
+        let Some(Merging {
+            key: key_value,
+            result_closed,
+        }) = self
+            .active
+            .take_merging(key, members, &result, &mut sources)
+        else {
             return Ok(());
         };
-        let base = merging.base(&result);
-        let Merging {
-            key: key_value,
-            mut sources,
-            result_closed,
-        } = merging;
+        let base = active::base(&sources, &result);
         self.panes
             .withdraw_merged(&key_value, &mut sources, &result, out, &mut self.stats);
         if result_closed {
