@@ -519,3 +519,39 @@ fn an_output_to_an_undeclared_side_output_is_a_dead_letter_of_its_input() {
     );
     assert_eq!(dead[0]["record"]["value"], json!({"id": 1}));
 }
+
+#[test]
+fn a_graph_refuses_mixed_clocks_and_single_source_overrides() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "in.jsonl", "{\"watermark\": 5}\n");
+    write(dir.path(), "events.jsonl", "{\"ts\": 1}\n");
+    let spec = write(
+        dir.path(),
+        "mixed.yaml",
+        "name: mixed
+sources:
+  scripted: { test_stream: in.jsonl }
+  logged: { file: events.jsonl }
+steps:
+  - inputs: [scripted, logged]
+    flatten: {}
+sinks:
+  out: { file: out.jsonl }
+",
+    );
+    let output = run(&["run", spec.to_str().unwrap()], "");
+    assert_eq!(output.status.code(), Some(2));
+    let message = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        message.contains("mixed.yaml: sources: test streams set processing time themselves"),
+        "{message}"
+    );
+    let output = run(&["run", spec.to_str().unwrap(), "--input", "-"], "");
+    assert_eq!(output.status.code(), Some(2));
+    let message = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        message.contains("--input replaces a pipeline's one source; this one has several sources"),
+        "{message}"
+    );
+    assert!(!dir.path().join("out.jsonl").exists(), "nothing ran");
+}

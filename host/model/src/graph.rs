@@ -220,11 +220,6 @@ impl<R> Pipeline<R> {
         })
     }
 
-    /// How many sources the pipeline reads.
-    pub fn source_count(&self) -> usize {
-        self.sources.len()
-    }
-
     /// Runs one event of source `source` through every step. `out.sinks[s]`
     /// receives the records of sink `s` in output order: retractions first, then
     /// new records, each group by window end, window start and key.

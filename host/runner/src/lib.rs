@@ -660,13 +660,14 @@ fn run_with(
 
 /// Which sources have gone idle: a source with an `idle_timeout` that has had no
 /// records for that long (in the pipeline's processing time) stops holding back
-/// the watermarks of the steps it feeds, until its next records.
+/// the watermarks of the steps it feeds, until its next records. The pipeline
+/// keeps whether a source is idle (its records make it active again); this keeps
+/// when each had records.
 struct Idleness {
     /// Each source's timeout, if it has one.
     timeouts: Vec<Option<i64>>,
     /// When each source last had records (or was first looked at).
     last_records: Vec<Option<i64>>,
-    idle: Vec<bool>,
     /// The latest processing time a test stream set (its clock starts at 0).
     virtual_now: i64,
 }
@@ -676,7 +677,6 @@ impl Idleness {
         Idleness {
             timeouts: spec.sources.iter().map(|s| s.idle_timeout).collect(),
             last_records: vec![None; spec.sources.len()],
-            idle: vec![false; spec.sources.len()],
             virtual_now: 0,
         }
     }
@@ -688,17 +688,15 @@ impl Idleness {
     /// Source `source` had records at processing time `now`.
     fn records(&mut self, source: usize, now: i64) {
         self.last_records[source] = Some(now);
-        self.idle[source] = false;
     }
 
-    /// The sources that became idle by processing time `now`.
-    fn newly_idle(&mut self, now: i64) -> Vec<usize> {
+    /// The sources without records for their timeout by processing time `now`.
+    fn idle(&mut self, now: i64) -> Vec<usize> {
         let mut idle = Vec::new();
         for (source, timeout) in self.timeouts.iter().enumerate() {
             let Some(timeout) = timeout else { continue };
             let since = *self.last_records[source].get_or_insert(now);
-            if !self.idle[source] && now.saturating_sub(since) >= *timeout {
-                self.idle[source] = true;
+            if now.saturating_sub(since) >= *timeout {
                 idle.push(source);
             }
         }
@@ -978,7 +976,7 @@ impl Driver {
         if matches!(event, Event::Records(records) if !records.is_empty()) {
             self.idle.records(source, now);
         }
-        for idle in self.idle.newly_idle(now) {
+        for idle in self.idle.idle(now) {
             self.pipeline.set_idle(idle, true);
         }
     }

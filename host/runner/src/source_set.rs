@@ -37,13 +37,8 @@ impl SourceSet {
     }
 
     /// How many sources there are.
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.sources.len()
-    }
-
-    /// Whether there are none.
-    pub fn is_empty(&self) -> bool {
-        self.sources.is_empty()
     }
 
     /// Reads each source that has not ended once, into `events` tagged with the
