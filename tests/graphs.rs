@@ -298,7 +298,7 @@ fn validate_prints_the_graph_as_text_and_as_dot() {
     let text = String::from_utf8_lossy(&output.stdout);
     for line in [
         "source persons: test stream",
-        "steps[2].cogroup: cogroup of persons_w, auctions_w (joined) ← persons_w, auctions_w",
+        "steps[2].cogroup: cogroup (joined) ← persons_w, auctions_w",
         "sink out ← joined: file",
     ] {
         assert!(text.contains(line), "{line:?} is missing from:\n{text}");
@@ -504,6 +504,12 @@ fn a_dofn_sends_records_to_a_declared_side_output_that_a_sink_reads() {
         elements(&records(dir.path(), "repeats.jsonl")),
         [(json!("a"), json!({"id": 1}), json!(3))]
     );
+    // The graph's drawing labels the side output's edge with its name.
+    let spec = dir.path().join("pipeline.yaml");
+    let output = run(&["validate", "--dot", spec.to_str().unwrap()], "");
+    let dot = String::from_utf8_lossy(&output.stdout);
+    assert!(dot.contains("step0 -> sink0;"), "{dot}");
+    assert!(dot.contains("step0 -> sink1 [label=\"repeats\"];"), "{dot}");
 }
 
 #[test]
@@ -554,4 +560,170 @@ sinks:
         "{message}"
     );
     assert!(!dir.path().join("out.jsonl").exists(), "nothing ran");
+}
+
+/// Ann (p1) and Bob (p2) in [0, 10); auction 7 of p1 on time, auction 9 of p1 late.
+const PEOPLE: &str = r#"{"add": [{"key": "p1", "value": "ann", "ts": 1}, {"key": "p2", "value": "bob", "ts": 3}]}
+{"watermark": 20}
+"#;
+
+fn pair(left: Value, right: Value) -> Value {
+    json!({"left": left, "right": right})
+}
+
+#[test]
+fn a_join_plugin_over_a_cogroup_gives_outer_pairs_and_withdraws_them_with_the_pane() {
+    let spec = join_spec("retracting").replace(
+        "sinks:",
+        &format!(
+            "  - name: pairs
+    input: joined
+    pardo: {{ plugin: {}, config: {{ left: persons_w, right: auctions_w, kind: left }} }}
+sinks:
+  pairs: {{ input: pairs, file: pairs.jsonl }}",
+            common::plugin("join")
+        ),
+    );
+    let dir = run_graph(
+        &spec,
+        &[("persons.jsonl", PEOPLE), ("auctions.jsonl", AUCTIONS)],
+    );
+    // Each pane's pairs take the pane's timing and retraction flag: the on-time
+    // pane of p1 pairs ann with 7; p2's has bob alone (kept by the left join); the
+    // late auction withdraws p1's pair and pairs ann with 7 and 9.
+    let mut got = panes(&records(dir.path(), "pairs.jsonl"));
+    got.sort_by_key(|(key, ..)| key.clone()); // stable: each key's in output order
+    assert_eq!(
+        got,
+        [
+            pane("p1", pair(json!("ann"), json!(7)), "ON_TIME", 0),
+            retraction("p1", pair(json!("ann"), json!(7)), "ON_TIME", 0),
+            pane("p1", pair(json!("ann"), json!(7)), "LATE", 1),
+            pane("p1", pair(json!("ann"), json!(9)), "LATE", 1),
+            pane("p2", pair(json!("bob"), Value::Null), "ON_TIME", 0),
+        ]
+    );
+}
+
+/// An interval join's expected output, worked out plainly: every pair of a left
+/// and a right value of one key at most `within` apart, at the later time; with
+/// `outer`, each value with no pair, at its time plus `within`.
+fn interval_join_reference(
+    left: &[(&str, i64, Value)],
+    right: &[(&str, i64, Value)],
+    within: i64,
+    outer: bool,
+) -> Vec<(Value, Value, i64)> {
+    let close =
+        |a: &(&str, i64, Value), b: &(&str, i64, Value)| a.0 == b.0 && (a.1 - b.1).abs() <= within;
+    let mut expected = Vec::new();
+    for l in left {
+        for r in right {
+            if close(l, r) {
+                expected.push((json!(l.0), pair(l.2.clone(), r.2.clone()), l.1.max(r.1)));
+            }
+        }
+    }
+    if outer {
+        for l in left.iter().filter(|l| !right.iter().any(|r| close(l, r))) {
+            expected.push((json!(l.0), pair(l.2.clone(), Value::Null), l.1 + within));
+        }
+        for r in right.iter().filter(|r| !left.iter().any(|l| close(l, r))) {
+            expected.push((json!(r.0), pair(Value::Null, r.2.clone()), r.1 + within));
+        }
+    }
+    expected.sort_by_key(|e| (e.2, e.0.to_string(), e.1.to_string()));
+    expected
+}
+
+fn test_stream(values: &[(&str, i64, Value)], watermark_every: usize) -> String {
+    let mut lines = String::new();
+    for chunk in values.chunks(watermark_every) {
+        let add: Vec<Value> = chunk
+            .iter()
+            .map(|(key, ts, value)| json!({"key": key, "value": value, "ts": ts}))
+            .collect();
+        lines.push_str(&format!("{}\n", json!({ "add": add })));
+        let watermark = chunk.iter().map(|(_, ts, _)| *ts).max().unwrap_or(0);
+        lines.push_str(&format!("{}\n", json!({ "watermark": watermark })));
+    }
+    lines
+}
+
+#[test]
+fn a_two_input_stateful_dofn_joins_two_streams_continuously_within_a_bound() {
+    // Persons and their clicks, by user, at times spread so that some pairs are
+    // within 10 ms and some are not, and the watermark advances as they go (so the
+    // join forgets values while it runs).
+    let users = ["u1", "u2", "u3"];
+    let persons: Vec<(&str, i64, Value)> = (0..30)
+        .map(|i| (users[i % 3], (i as i64) * 7, json!(format!("p{i}"))))
+        .collect();
+    let clicks: Vec<(&str, i64, Value)> = (0..40)
+        .map(|i| (users[(i * 2) % 3], (i as i64) * 5 + 2, json!(i)))
+        .collect();
+    for (kind, outer) in [("inner", false), ("outer", true)] {
+        let spec = format!(
+            "name: continuous
+sources:
+  persons: {{ test_stream: persons.jsonl }}
+  clicks: {{ test_stream: clicks.jsonl }}
+steps:
+  - name: joined
+    inputs: [persons, clicks]
+    pardo: {{ plugin: {}, config: {{ left: persons, right: clicks, within: 10, kind: {kind} }} }}
+sinks:
+  out: {{ input: joined, file: out.jsonl }}
+",
+            common::plugin("interval-join")
+        );
+        let dir = run_graph(
+            &spec,
+            &[
+                ("persons.jsonl", &test_stream(&persons, 4)),
+                ("clicks.jsonl", &test_stream(&clicks, 5)),
+            ],
+        );
+        let mut got: Vec<(Value, Value, i64)> = elements(&records(dir.path(), "out.jsonl"))
+            .into_iter()
+            .map(|(key, value, ts)| (key, value, ts.as_i64().unwrap_or(i64::MIN)))
+            .collect();
+        got.sort_by_key(|e| (e.2, e.0.to_string(), e.1.to_string()));
+        let expected = interval_join_reference(&persons, &clicks, 10, outer);
+        assert!(expected.len() > 20, "the data has pairs to find");
+        assert_eq!(got, expected, "{kind}");
+        let dead = dir.path().join("out.dead.jsonl");
+        assert!(!dead.exists() || records(dir.path(), "out.dead.jsonl").is_empty());
+    }
+}
+
+#[test]
+fn a_value_from_neither_named_input_is_a_dead_letter_saying_which_inputs_it_expects() {
+    let spec = format!(
+        "name: misnamed
+sources:
+  persons: {{ test_stream: persons.jsonl }}
+  clicks: {{ test_stream: clicks.jsonl }}
+steps:
+  - name: joined
+    inputs: [persons, clicks]
+    pardo: {{ plugin: {}, config: {{ left: persons, right: views, within: 10 }} }}
+sinks:
+  out: {{ input: joined, file: out.jsonl }}
+",
+        common::plugin("interval-join")
+    );
+    let one = "{\"add\": [{\"key\": \"u1\", \"value\": 1, \"ts\": 1}]}\n";
+    let dir = run_graph(&spec, &[("persons.jsonl", one), ("clicks.jsonl", one)]);
+    let dead = records(dir.path(), "out.dead.jsonl");
+    assert_eq!(dead.len(), 1, "{dead:?}");
+    let reason = dead[0]["reason"].as_str().unwrap_or_default();
+    assert!(
+        reason.contains("not from the input \"persons\" or \"views\" (it is tagged \"clicks\")"),
+        "{reason}"
+    );
+    assert_eq!(
+        dead[0]["record"]["value"],
+        json!({"input": "clicks", "value": 1})
+    );
 }

@@ -348,6 +348,49 @@ fn q11_counts_the_bids_of_each_bidders_sessions() {
     assert_eq!(sorted(actual), sorted(expected));
 }
 
+#[test]
+fn q12_counts_each_bidders_bids_per_period_of_processing_time() {
+    let events = events();
+    let mut bids: BTreeMap<i64, i64> = BTreeMap::new();
+    for event in of_kind(&events, "bid") {
+        *bids.entry(int(&event.fields, "bidder")).or_default() += 1;
+    }
+    // How many panes a bidder gets depends on the machine's speed (processing
+    // time), so the reference is what holds at any speed: discarding panes of one
+    // bidder add up to its bids, EARLY panes as the delay passes, then one final
+    // ON_TIME pane of what is left when the global window closes.
+    let output = run_example("q12", &[("delay: 10s", "delay: 1ms")]);
+    let mut panes: BTreeMap<i64, Vec<&Value>> = BTreeMap::new();
+    for record in &output {
+        assert_eq!(record["window"], "global", "{record}");
+        assert_eq!(record["retraction"], false, "{record}");
+        panes.entry(int(record, "key")).or_default().push(record);
+    }
+    let counts: BTreeMap<i64, i64> = panes
+        .iter()
+        .map(|(bidder, panes)| (*bidder, panes.iter().map(|p| int(p, "value")).sum()))
+        .collect();
+    assert_eq!(counts, bids);
+    for (bidder, panes) in &panes {
+        for (index, pane) in panes.iter().enumerate() {
+            assert_eq!(int(&pane["pane"], "index"), index as i64, "bidder {bidder}");
+            let last = index + 1 == panes.len();
+            let timing = pane["pane"]["timing"].as_str().unwrap_or_default();
+            assert!(
+                timing == "EARLY" || (last && timing == "ON_TIME"),
+                "bidder {bidder}: pane {index} of {} is {timing}",
+                panes.len()
+            );
+        }
+    }
+    assert!(
+        panes
+            .values()
+            .any(|panes| panes[0]["pane"]["timing"] == "EARLY"),
+        "the processing-time trigger fired while the run went on"
+    );
+}
+
 /// Query 8 with 100 ms windows for the spec's 10 s.
 #[test]
 fn q8_joins_new_persons_with_their_auctions_of_the_same_window() {

@@ -318,10 +318,7 @@ pub struct Emitter {
 impl Emitter {
     /// Emits `value` with the current element's key and timestamp.
     pub fn emit<V: Serialize>(&mut self, value: &V) -> Result<(), Error> {
-        let key = std::mem::take(&mut self.key);
-        let result = self.push_raw(&key, value, self.timestamp, "");
-        self.key = key;
-        result
+        self.push_current(value, "")
     }
 
     /// Emits `value` under `key`, with the current element's timestamp.
@@ -340,18 +337,43 @@ impl Emitter {
         value: &V,
         timestamp: i64,
     ) -> Result<(), Error> {
-        let key = serde_json::to_vec(key)?;
-        self.push_raw(&key, value, timestamp, "")
+        self.push_keyed(key, value, timestamp, "")
     }
 
     /// Emits `value` with the current element's key and timestamp to the side
     /// output `output`, one of those the step's spec declares
     /// (`pardo: {plugin: …, outputs: [rejects]}`); `""` is the main output.
+    /// [`Emitter::to`] emits there under another key or time.
     pub fn emit_to<V: Serialize>(&mut self, output: &str, value: &V) -> Result<(), Error> {
+        self.push_current(value, output)
+    }
+
+    /// The side output `output` (as in [`Emitter::emit_to`]), to emit there under
+    /// a key or at a time of the plugin's choosing:
+    /// `out.to("rejects").emit_keyed(&reason, &element.value)`.
+    pub fn to<'a>(&'a mut self, output: &'a str) -> SideOutput<'a> {
+        SideOutput {
+            emitter: self,
+            output,
+        }
+    }
+
+    fn push_current<V: Serialize>(&mut self, value: &V, output: &str) -> Result<(), Error> {
         let key = std::mem::take(&mut self.key);
         let result = self.push_raw(&key, value, self.timestamp, output);
         self.key = key;
         result
+    }
+
+    fn push_keyed<K: Serialize, V: Serialize>(
+        &mut self,
+        key: &K,
+        value: &V,
+        timestamp: i64,
+        output: &str,
+    ) -> Result<(), Error> {
+        let key = serde_json::to_vec(key)?;
+        self.push_raw(&key, value, timestamp, output)
     }
 
     fn push_raw<V: Serialize>(
@@ -407,6 +429,36 @@ impl Emitter {
         glue::split(&self.keys, &self.key_ends)
             .map(|bytes| serde_json::from_slice(bytes).unwrap_or(serde_json::Value::Null))
             .collect()
+    }
+}
+
+/// One side output of an [`Emitter`], from [`Emitter::to`].
+#[derive(Debug)]
+pub struct SideOutput<'a> {
+    emitter: &'a mut Emitter,
+    output: &'a str,
+}
+
+impl SideOutput<'_> {
+    /// Emits `value` with the current element's key and timestamp.
+    pub fn emit<V: Serialize>(self, value: &V) -> Result<(), Error> {
+        self.emitter.push_current(value, self.output)
+    }
+
+    /// Emits `value` under `key`, with the current element's timestamp.
+    pub fn emit_keyed<K: Serialize, V: Serialize>(self, key: &K, value: &V) -> Result<(), Error> {
+        let timestamp = self.emitter.timestamp;
+        self.emitter.push_keyed(key, value, timestamp, self.output)
+    }
+
+    /// Emits `value` under `key` at event time `timestamp`.
+    pub fn emit_at<K: Serialize, V: Serialize>(
+        self,
+        key: &K,
+        value: &V,
+        timestamp: i64,
+    ) -> Result<(), Error> {
+        self.emitter.push_keyed(key, value, timestamp, self.output)
     }
 }
 
@@ -553,3 +605,32 @@ pub trait Trigger: Sized + 'static {
 ))]
 #[global_allocator]
 static ALLOCATOR: talc::wasm::WasmDynamicTalc = talc::wasm::new_wasm_dynamic_allocator();
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn emitter() -> Emitter {
+        Emitter {
+            key: b"\"k\"".to_vec(),
+            timestamp: 7,
+            ..Emitter::default()
+        }
+    }
+
+    #[test]
+    fn side_outputs_take_the_current_key_and_time_unless_given() {
+        let mut out = emitter();
+        out.emit(&1).unwrap();
+        out.emit_to("rejects", &2).unwrap();
+        out.to("rejects").emit_keyed(&"other", &3).unwrap();
+        out.to("late").emit_at(&"other", &4, 99).unwrap();
+        assert_eq!(out.values(), [1, 2, 3, 4].map(serde_json::Value::from));
+        assert_eq!(
+            out.keys(),
+            ["k", "k", "other", "other"].map(serde_json::Value::from)
+        );
+        assert_eq!(out.timestamps(), [7, 7, 7, 99]);
+        assert_eq!(out.outputs(), ["", "rejects", "rejects", "late"]);
+    }
+}

@@ -952,8 +952,6 @@ fn describe_step(step: &StepSpec) -> String {
             CombineSpec::Plugin(plugin) => format!("{path}: plugin {}", plugin.path.display()),
         },
         StepSpec::Flatten { path } => format!("{path}: flatten"),
-        StepSpec::CoGroup { path, inputs } => {
-            format!("{path}: cogroup of {}", inputs.join(", "))
-        }
+        StepSpec::CoGroup { path } => format!("{path}: cogroup"),
     }
 }

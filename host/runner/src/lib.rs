@@ -175,7 +175,8 @@ pub type Built = Pipeline<Prepared>;
 
 /// Builds the pipeline a spec describes: each spec step becomes a node of the graph
 /// (a cogroup becomes one per input to tag its values, the grouping, and one to
-/// lay out its panes, as Beam expands CoGroupByKey).
+/// lay out its panes, as Beam expands CoGroupByKey; a pardo of several inputs
+/// reads them tagged the same way).
 pub fn build_pipeline(spec: &PipelineSpec) -> Result<Built, SpecError> {
     let mut nodes: Vec<Node<Prepared>> = Vec::new();
     // The graph output of each spec step, by step index.
@@ -220,11 +221,22 @@ pub fn build_pipeline(spec: &PipelineSpec) -> Result<Built, SpecError> {
             StepSpec::ParDo {
                 path,
                 plugin,
-                outputs,
-            } => Box::new(
-                WasmDoFn::step(plugin, path, outputs)
-                    .map_err(|err| plugin_error(spec, path, &err))?,
-            ),
+                outputs: side_outputs,
+            } => {
+                let dofn = WasmDoFn::step(plugin, path, side_outputs)
+                    .map_err(|err| plugin_error(spec, path, &err))?;
+                if inputs.len() > 1 {
+                    let tagged = tag_inputs(spec, node, path, &inputs, &mut nodes);
+                    nodes.push(Node {
+                        step: Box::new(dofn),
+                        inputs: tagged,
+                    });
+                    outputs.push(Port::Main(nodes.len() - 1));
+                    window_fns.push(None);
+                    continue;
+                }
+                Box::new(dofn)
+            }
             StepSpec::Combine { path, combine } => {
                 let group = Grouping::of(spec, node, path, &window_fns)?;
                 match combine {
@@ -237,26 +249,17 @@ pub fn build_pipeline(spec: &PipelineSpec) -> Result<Built, SpecError> {
                 }
             }
             StepSpec::Flatten { path } => Box::new(flatten(path.clone())),
-            StepSpec::CoGroup {
-                path,
-                inputs: names,
-            } => {
-                let mut tagged = Vec::with_capacity(inputs.len());
-                for (k, (&input, name)) in inputs.iter().zip(names).enumerate() {
-                    nodes.push(Node {
-                        step: Box::new(tag_input(format!("{path}.inputs[{k}]"), name.clone())),
-                        inputs: vec![input],
-                    });
-                    tagged.push(Port::Main(nodes.len() - 1));
-                }
+            StepSpec::CoGroup { path } => {
+                let tagged = tag_inputs(spec, node, path, &inputs, &mut nodes);
                 let group = Grouping::of(spec, node, path, &window_fns)?;
                 nodes.push(Node {
                     step: group.build(Builtin::Collect.function())?,
                     inputs: tagged,
                 });
                 let grouped = Port::Main(nodes.len() - 1);
+                let names = node.inputs.iter().map(|&input| spec.input_name(input));
                 nodes.push(Node {
-                    step: Box::new(lay_out(format!("{path}.result"), names.clone())),
+                    step: Box::new(lay_out(format!("{path}.result"), names.collect())),
                     inputs: vec![grouped],
                 });
                 outputs.push(Port::Main(nodes.len() - 1));
@@ -279,6 +282,30 @@ pub fn build_pipeline(spec: &PipelineSpec) -> Result<Built, SpecError> {
         message: format!("the spec's graph cannot run: {err}"),
         mark: None,
     })
+}
+
+/// Adds a node per input of `node` that tags each value with the input's name
+/// (`{"input": name, "value": v}`), for a step that reads several inputs and must
+/// tell them apart (a cogroup, a pardo); returns the tagged ports.
+fn tag_inputs(
+    spec: &PipelineSpec,
+    node: &StepNode,
+    path: &str,
+    inputs: &[Port],
+    nodes: &mut Vec<Node<Prepared>>,
+) -> Vec<Port> {
+    let mut tagged = Vec::with_capacity(inputs.len());
+    for (k, (&port, &input)) in inputs.iter().zip(&node.inputs).enumerate() {
+        nodes.push(Node {
+            step: Box::new(tag_input(
+                format!("{path}.inputs[{k}]"),
+                spec.input_name(input),
+            )),
+            inputs: vec![port],
+        });
+        tagged.push(Port::Main(nodes.len() - 1));
+    }
+    tagged
 }
 
 /// A spec error for a plugin the step at `path` could not use.

@@ -220,15 +220,7 @@ impl Reader<'_> {
                 continue;
             };
             let step_inputs: Vec<Input> = inputs[index].iter().map(|&n| to_input(n)).collect();
-            let mut spec = step.spec.clone();
-            if let StepSpec::CoGroup { inputs: names, .. } = &mut spec {
-                *names = step
-                    .inputs
-                    .iter()
-                    .flatten()
-                    .map(|(name, _)| name.clone())
-                    .collect();
-            }
+            let spec = step.spec.clone();
             let windowing = self.windowing(&step, &step_inputs, &steps, sources)?;
             let retractions = step_inputs.iter().any(|input| match input {
                 Input::Source(_) => false,
@@ -248,10 +240,11 @@ impl Reader<'_> {
         Ok((steps, sinks))
     }
 
-    /// A window, pardo or combine reads one input; a cogroup two or more.
+    /// A window or combine reads one input; a cogroup two or more; a pardo one or
+    /// more (several arrive tagged with their input's name).
     fn check_arity(&self, step: &RawStep, count: usize) -> Result<()> {
         let message = match step.spec.kind() {
-            "flatten" => return Ok(()),
+            "flatten" | "pardo" => return Ok(()),
             "cogroup" if count >= 2 => return Ok(()),
             "cogroup" => "a cogroup groups two or more inputs: give `inputs: [a, b]`".to_owned(),
             kind if count > 1 => {

@@ -286,12 +286,10 @@ pub enum StepSpec {
         path: String,
     },
     /// Group several inputs by key and window at once (CoGroupByKey); each pane
-    /// holds every input's values under its name.
+    /// holds every input's values under the input's name.
     CoGroup {
         /// The step's path in the spec.
         path: String,
-        /// The inputs' names, which name their lists in each pane.
-        inputs: Vec<String>,
     },
 }
 
@@ -1029,10 +1027,7 @@ impl Reader<'_> {
                 }
                 "cogroup" => {
                     self.map(&step_at, body, &[])?;
-                    StepSpec::CoGroup {
-                        path: step_at.path,
-                        inputs: Vec::new(),
-                    }
+                    StepSpec::CoGroup { path: step_at.path }
                 }
                 _ => {
                     let combine = self.combine(&step_at, body)?;

@@ -593,10 +593,12 @@ fn a_graph_spec_names_sources_steps_and_sinks_and_is_ordered_by_what_reads_what(
     );
     assert_eq!(spec.steps[0].inputs, [Input::Source(0)]);
     assert_eq!(spec.steps[2].inputs, [Input::Step(0), Input::Step(1)]);
-    let StepSpec::CoGroup { inputs, .. } = &spec.steps[2].spec else {
-        panic!("expected the cogroup")
-    };
-    assert_eq!(inputs, &["persons_w", "auctions_w"]);
+    let tags: Vec<String> = spec.steps[2]
+        .inputs
+        .iter()
+        .map(|&input| spec.input_name(input))
+        .collect();
+    assert_eq!(tags, ["persons_w", "auctions_w"]);
     assert_eq!(spec.steps[2].windowing, Some(0));
     assert_eq!(spec.steps[3].windowing, Some(1));
     assert_eq!(spec.sinks[0].input, Input::Step(2));
