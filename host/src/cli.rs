@@ -8,10 +8,8 @@ use clap::{Args, Parser, Subcommand};
 use crate::client::{Body, Client};
 use crate::scaffold;
 use millrace_model::time::format_duration;
-use millrace_model::window::WindowFn;
-use millrace_runner::spec::{
-    self, CombineSpec, Input, PipelineSpec, SinkSpec, SourceSpec, StepSpec,
-};
+use millrace_runner::spec::view::{GraphView, describe_sink, describe_source, describe_step};
+use millrace_runner::spec::{self, Input, PipelineSpec};
 use millrace_runner::{Backend, Endpoint, RunError, RunOptions, StateOptions};
 use millrace_wasm::PluginKind as Kind;
 
@@ -742,7 +740,7 @@ fn validate(path: &std::path::Path, dot: bool) -> ExitCode {
         return ExitCode::from(2);
     }
     if dot {
-        print!("{}", graph_dot(&spec));
+        print!("{}", GraphView::of(&spec).dot(&spec.name));
         return ExitCode::SUCCESS;
     }
     println!("{}: valid pipeline {:?}", path.display(), spec.name);
@@ -785,173 +783,4 @@ fn validate(path: &std::path::Path, dot: bool) -> ExitCode {
         );
     }
     ExitCode::SUCCESS
-}
-
-/// A side output's edge is labelled with the output's name.
-fn edge_label(spec: &PipelineSpec, input: Input) -> String {
-    if let Input::Side { step, output } = input
-        && let StepSpec::ParDo { outputs, .. } = &spec.steps[step].spec
-    {
-        return format!(" [label={:?}]", outputs[output]);
-    }
-    String::new()
-}
-
-fn describe_sink(sink: &SinkSpec) -> String {
-    match sink {
-        SinkSpec::File(path) => format!("file {}", path.display()),
-        SinkSpec::Stdout => "stdout".to_owned(),
-    }
-}
-
-/// The spec's graph in Graphviz's DOT language: sources as ellipses, steps as
-/// boxes, sinks as folders.
-fn graph_dot(spec: &PipelineSpec) -> String {
-    use std::fmt::Write as _;
-    let quote = |text: &str| format!("{text:?}");
-    let node = |input: Input| match input {
-        Input::Source(n) => format!("source{n}"),
-        Input::Step(n) => format!("step{n}"),
-        Input::Side { step, .. } => format!("step{step}"),
-    };
-    let mut dot = format!("digraph {} {{\n  rankdir=LR;\n", quote(&spec.name));
-    for (n, source) in spec.sources.iter().enumerate() {
-        let _ = writeln!(
-            dot,
-            "  source{n} [shape=ellipse, label={}];",
-            quote(&format!(
-                "{}\n{}",
-                source.name,
-                describe_source(&source.spec)
-            ))
-        );
-    }
-    for (n, step) in spec.steps.iter().enumerate() {
-        let label = match &step.name {
-            Some(name) => format!("{name}\n{}", step.spec.kind()),
-            None => format!("{}\n{}", step.spec.path(), step.spec.kind()),
-        };
-        let _ = writeln!(dot, "  step{n} [shape=box, label={}];", quote(&label));
-        for &input in &step.inputs {
-            let _ = writeln!(
-                dot,
-                "  {} -> step{n}{};",
-                node(input),
-                edge_label(spec, input)
-            );
-        }
-    }
-    for (n, sink) in spec.sinks.iter().enumerate() {
-        let _ = writeln!(
-            dot,
-            "  sink{n} [shape=folder, label={}];",
-            quote(&format!("{}\n{}", sink.name, describe_sink(&sink.spec)))
-        );
-        let _ = writeln!(
-            dot,
-            "  {} -> sink{n}{};",
-            node(sink.input),
-            edge_label(spec, sink.input)
-        );
-    }
-    dot.push_str("}\n");
-    dot
-}
-
-fn describe_source(source: &SourceSpec) -> String {
-    match source {
-        SourceSpec::TestStream { path } => format!("test stream {}", path.display()),
-        SourceSpec::File(format) => format!(
-            "JSON Lines file {} (event time from {:?}, watermark {} behind)",
-            millrace_runner::source::describe(&format.path),
-            format.timestamp.to_string(),
-            format_duration(format.max_out_of_orderness)
-        ),
-        SourceSpec::Stdin(format) => format!(
-            "JSON Lines on stdin (event time from {:?}, watermark {} behind)",
-            format.timestamp.to_string(),
-            format_duration(format.max_out_of_orderness)
-        ),
-        SourceSpec::Ingest(format) => format!(
-            "JSON Lines pushed to millrace serve (event time from {:?}, watermark {} behind)",
-            format.timestamp.to_string(),
-            format_duration(format.max_out_of_orderness)
-        ),
-        SourceSpec::Nexmark(nexmark) => format!(
-            "Nexmark events ({} at {} per second, seed {})",
-            nexmark.config.num_events, nexmark.config.first_event_rate, nexmark.config.seed
-        ),
-        SourceSpec::Generator(generator) => format!(
-            "generator of {} records over {} keys",
-            generator
-                .elements
-                .map_or_else(|| "unbounded".to_owned(), |n| n.to_string()),
-            generator.keys
-        ),
-    }
-}
-
-fn describe_step(step: &StepSpec) -> String {
-    match step {
-        StepSpec::Window {
-            path,
-            strategy,
-            custom,
-            ..
-        } => {
-            let window = match &strategy.window_fn {
-                WindowFn::Global => "global".to_owned(),
-                WindowFn::Fixed { size, offset } => {
-                    format!(
-                        "fixed {} (offset {})",
-                        format_duration(*size),
-                        format_duration(*offset)
-                    )
-                }
-                WindowFn::Sliding {
-                    size,
-                    period,
-                    offset,
-                } => format!(
-                    "sliding {} every {} (offset {})",
-                    format_duration(*size),
-                    format_duration(*period),
-                    format_duration(*offset)
-                ),
-                WindowFn::Sessions { gap } => {
-                    format!("sessions with gap {}", format_duration(*gap))
-                }
-                WindowFn::Custom(custom) => format!("custom ({})", custom.name()),
-            };
-            let window = match custom {
-                Some(plugin) => format!("custom window function {}", plugin.path.display()),
-                None => window,
-            };
-            format!(
-                "{path}: {window}, trigger {}, {:?}, allowed lateness {}, timestamps {:?}",
-                strategy.trigger,
-                strategy.accumulation,
-                format_duration(strategy.allowed_lateness),
-                strategy.timestamp_combiner
-            )
-        }
-        StepSpec::ParDo {
-            path,
-            plugin,
-            outputs,
-        } => {
-            let sides = if outputs.is_empty() {
-                String::new()
-            } else {
-                format!(" (side outputs {})", outputs.join(", "))
-            };
-            format!("{path}: pardo {}{sides}", plugin.path.display())
-        }
-        StepSpec::Combine { path, combine } => match combine {
-            CombineSpec::Builtin(builtin) => format!("{path}: {}", builtin.name()),
-            CombineSpec::Plugin(plugin) => format!("{path}: plugin {}", plugin.path.display()),
-        },
-        StepSpec::Flatten { path } => format!("{path}: flatten"),
-        StepSpec::CoGroup { path } => format!("{path}: cogroup"),
-    }
 }

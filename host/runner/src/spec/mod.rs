@@ -14,6 +14,7 @@
 
 pub mod document;
 mod graph;
+pub mod view;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
