@@ -76,6 +76,7 @@ impl PaneInfo {
 ///
 /// `previous` is the last pane the window emitted, `is_final` whether no pane will
 /// follow, and the watermarks are those of the grouping step at the time of firing.
+#[inline]
 pub fn next_pane(
     previous: Option<&PaneInfo>,
     window_max: Timestamp,

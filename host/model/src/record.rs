@@ -26,6 +26,7 @@ pub type Value = serde_json::Value;
 pub struct Key(Arc<str>);
 
 impl PartialEq for Key {
+    #[inline]
     fn eq(&self, other: &Self) -> bool {
         // Records from one source usually share their key's allocation.
         Arc::ptr_eq(&self.0, &other.0) || self.0 == other.0
@@ -35,6 +36,7 @@ impl PartialEq for Key {
 impl Eq for Key {}
 
 impl std::hash::Hash for Key {
+    #[inline]
     fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
         // Equal keys have equal text, so hashing the text agrees with `eq`.
         self.0.hash(state);

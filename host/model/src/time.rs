@@ -58,6 +58,7 @@ pub struct OutOfRange(pub i64);
 /// Checks a time that comes from outside the engine — a record's event time, a test
 /// stream's watermark or clock, a generator's start. Every source goes through this
 /// one function, so nothing past it needs to fear the ends of `i64`.
+#[inline]
 pub fn event_time(millis: i64) -> Result<Timestamp, OutOfRange> {
     if (MIN_EVENT_TIME..=MAX_EVENT_TIME).contains(&millis) {
         Ok(millis)

@@ -77,6 +77,7 @@ impl Window {
     }
 
     /// The last instant in the window: `end − 1`, or the end of the global window.
+    #[inline]
     pub fn max_timestamp(&self) -> Timestamp {
         match *self {
             Window::Global => END_OF_GLOBAL_WINDOW,
@@ -85,6 +86,7 @@ impl Window {
     }
 
     /// The window's start, −∞ for the global window.
+    #[inline]
     pub fn start(&self) -> Timestamp {
         match *self {
             Window::Global => MIN_TIMESTAMP,
@@ -93,6 +95,7 @@ impl Window {
     }
 
     /// The window's end, +∞ for the global window.
+    #[inline]
     pub fn end(&self) -> Timestamp {
         match *self {
             Window::Global => MAX_TIMESTAMP,
@@ -117,6 +120,7 @@ impl Window {
 
     /// The time after which the window's state can be dropped: max timestamp plus the
     /// allowed lateness, capped at the end of the global window (as Beam does).
+    #[inline]
     pub fn gc_time(&self, allowed_lateness: i64) -> Timestamp {
         self.max_timestamp()
             .saturating_add(allowed_lateness)

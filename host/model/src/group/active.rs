@@ -69,6 +69,7 @@ impl<A> ActiveWindows<A> {
 
     /// The position of `window` among the key's windows, creating its state with
     /// `fresh` if it is new.
+    #[inline]
     pub(super) fn ensure(
         &mut self,
         key: KeyId,
@@ -94,6 +95,7 @@ impl<A> ActiveWindows<A> {
 
     /// The windows that may merge for a key: its open windows and the windows of
     /// newly arrived records.
+    #[inline]
     pub(super) fn merge_candidates(&self, key: KeyId, arriving: &[Window]) -> Vec<Window> {
         let mut candidates: Vec<Window> = self.keys.get(key).map_or_else(Vec::new, |slot| {
             slot.windows
@@ -110,6 +112,7 @@ impl<A> ActiveWindows<A> {
     /// place: window states are large) for a merge into `result`; `None` when none
     /// of them is active yet (only new windows merge, and their state is created as
     /// their records arrive).
+    #[inline]
     pub(super) fn take_merging(
         &mut self,
         key: KeyId,
@@ -136,6 +139,7 @@ impl<A> ActiveWindows<A> {
     }
 
     /// Puts the merged state of a window back into its key.
+    #[inline]
     pub(super) fn put_merged(&mut self, key: KeyId, merged: WindowState<A>) {
         if let Some(slot) = self.keys.get_mut(key) {
             match slot.position(&merged.window) {
@@ -150,6 +154,7 @@ impl<A> ActiveWindows<A> {
 
     /// Drops a window's state (it is past its garbage-collection time, or was
     /// created for records that were all rejected).
+    #[inline]
     pub(super) fn remove(&mut self, target: &Target) {
         if let Some(slot) = self.keys.get_mut(target.key)
             && let Ok(pos) = slot.position(&target.window)

@@ -55,6 +55,7 @@ impl WatermarkHold {
 
     /// Adds an element at `ts` in `window` to what a bundle brings the window, given
     /// the grouping's watermarks.
+    #[inline]
     pub(super) fn arrive(
         &self,
         arriving: &mut Arriving,
@@ -73,6 +74,7 @@ impl WatermarkHold {
     }
 
     /// Adds what a bundle brought to the window's holds, and queues the hold.
+    #[inline]
     pub(super) fn add<A>(
         &self,
         queues: &mut Queues,

@@ -365,6 +365,7 @@ struct Routed {
 }
 
 impl Routed {
+    #[inline]
     fn group(&self, g: usize) -> &[usize] {
         &self.members[self.starts[g]..self.starts[g + 1]]
     }

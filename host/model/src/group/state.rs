@@ -255,6 +255,7 @@ pub(crate) struct KeySlot<A> {
 
 impl<A> KeySlot<A> {
     /// Where `window` is, or where it would go.
+    #[inline]
     pub(crate) fn position(&self, window: &Window) -> Result<usize, usize> {
         self.windows
             .binary_search_by(|state| state.window.cmp(window))

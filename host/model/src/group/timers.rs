@@ -113,6 +113,7 @@ pub(super) fn resolve<A>(
 }
 
 /// Removes `time` from a window's timer registry; whether it was there.
+#[inline]
 fn remove_timer(registry: &mut SmallVec<[Timestamp; 1]>, time: Timestamp) -> bool {
     match registry.iter().position(|&t| t == time) {
         Some(index) => {
@@ -156,6 +157,7 @@ pub(super) fn merge<A>(
 
 /// Pops every due timer of the queue of `kind`, queueing each window's next one,
 /// and lists the windows woken with the time of their timer.
+#[inline]
 pub(super) fn take_due<A>(
     keys: &mut Keys<A>,
     queues: &mut Queues,

@@ -355,6 +355,7 @@ impl TriggerMachine {
     }
 
     /// Fresh state for a window that has seen nothing.
+    #[inline]
     pub fn new_state(&self) -> TriggerState {
         TriggerState {
             finished: 0,
@@ -397,6 +398,7 @@ impl TriggerMachine {
 
     /// Records `count` elements arriving in the window; `signals[i]` says whether
     /// data-driven trigger `i` wants the window to fire.
+    #[inline]
     pub fn on_elements(
         &self,
         state: &mut TriggerState,
@@ -411,6 +413,7 @@ impl TriggerMachine {
     /// Sets the state of a window produced by a merge. `state` starts as the result
     /// window's own state if it was already active, else as [`Self::new_state`];
     /// `sources` are the states of all active windows being merged.
+    #[inline]
     pub fn on_merge(
         &self,
         state: &mut TriggerState,
@@ -432,6 +435,7 @@ impl TriggerMachine {
     }
 
     /// Clears all per-pane data but keeps the finished bits.
+    #[inline]
     pub fn clear(&self, state: &mut TriggerState) {
         self.clear_node(0, state);
     }

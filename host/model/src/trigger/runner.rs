@@ -52,6 +52,7 @@ impl TriggerRunner {
     }
 
     /// Fresh state for a window that has seen nothing.
+    #[inline]
     pub fn new_state(&self) -> TriggerState {
         self.machine.new_state()
     }
@@ -107,6 +108,7 @@ impl TriggerRunner {
 
     /// Records `count` elements arriving in the window; `signals` are what
     /// [`TriggerRunner::ask`] answered for it (empty without data-driven triggers).
+    #[inline]
     pub fn on_elements(
         &self,
         state: &mut TriggerState,
@@ -123,6 +125,7 @@ impl TriggerRunner {
     /// result window's own if it was active, else fresh. The data-driven triggers
     /// keep what they kept for the window it grew from (`sources[donor]`), as Beam
     /// keeps the state of the window a merge grows from.
+    #[inline]
     pub fn on_merge(
         &self,
         state: &mut TriggerState,
@@ -149,6 +152,7 @@ impl TriggerRunner {
 
     /// After the window's final pane: clears its per-pane state, keeping the
     /// finished bits. What data-driven triggers kept stays (the plugin decides).
+    #[inline]
     pub fn clear(&self, state: &mut TriggerState) {
         self.machine.clear(state);
     }
