@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use common::served::{
     ADMIN, Answers, SPEC, Served, component, deploy, deploy_scores, drain, json_of,
-    pipeline_status, push, served_with_tenant, status_of, totals_per_key,
+    pipeline_status, push, raw, served_with_tenant, status_of, totals_per_key,
 };
 use millrace::client::{Body, Client, ClientError};
 use millrace_wasm::retag;
@@ -48,6 +48,8 @@ fn every_endpoint_answers_401_without_a_valid_token_and_404_for_another_tenants_
         ("POST", "/v1/pipelines/scores/start", Body::Empty),
         ("GET", "/v1/pipelines/scores/output", Body::Empty),
         ("GET", "/v1/pipelines/scores/dead-letters", Body::Empty),
+        ("GET", "/v1/pipelines/scores/history", Body::Empty),
+        ("GET", "/v1/pipelines/scores/graph", Body::Empty),
         ("DELETE", "/v1/pipelines/scores", Body::Empty),
     ];
     let listings = [
@@ -141,7 +143,10 @@ fn every_endpoint_answers_401_without_a_valid_token_and_404_for_another_tenants_
         "/v1/pipelines/{pipeline}/start",
         "/v1/pipelines/{pipeline}/output",
         "/v1/pipelines/{pipeline}/dead-letters",
+        "/v1/pipelines/{pipeline}/history",
+        "/v1/pipelines/{pipeline}/graph",
         "/metrics",
+        "/",
     ] {
         assert!(document["paths"].get(path).is_some(), "{path}");
     }
@@ -872,4 +877,134 @@ fn sigterm_stops_every_pipeline_at_a_checkpoint_and_a_restart_resumes_them() {
     let totals = totals_per_key(&common::parse_lines(&String::from_utf8(output).unwrap()));
     let expected: BTreeMap<String, u64> = (0..4).map(|k| (format!("\"u{k}\""), 500)).collect();
     assert_eq!(totals, expected);
+}
+
+#[test]
+fn the_dashboard_is_served_with_a_strict_policy_and_charts_what_the_pipeline_did() {
+    let (served, _token, client) = served_with_tenant("dana");
+    // The page and its files need no token, and may load nothing from elsewhere.
+    for (path, kind) in [
+        ("/", "text/html"),
+        ("/ui/app.js", "text/javascript"),
+        ("/ui/app.css", "text/css"),
+    ] {
+        let answer = raw(
+            &served,
+            format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes(),
+            Duration::from_secs(10),
+        );
+        let head = answer.text.to_ascii_lowercase();
+        assert!(head.starts_with("http/1.1 200"), "{path}: {}", answer.text);
+        assert!(head.contains(&format!("content-type: {kind}")), "{path}");
+        assert!(
+            head.contains(
+                "content-security-policy: default-src 'none'; script-src 'self'; style-src 'self';"
+            ),
+            "{path}"
+        );
+        assert!(head.contains("x-content-type-options: nosniff"), "{path}");
+    }
+    deploy_scores(&client);
+    let lines: String = (0..30)
+        .map(|i| {
+            format!(
+                "{{\"user\": \"u{}\", \"score\": 1, \"ts\": {}}}\n",
+                i % 3,
+                i * 100
+            )
+        })
+        .collect();
+    client
+        .call(
+            "POST",
+            "/v1/pipelines/scores/records",
+            Body::Bytes(lines.into_bytes()),
+        )
+        .unwrap();
+    // The graph names each step by the path its counters go by, and each plugin by
+    // its pin, never by where the server keeps it.
+    let graph = json_of(
+        &client
+            .call("GET", "/v1/pipelines/scores/graph", Body::Empty)
+            .unwrap(),
+    );
+    let names: Vec<&str> = graph["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|node| node["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "source",
+            "steps[0].pardo",
+            "steps[1].window",
+            "steps[2].combine",
+            "sink"
+        ]
+    );
+    let edges: Vec<(&str, &str)> = graph["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|edge| (edge["from"].as_str().unwrap(), edge["to"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        edges,
+        [
+            ("source0", "step0"),
+            ("step0", "step1"),
+            ("step1", "step2"),
+            ("step2", "sink0")
+        ]
+    );
+    let text = graph.to_string();
+    assert!(
+        text.contains("pardo parse@") && text.contains("plugin total@"),
+        "{text}"
+    );
+    let data_dir = served.data_dir().to_string_lossy().into_owned();
+    assert!(!text.contains(&data_dir), "{text}");
+    // The server samples the counters once a second; the pipeline checkpoints
+    // every 100 ms while records come.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let history = loop {
+        let history = json_of(
+            &client
+                .call("GET", "/v1/pipelines/scores/history", Body::Empty)
+                .unwrap(),
+        );
+        let read = history["samples"]
+            .as_array()
+            .and_then(|samples| samples.last())
+            .map(|sample| sample["records_read"].as_u64().unwrap_or(0));
+        if read == Some(30) && !history["checkpoints"].as_array().unwrap().is_empty() {
+            break history;
+        }
+        assert!(Instant::now() < deadline, "{history}");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(history["interval_ms"], 1000);
+    let samples = history["samples"].as_array().unwrap();
+    let times: Vec<i64> = samples.iter().map(|s| s["at"].as_i64().unwrap()).collect();
+    assert!(times.windows(2).all(|pair| pair[0] < pair[1]), "{times:?}");
+    let last = samples.last().unwrap();
+    let steps: Vec<&str> = last["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|step| step["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        steps,
+        ["steps[0].pardo", "steps[1].window", "steps[2].combine"]
+    );
+    assert_eq!(last["steps"][0]["records_in"], 30);
+    let checkpoint = &history["checkpoints"][0];
+    assert!(checkpoint["bytes"].as_u64().unwrap() > 0, "{checkpoint}");
+    assert!(
+        checkpoint["duration_ms"].as_f64().unwrap() >= 0.0,
+        "{checkpoint}"
+    );
 }

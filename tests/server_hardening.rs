@@ -165,7 +165,7 @@ fn every_error_is_json_even_axums_own() {
     deploy_scores(&client);
     let checks: [(&str, &str, Body, u16); 6] = [
         ("GET", "/v1/nothing", Body::Empty, 404),
-        ("GET", "/", Body::Empty, 404),
+        ("GET", "/ui/nothing.js", Body::Empty, 404),
         ("DELETE", "/v1/plugins", Body::Empty, 405),
         (
             "POST",

@@ -1,6 +1,7 @@
 //! Steering a running pipeline from another thread (the server): commands applied
 //! between two events, and a status the pipeline keeps up to date.
 
+use std::collections::VecDeque;
 use std::sync::mpsc::{Receiver, Sender};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -75,12 +76,41 @@ pub struct LiveStatus {
     /// The pause of each swap of this run (the most recent [`KEPT_SWAP_PAUSES`]),
     /// in microseconds: from the switch to the first output after it.
     pub swap_pauses_us: Vec<u64>,
+    /// The most recent checkpoints of this run ([`KEPT_CHECKPOINTS`]), oldest first.
+    #[serde(skip)]
+    pub recent_checkpoints: VecDeque<CheckpointTaken>,
 }
+
+/// A checkpoint a run took, as the dashboard charts it.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct CheckpointTaken {
+    /// Its number.
+    pub id: u64,
+    /// When it completed (ms since the epoch).
+    pub at: Timestamp,
+    /// How long it took, from the snapshot of the steps to the published output.
+    pub duration_ms: f64,
+    /// The size of its files.
+    pub bytes: u64,
+    /// State entries it wrote or deleted.
+    pub changes: u64,
+}
+
+/// How many checkpoints [`LiveStatus`] keeps.
+pub const KEPT_CHECKPOINTS: usize = 100;
 
 /// How many swap pauses [`LiveStatus`] keeps.
 pub const KEPT_SWAP_PAUSES: usize = 1000;
 
 impl LiveStatus {
+    /// Records a checkpoint taken.
+    pub fn checkpoint_taken(&mut self, taken: CheckpointTaken) {
+        if self.recent_checkpoints.len() == KEPT_CHECKPOINTS {
+            self.recent_checkpoints.pop_front();
+        }
+        self.recent_checkpoints.push_back(taken);
+    }
+
     /// Records the pause of a swap.
     pub fn swap_paused(&mut self, pause: Duration) {
         if self.swap_pauses_us.len() == KEPT_SWAP_PAUSES {
@@ -102,6 +132,7 @@ impl Default for LiveStatus {
             checkpoints: 0,
             last_checkpoint: None,
             swap_pauses_us: Vec::new(),
+            recent_checkpoints: VecDeque::new(),
         }
     }
 }

@@ -19,7 +19,9 @@ pub mod source;
 pub mod source_set;
 pub mod spec;
 
-pub use control::{Command, Control, KEPT_SWAP_PAUSES, LiveStatus, SwapPoint};
+pub use control::{
+    CheckpointTaken, Command, Control, KEPT_CHECKPOINTS, KEPT_SWAP_PAUSES, LiveStatus, SwapPoint,
+};
 pub use durable::{Backend, StateOptions, pipeline_dir};
 pub use durable::{Counters, Durable};
 
@@ -940,6 +942,7 @@ impl Driver {
     fn checkpoint(&mut self, finished: bool) -> Result<(), RunError> {
         let counters = self.counters();
         if let Some(durable) = &mut self.durable {
+            let started = Instant::now();
             let taken = durable.checkpoint(
                 &mut self.pipeline,
                 &self.sources,
@@ -950,6 +953,18 @@ impl Driver {
             )?;
             self.checkpoints += u64::from(taken.is_some());
             self.checkpointed = Some(Instant::now());
+            if let Some(manifest) = taken
+                && let Some(control) = &self.control
+                && let Ok(mut status) = control.status.lock()
+            {
+                status.checkpoint_taken(CheckpointTaken {
+                    id: manifest.id,
+                    at: manifest.created,
+                    duration_ms: started.elapsed().as_secs_f64() * 1e3,
+                    bytes: manifest.bytes(),
+                    changes: manifest.changes,
+                });
+            }
         }
         Ok(())
     }

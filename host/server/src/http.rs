@@ -1,7 +1,8 @@
 //! The HTTP/JSON API over [`Server`]: routes, authentication, and errors as
 //! `{"error": "…"}` with a status that says what kind of error it is.
 //!
-//! Every call but `GET /openapi.json` needs `Authorization: Bearer <token>`:
+//! Every call but `GET /openapi.json` and the dashboard's files ([`super::dashboard`])
+//! needs `Authorization: Bearer <token>`:
 //! the admin token for `/v1/tenants`, a tenant's token for its plugins and
 //! pipelines. A wrong token answers 401 before any of the body is read; another
 //! tenant's names answer 404. Every error, axum's own rejections included, is
@@ -64,10 +65,13 @@ pub fn router(server: Arc<Server>) -> Router {
         .route("/v1/pipelines/{pipeline}/start", post(start))
         .route("/v1/pipelines/{pipeline}/output", get(output))
         .route("/v1/pipelines/{pipeline}/dead-letters", get(dead_letters))
+        .route("/v1/pipelines/{pipeline}/history", get(history))
+        .route("/v1/pipelines/{pipeline}/graph", get(graph))
         // Around each route's handler, so before any extractor reads the body.
         .route_layer(middleware::from_fn_with_state(server.clone(), authenticate));
     Router::new()
         .route("/openapi.json", get(openapi))
+        .merge(super::dashboard::router())
         .merge(authenticated)
         .fallback(no_route)
         .layer(DefaultBodyLimit::max(MAX_BODY))
@@ -336,6 +340,16 @@ async fn pipeline_status(
 ) -> Reply {
     let tenant = tenant(caller)?;
     ok(StatusCode::OK, server.deployment(&tenant, &name)?.status())
+}
+
+async fn history(State(server): Shared, caller: Authenticated, Path(name): Path<String>) -> Reply {
+    let tenant = tenant(caller)?;
+    ok(StatusCode::OK, server.deployment(&tenant, &name)?.history())
+}
+
+async fn graph(State(server): Shared, caller: Authenticated, Path(name): Path<String>) -> Reply {
+    let tenant = tenant(caller)?;
+    ok(StatusCode::OK, server.deployment(&tenant, &name)?.graph())
 }
 
 async fn delete_pipeline(

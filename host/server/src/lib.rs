@@ -13,6 +13,8 @@
 //! ([`pipelines`]). A restarted server resumes the pipelines that were running
 //! from their last checkpoints.
 
+mod dashboard;
+pub mod history;
 pub mod http;
 mod ingest;
 mod metrics;
@@ -305,6 +307,19 @@ impl Server {
         self.registry(tenant).get(name)
     }
 
+    /// Samples every pipeline's counters into its history ([`history`]).
+    pub fn sample_history(&self) {
+        let all: Vec<Arc<Deployment>> = self
+            .pipelines
+            .lock()
+            .map(|p| p.values().cloned().collect())
+            .unwrap_or_default();
+        let now = millrace_model::time::wall_clock_now();
+        for deployment in all {
+            deployment.sample(now);
+        }
+    }
+
     /// `tenant`'s deployments.
     pub fn deployments(&self, tenant: &str) -> Vec<Arc<Deployment>> {
         self.pipelines
@@ -503,6 +518,7 @@ pub fn serve(options: ServeOptions) -> anyhow::Result<()> {
             "millrace: serving on http://{address} (data in {})",
             options.data_dir.display()
         );
+        let sampler = tokio::spawn(sample_history(server.clone()));
         http::serve(
             listener,
             http::router(server.clone()),
@@ -510,11 +526,22 @@ pub fn serve(options: ServeOptions) -> anyhow::Result<()> {
             shutdown_signal(),
         )
         .await;
+        sampler.abort();
         anyhow::Ok(())
     })?;
     eprintln!("millrace: stopping pipelines at a checkpoint");
     server.shutdown();
     Ok(())
+}
+
+/// Samples every pipeline's counters into its history, once a second.
+async fn sample_history(server: Arc<Server>) {
+    let mut every = tokio::time::interval(history::SAMPLE_EVERY);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    loop {
+        every.tick().await;
+        server.sample_history();
+    }
 }
 
 async fn shutdown_signal() {

@@ -15,11 +15,13 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::ApiError;
+use super::history::{History, HistoryView, SAMPLE_EVERY, Sample, watermark_lag};
 use super::ingest::IngestLog;
 use super::registry::{PluginName, Registry, Sha256};
 use super::tenants::Quotas;
-use millrace_model::time::wall_clock_now;
+use millrace_model::time::{Timestamp, wall_clock_now};
 use millrace_runner::source::Wakeup;
+use millrace_runner::spec::view::{GraphView, NodeKind};
 use millrace_runner::spec::{self, CombineSpec, PipelineSpec, SinkSpec, SourceSpec, StepSpec};
 use millrace_runner::{Backend, Command, Control, LiveStatus, RunOptions, StateOptions, SwapPoint};
 use millrace_wasm::{PluginKind, PluginSpec, Prepared};
@@ -119,6 +121,10 @@ pub struct Deployment {
     instances: u64,
     /// Serializes swaps and stops.
     steering: Mutex<()>,
+    /// Its counters over the last minutes, for the dashboard.
+    history: Mutex<History>,
+    /// Its graph, for the dashboard.
+    graph: GraphView,
 }
 
 struct Running {
@@ -195,6 +201,8 @@ impl Deployment {
             outcome: Arc::new(Mutex::new(Outcome::Stopped)),
             instances: Deployment::count_instances(&spec),
             steering: Mutex::new(()),
+            history: Mutex::new(History::default()),
+            graph: served_graph(&spec),
         };
         Ok((deployment, spec))
     }
@@ -553,9 +561,7 @@ impl Deployment {
         let record = self.record.lock().map(|r| r.clone());
         let (pins, swaps) = record.map(|r| (r.pins, r.swaps)).unwrap_or_default();
         let outcome = self.outcome.lock().map(|o| o.clone()).unwrap_or_default();
-        let watermark_lag_ms = (live.watermark > millrace_model::time::MIN_TIMESTAMP
-            && live.watermark < millrace_model::time::MAX_TIMESTAMP)
-            .then(|| wall_clock_now() - live.watermark);
+        let watermark_lag_ms = watermark_lag(live.watermark, wall_clock_now());
         Status {
             name: self.name.clone(),
             outcome,
@@ -565,6 +571,41 @@ impl Deployment {
             pins,
             swaps,
         }
+    }
+
+    /// Adds a sample of the pipeline's counters, taken `now`, to its history.
+    pub fn sample(&self, now: Timestamp) {
+        let sample = match self.status.lock() {
+            Ok(live) => Sample::of(&live, now),
+            Err(_) => return,
+        };
+        if let Ok(mut history) = self.history.lock() {
+            history.record(sample);
+        }
+    }
+
+    /// The pipeline's counters over the last minutes and its recent checkpoints.
+    pub fn history(&self) -> HistoryView {
+        let samples = self
+            .history
+            .lock()
+            .map(|history| history.samples().cloned().collect())
+            .unwrap_or_default();
+        let checkpoints = self
+            .status
+            .lock()
+            .map(|live| live.recent_checkpoints.iter().cloned().collect())
+            .unwrap_or_default();
+        HistoryView {
+            interval_ms: u64::try_from(SAMPLE_EVERY.as_millis()).unwrap_or(u64::MAX),
+            samples,
+            checkpoints,
+        }
+    }
+
+    /// The pipeline's graph.
+    pub fn graph(&self) -> &GraphView {
+        &self.graph
     }
 
     /// The committed output (`dead_letters`: the dead-letter output).
@@ -586,6 +627,19 @@ impl Deployment {
         super::write_json_atomically(&self.dir.join("deployment.json"), &record)
             .map_err(ApiError::internal)
     }
+}
+
+/// A served spec's graph as its tenant may see it: plugins are named by their
+/// pins (the spec already shows them so), and the sink, which the server places
+/// in the pipeline's folder, by its file name alone.
+fn served_graph(spec: &PipelineSpec) -> GraphView {
+    let mut graph = GraphView::of(spec);
+    for node in &mut graph.nodes {
+        if node.kind == NodeKind::Sink {
+            node.label = "the pipeline's output, out.jsonl".to_owned();
+        }
+    }
+    graph
 }
 
 /// The first 12 hex digits of a version.

@@ -235,7 +235,7 @@ pub fn describe_step(step: &StepSpec) -> String {
                 WindowFn::Custom(custom) => format!("custom ({})", custom.name()),
             };
             let window = match custom {
-                Some(plugin) => format!("custom window function {}", plugin.path.display()),
+                Some(plugin) => format!("custom window function {}", plugin.shown()),
                 None => window,
             };
             format!(
@@ -256,11 +256,11 @@ pub fn describe_step(step: &StepSpec) -> String {
             } else {
                 format!(" (side outputs {})", outputs.join(", "))
             };
-            format!("{path}: pardo {}{sides}", plugin.path.display())
+            format!("{path}: pardo {}{sides}", plugin.shown())
         }
         StepSpec::Combine { path, combine } => match combine {
             CombineSpec::Builtin(builtin) => format!("{path}: {}", builtin.name()),
-            CombineSpec::Plugin(plugin) => format!("{path}: plugin {}", plugin.path.display()),
+            CombineSpec::Plugin(plugin) => format!("{path}: plugin {}", plugin.shown()),
         },
         StepSpec::Flatten { path } => format!("{path}: flatten"),
         StepSpec::CoGroup { path } => format!("{path}: cogroup"),
