@@ -5,6 +5,8 @@
 mod common;
 
 use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::Command;
 
 use common::sessions::{hourly_session_sums, merging_events, test_stream, two_stage_spec};
 use common::{parse_lines, plugin, run, run_records, write};
@@ -303,14 +305,26 @@ sink: {{ stdout: {{}} }}
     );
 }
 
-#[test]
-fn scaffolded_plugins_of_every_kind_build_and_run_as_is() {
+/// Scaffolds a plugin of each kind in `lang` with `millrace plugin new`, and runs
+/// them together as they are: the DoFn picks `amount`, the window function makes
+/// minute windows, the trigger fires when a pane's amounts reach 10, the CombineFn
+/// sums. `own_test` is a file each scaffold holds; `check` is then given each
+/// folder.
+fn scaffolded_plugins_build_and_run_as_is(lang: &str, own_test: &str, check: impl Fn(&Path)) {
     let dir = tempfile::tempdir().unwrap();
     let mut folders = BTreeMap::new();
     for kind in ["dofn", "combine", "window", "trigger"] {
         let folder = dir.path().join(format!("my-{kind}"));
         let output = run(
-            &["plugin", "new", folder.to_str().unwrap(), "--kind", kind],
+            &[
+                "plugin",
+                "new",
+                folder.to_str().unwrap(),
+                "--kind",
+                kind,
+                "--lang",
+                lang,
+            ],
             "",
         );
         assert!(
@@ -319,11 +333,11 @@ fn scaffolded_plugins_of_every_kind_build_and_run_as_is() {
             String::from_utf8_lossy(&output.stderr)
         );
         let created = String::from_utf8_lossy(&output.stdout);
-        assert!(created.contains("src/lib.rs"), "{created}");
+        assert!(created.contains(own_test), "{created}");
         folders.insert(kind, folder.to_string_lossy().into_owned());
     }
     // A second scaffold into the same folder would overwrite work: refused.
-    let again = run(&["plugin", "new", &folders["dofn"]], "");
+    let again = run(&["plugin", "new", &folders["dofn"], "--lang", lang], "");
     assert_eq!(again.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&again.stderr).contains("is not empty"));
 
@@ -351,7 +365,7 @@ sink: {{ file: out.jsonl }}
             folders["dofn"], folders["window"], folders["trigger"], folders["combine"]
         ),
     );
-    // The new crates share compiled dependencies with the example plugins.
+    // New Rust crates share compiled dependencies with the example plugins.
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .unwrap_or_else(|| common::root().join("plugins/target").into_os_string());
     let output = common::millrace()
@@ -378,4 +392,60 @@ sink: {{ file: out.jsonl }}
     let dead = parse_lines(&std::fs::read_to_string(dir.path().join("out.dead.jsonl")).unwrap());
     assert_eq!(dead.len(), 1);
     assert_eq!(dead[0]["reason"], "no field \"amount\"");
+    for folder in folders.values() {
+        check(Path::new(folder));
+    }
+}
+
+#[test]
+fn scaffolded_rust_plugins_of_every_kind_build_and_run_as_is() {
+    scaffolded_plugins_build_and_run_as_is("rust", "src/lib.rs", |_| {});
+}
+
+#[test]
+fn scaffolded_python_plugins_of_every_kind_build_and_run_as_is() {
+    // Each scaffold's own test passes in Python's own test tool, natively.
+    scaffolded_plugins_build_and_run_as_is("python", "test_plugin.py", |folder| {
+        let output = Command::new("python3")
+            .args(["-m", "unittest", "-q", "test_plugin"])
+            .current_dir(folder)
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "{}: {}",
+            folder.display(),
+            String::from_utf8_lossy(&output.stderr)
+        );
+    });
+}
+
+#[test]
+fn a_plugin_folder_of_no_known_language_or_without_its_toolchain_says_what_is_missing() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = run(&["plugin", "build", dir.path().to_str().unwrap()], "");
+    assert_eq!(output.status.code(), Some(1));
+    let message = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        message.contains("neither a Cargo.toml (a Rust crate) nor a plugin.py (a Python plugin)"),
+        "{message}"
+    );
+    // A Python plugin no earlier build has seen, with componentize-py missing.
+    let token = format!("{:?}", std::time::SystemTime::now());
+    write(
+        dir.path(),
+        "plugin.py",
+        &format!("# {token}\nimport millrace\n"),
+    );
+    let output = common::millrace()
+        .args(["plugin", "build", dir.path().to_str().unwrap()])
+        .env("COMPONENTIZE_PY", "/nonexistent/componentize-py")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let message = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        message.contains("componentize-py is not installed. Install it with:"),
+        "{message}"
+    );
 }

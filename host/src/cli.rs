@@ -11,7 +11,7 @@ use millrace_model::time::format_duration;
 use millrace_runner::spec::view::{GraphView, describe_sink, describe_source, describe_step};
 use millrace_runner::spec::{self, Input, PipelineSpec};
 use millrace_runner::{Backend, Endpoint, RunError, RunOptions, StateOptions};
-use millrace_wasm::PluginKind as Kind;
+use millrace_wasm::{Language, PluginKind as Kind};
 
 /// millrace runs stream pipelines with the Dataflow model's windows, triggers,
 /// watermarks and retractions.
@@ -247,25 +247,36 @@ enum PipelineCommand {
 
 #[derive(Debug, Subcommand)]
 enum PluginCommand {
-    /// Create a plugin crate that builds into a component as is.
+    /// Create a plugin folder that builds into a component as is.
     ///
-    /// The crate is named after the folder; it holds a working example of the kind
-    /// asked for, with a test. Build it with
-    /// `cargo build --target wasm32-wasip2 --release`, or name the folder in a spec:
-    /// millrace builds it.
+    /// The plugin is named after the folder; it holds a working example of the
+    /// kind asked for, with a test in the language's own test tool. Build it with
+    /// `millrace plugin build`, or name the folder in a spec: millrace builds it.
     New {
-        /// The folder to create (its name is the crate's name).
+        /// The folder to create (its name is the plugin's name).
         path: PathBuf,
         /// What the plugin is.
         #[arg(short, long, value_enum, default_value = "dofn")]
         kind: Kind,
-        /// The millrace-sdk crate to depend on (default: the SDK this millrace was
+        /// The language to write it in.
+        #[arg(short, long, value_enum, default_value = "rust")]
+        lang: Language,
+        /// The Rust SDK crate to depend on (default: the SDK this millrace was
         /// built with).
         #[arg(long, value_name = "PATH")]
         sdk: Option<PathBuf>,
     },
-    /// Push a plugin version to a server (a .wasm component, or a plugin crate
-    /// folder, built first).
+    /// Build a plugin folder (a Rust crate, or a Python plugin.py) into a
+    /// component, and print where it is.
+    Build {
+        /// The plugin folder.
+        path: PathBuf,
+        /// Copy the component here too.
+        #[arg(short, long, value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
+    /// Push a plugin version to a server (a .wasm component, or a plugin folder,
+    /// built first).
     Push {
         /// The plugin's name on the server.
         name: String,
@@ -353,9 +364,16 @@ pub fn main() -> ExitCode {
         Command::Validate { spec, dot } => validate(&spec, dot),
         Command::Checkpoints { spec, state } => checkpoints(&spec, &state.state_dir),
         Command::Bench(args) => crate::bench::main(args),
-        Command::Plugin(PluginCommand::New { path, kind, sdk }) => {
-            new_plugin(&path, kind, &sdk.unwrap_or_else(scaffold::bundled_sdk))
-        }
+        Command::Plugin(PluginCommand::New {
+            path,
+            kind,
+            lang,
+            sdk,
+        }) => match lang {
+            Language::Rust => new_plugin(&path, kind, &sdk.unwrap_or_else(scaffold::bundled_sdk)),
+            Language::Python => new_python_plugin(&path, kind),
+        },
+        Command::Plugin(PluginCommand::Build { path, out }) => build_plugin(&path, out.as_deref()),
         Command::Plugin(PluginCommand::Push {
             name,
             path,
@@ -363,7 +381,7 @@ pub fn main() -> ExitCode {
             remote,
         }) => remote_call(&remote, || {
             let wasm = if path.is_dir() {
-                millrace_wasm::build_crate(&path).map_err(|err| err.to_string())?
+                millrace_wasm::build_plugin(&path).map_err(|err| err.to_string())?
             } else {
                 path.clone()
             };
@@ -590,6 +608,52 @@ fn new_plugin(path: &std::path::Path, kind: Kind, sdk: &std::path::Path) -> Exit
             ExitCode::FAILURE
         }
     }
+}
+
+fn new_python_plugin(path: &std::path::Path, kind: Kind) -> ExitCode {
+    let script = millrace_wasm::python_sdk().join("new.sh");
+    let status = std::process::Command::new("bash")
+        .arg(&script)
+        .arg(path)
+        .args(["--kind", kind.name()])
+        .status();
+    match status {
+        Ok(status) if status.success() => {
+            println!("build it with: millrace plugin build {}", path.display());
+            ExitCode::SUCCESS
+        }
+        Ok(_) => ExitCode::FAILURE,
+        Err(err) => {
+            eprintln!("error: cannot run {}: {err}", script.display());
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn build_plugin(path: &std::path::Path, out: Option<&std::path::Path>) -> ExitCode {
+    let built = match millrace_wasm::build_plugin(path) {
+        Ok(built) => built,
+        Err(err) => {
+            eprintln!("error: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let shown = match out {
+        Some(out) => match std::fs::copy(&built, out) {
+            Ok(_) => out.to_owned(),
+            Err(err) => {
+                eprintln!(
+                    "error: cannot copy {} to {}: {err}",
+                    built.display(),
+                    out.display()
+                );
+                return ExitCode::FAILURE;
+            }
+        },
+        None => built,
+    };
+    println!("{}", shown.display());
+    ExitCode::SUCCESS
 }
 
 fn init_logging(verbose: u8) {

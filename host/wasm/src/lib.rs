@@ -34,7 +34,7 @@ use wasmtime::component::{Component, HasSelf, Linker};
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, Trap};
 
 use bindings::{Blobs, Elements};
-pub use build::build_crate;
+pub use build::{Language, build_crate, build_plugin, python_sdk};
 pub use host::Metrics;
 use host::{LogTail, PluginData};
 pub use millrace_model::isolate::{Attempt, Isolated, isolate};
@@ -177,8 +177,8 @@ pub enum PluginError {
         /// Why.
         message: String,
     },
-    /// A plugin crate did not build.
-    #[error("cannot build the plugin crate {dir}: {message}")]
+    /// A plugin folder did not build.
+    #[error("cannot build the plugin {dir}: {message}")]
     Build {
         /// The crate folder.
         dir: PathBuf,
@@ -366,10 +366,10 @@ impl Runtime {
     }
 
     /// Loads and compiles the component at `path` (building it first if it is a
-    /// plugin crate folder), reusing the on-disk compile cache.
+    /// plugin folder, [`build_plugin`]), reusing the on-disk compile cache.
     pub fn component(&self, path: &Path) -> Result<(Component, PathBuf, String), PluginError> {
         let wasm_path = if path.is_dir() {
-            build::build_crate(path)?
+            build::build_plugin(path)?
         } else {
             path.to_owned()
         };
