@@ -51,7 +51,18 @@ fn every_case_matches_beam_pane_for_pane() {
 
 #[test]
 fn every_case_matches_beam_with_the_sum_plugin() {
-    let sum = format!("combine: {{ plugin: {} }}", plugin("sum"));
+    every_case_matches_beam_with(&plugin("sum"));
+}
+
+/// The Python twin of `plugins/sum`, built from its folder on first use.
+#[test]
+fn every_case_matches_beam_with_the_python_sum_plugin() {
+    every_case_matches_beam_with(&plugin("python/sum"));
+}
+
+/// Each case with its built-in sum replaced by the CombineFn plugin at `path`.
+fn every_case_matches_beam_with(path: &str) {
+    let sum = format!("combine: {{ plugin: {path} }}");
     for case in cases() {
         check_with(&case, |spec| {
             assert!(
