@@ -272,7 +272,10 @@ fn a_file_that_is_not_a_component_is_refused() {
     assert!(stderr.contains("cannot read the plugin"), "{stderr}");
 
     let stderr = refused(dir.path().to_str().unwrap());
-    assert!(stderr.contains("has no Cargo.toml"), "{stderr}");
+    assert!(
+        stderr.contains("neither a Cargo.toml (a Rust crate) nor a plugin.py"),
+        "{stderr}"
+    );
 }
 
 #[test]
