@@ -47,7 +47,7 @@ pub enum ScaffoldError {
 
 /// The SDK this binary was built with, when its sources are still where they were.
 pub fn bundled_sdk() -> PathBuf {
-    let sdk = Path::new(env!("CARGO_MANIFEST_DIR")).join("../guest-sdk");
+    let sdk = Path::new(env!("CARGO_MANIFEST_DIR")).join("../guest-sdk/rust");
     sdk.canonicalize().unwrap_or(sdk)
 }
 

@@ -15,7 +15,7 @@ use super::PluginError;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 pub enum Language {
-    /// A crate (`Cargo.toml`) of the Rust SDK, `guest-sdk/`.
+    /// A crate (`Cargo.toml`) of the Rust SDK, `guest-sdk/rust/`.
     Rust,
     /// A `plugin.py` of the Python SDK, `guest-sdk/python/`.
     Python,

@@ -6,7 +6,7 @@
 /// The DoFn world.
 pub mod dofn {
     wit_bindgen::generate!({
-        path: "../wit",
+        path: "../../wit",
         world: "dofn-plugin",
         pub_export_macro: true,
         export_macro_name: "export_dofn",
@@ -17,7 +17,7 @@ pub mod dofn {
 /// The CombineFn world.
 pub mod combine {
     wit_bindgen::generate!({
-        path: "../wit",
+        path: "../../wit",
         world: "combine-plugin",
         pub_export_macro: true,
         export_macro_name: "export_combine",
@@ -28,7 +28,7 @@ pub mod combine {
 /// The window-function world.
 pub mod window {
     wit_bindgen::generate!({
-        path: "../wit",
+        path: "../../wit",
         world: "window-plugin",
         pub_export_macro: true,
         export_macro_name: "export_window",
@@ -39,7 +39,7 @@ pub mod window {
 /// The trigger world.
 pub mod trigger {
     wit_bindgen::generate!({
-        path: "../wit",
+        path: "../../wit",
         world: "trigger-plugin",
         pub_export_macro: true,
         export_macro_name: "export_trigger",
