@@ -1,7 +1,10 @@
 //! What the dashboard charts over the last minutes: each pipeline's counters,
 //! sampled by the server once a second ([`SAMPLE_EVERY`]) into a ring buffer of
 //! [`KEPT_SAMPLES`] per pipeline, beside the run's recent checkpoints. Counters
-//! are totals; a chart's rates are differences between samples.
+//! are totals; a chart's rates are differences between samples. A stretch in which
+//! nothing changed is kept as its first and its latest sample, so an idle pipeline
+//! (a server may hold thousands) keeps two samples, not six hundred, and a chart
+//! still draws the stretch: a rate of zero, a lag that grows in a straight line.
 
 use std::collections::VecDeque;
 use std::time::Duration;
@@ -52,6 +55,14 @@ pub struct StepSample {
 }
 
 impl Sample {
+    /// Whether nothing but the time (and so the lag) differs from `other`.
+    fn same_counts(&self, other: &Sample) -> bool {
+        self.records_read == other.records_read
+            && self.emitted == other.emitted
+            && self.dead_lettered == other.dead_lettered
+            && self.steps == other.steps
+    }
+
     /// The sample of `live` taken at `now`.
     pub fn of(live: &LiveStatus, now: Timestamp) -> Sample {
         Sample {
@@ -89,9 +100,18 @@ pub struct History {
 }
 
 impl History {
-    /// Adds a sample.
+    /// Adds a sample; one that only extends a stretch without change replaces
+    /// the stretch's latest.
     pub fn record(&mut self, sample: Sample) {
-        if self.samples.len() == KEPT_SAMPLES {
+        let len = self.samples.len();
+        if len >= 2
+            && sample.same_counts(&self.samples[len - 1])
+            && sample.same_counts(&self.samples[len - 2])
+        {
+            self.samples[len - 1] = sample;
+            return;
+        }
+        if len == KEPT_SAMPLES {
             self.samples.pop_front();
         }
         self.samples.push_back(sample);
@@ -122,16 +142,36 @@ mod tests {
         Sample::of(&LiveStatus::default(), at)
     }
 
+    fn read(at: Timestamp, records_read: u64) -> Sample {
+        Sample {
+            records_read,
+            ..sample(at)
+        }
+    }
+
     #[test]
     fn keeps_the_latest_samples_in_order() {
         let mut history = History::default();
         for at in 0..KEPT_SAMPLES as i64 + 5 {
-            history.record(sample(at));
+            history.record(read(at, at as u64));
         }
         let times: Vec<Timestamp> = history.samples().map(|s| s.at).collect();
         assert_eq!(times.len(), KEPT_SAMPLES);
         assert_eq!(times[0], 5);
         assert!(times.windows(2).all(|pair| pair[1] == pair[0] + 1));
+    }
+
+    #[test]
+    fn a_stretch_without_change_keeps_its_first_and_latest_sample() {
+        let mut history = History::default();
+        history.record(read(0, 5));
+        for at in 1..=100 {
+            history.record(read(at, 7));
+        }
+        history.record(read(101, 9));
+        let kept: Vec<(Timestamp, u64)> =
+            history.samples().map(|s| (s.at, s.records_read)).collect();
+        assert_eq!(kept, [(0, 5), (1, 7), (100, 7), (101, 9)]);
     }
 
     #[test]

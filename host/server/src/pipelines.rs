@@ -586,11 +586,18 @@ impl Deployment {
 
     /// The pipeline's counters over the last minutes and its recent checkpoints.
     pub fn history(&self) -> HistoryView {
-        let samples = self
+        let mut samples: Vec<Sample> = self
             .history
             .lock()
             .map(|history| history.samples().cloned().collect())
             .unwrap_or_default();
+        // The chart ends now, even after a stretch in which nothing was sampled anew.
+        if let Ok(live) = self.status.lock() {
+            let now = Sample::of(&live, wall_clock_now());
+            if samples.last().is_none_or(|last| last.at < now.at) {
+                samples.push(now);
+            }
+        }
         let checkpoints = self
             .status
             .lock()
