@@ -167,6 +167,17 @@ sink: {{ file: out.jsonl }}
 
 #[test]
 fn dedup_remembers_ids_in_keyed_state_until_its_event_time_timer_fires() {
+    dedup_remembers_ids(&plugin("dedup"));
+}
+
+#[test]
+fn dedup_in_python_remembers_ids_as_the_rust_one_does() {
+    dedup_remembers_ids(&plugin("python/dedup"));
+}
+
+/// The dedup DoFn at `dedup` (a Rust or Python plugin folder) over repeats within
+/// and past its horizon.
+fn dedup_remembers_ids(dedup: &str) {
     let record = |id: i64, n: i64| json!({"event_id": id, "n": n});
     let input = [
         add("a", record(1, 1), 1000),
@@ -183,10 +194,9 @@ fn dedup_remembers_ids_in_keyed_state_until_its_event_time_timer_fires() {
     let spec = format!(
         "source: {{ test_stream: input.jsonl }}
 steps:
-  - pardo: {{ plugin: {}, config: {{ id: event_id, horizon: 10000 }} }}
+  - pardo: {{ plugin: {dedup}, config: {{ id: event_id, horizon: 10000 }} }}
 sink: {{ stdout: {{}} }}
-",
-        plugin("dedup")
+"
     );
     let records = run_spec(&spec, &input);
     let passed: Vec<(&str, i64)> = records
@@ -255,6 +265,17 @@ sink: {{ stdout: {{}} }}
 
 #[test]
 fn threshold_trigger_fires_when_a_value_crosses_from_below() {
+    threshold_fires_on_crossings(&plugin("threshold"));
+}
+
+#[test]
+fn threshold_trigger_in_python_fires_as_the_rust_one_does() {
+    threshold_fires_on_crossings(&plugin("python/threshold"));
+}
+
+/// The data-driven trigger at `threshold` (a Rust or Python plugin folder) over
+/// values that cross its threshold twice for one key and once for another.
+fn threshold_fires_on_crossings(threshold: &str) {
     let latency = |ms: i64| json!({"latency": ms});
     let input = [
         add("s", latency(50), 1000),
@@ -273,12 +294,11 @@ steps:
   - window:
       global: {{}}
       trigger:
-        repeatedly: {{ plugin: {}, config: {{ threshold: 100, field: latency }} }}
+        repeatedly: {{ plugin: {threshold}, config: {{ threshold: 100, field: latency }} }}
       accumulation: discarding
   - combine: count
 sink: {{ stdout: {{}} }}
-",
-        plugin("threshold")
+"
     );
     let records = run_spec(&spec, &input);
     let panes: Vec<(&str, i64, &str)> = records
