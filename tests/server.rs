@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use common::served::{
     ADMIN, Answers, SPEC, Served, component, deploy, deploy_scores, drain, json_of,
-    pipeline_status, push, raw, served_with_tenant, status_of, totals_per_key,
+    pipeline_status, push, raw, scores, served_with_tenant, status_of, totals_per_key,
 };
 use millrace::client::{Body, Client, ClientError};
 use millrace_wasm::retag;
@@ -510,18 +510,7 @@ fn a_killed_server_resumes_its_pipelines_and_loses_no_acknowledged_record() {
     let first = push(&client, "total", "combine", component("sum"));
     push(&client, "parse", "dofn", component("parse-json"));
     deploy(&client, "scores", SPEC);
-    let batch = |from: usize| {
-        let lines: String = (from..from + 500)
-            .map(|i| {
-                format!(
-                    "{{\"user\": \"u{}\", \"score\": 1, \"ts\": {}}}\n",
-                    i % 5,
-                    1_000_000 + i * 10
-                )
-            })
-            .collect();
-        Body::Bytes(lines.into_bytes())
-    };
+    let batch = |from: u64| scores(from..from + 500, 5, |i| 1_000_000 + i * 10);
     for from in (0..2000).step_by(500) {
         client
             .call("POST", "/v1/pipelines/scores/records", batch(from))
@@ -745,20 +734,11 @@ fn checkpoint_positions(dir: &std::path::Path) -> Vec<u64> {
 fn a_swap_checkpoints_first_so_a_crash_never_replays_old_records_through_the_new_version() {
     let (served, token, client) = served_with_tenant("ivy");
     deploy_scores(&client);
-    let lines: String = (0..2000)
-        .map(|i| {
-            format!(
-                "{{\"user\": \"u{}\", \"score\": 1, \"ts\": {}}}\n",
-                i % 4,
-                1_000_000 + i
-            )
-        })
-        .collect();
     client
         .call(
             "POST",
             "/v1/pipelines/scores/records",
-            Body::Bytes(lines.into_bytes()),
+            scores(0..2000, 4, |i| 1_000_000 + i),
         )
         .unwrap();
     let second = push(&client, "total", "combine", retag(&component("sum"), "2"));
@@ -837,18 +817,7 @@ fn sigterm_stops_every_pipeline_at_a_checkpoint_and_a_restart_resumes_them() {
         "scores",
         &SPEC.replace("interval: 100ms", "interval: 1h"),
     );
-    let lines = |from: u64| -> Body {
-        let text: String = (from..from + 1000)
-            .map(|i| {
-                format!(
-                    "{{\"user\": \"u{}\", \"score\": 1, \"ts\": {}}}\n",
-                    i % 4,
-                    1_000_000 + i
-                )
-            })
-            .collect();
-        Body::Bytes(text.into_bytes())
-    };
+    let lines = |from: u64| scores(from..from + 1000, 4, |i| 1_000_000 + i);
     client
         .call("POST", "/v1/pipelines/scores/records", lines(0))
         .unwrap();
@@ -905,20 +874,11 @@ fn the_dashboard_is_served_with_a_strict_policy_and_charts_what_the_pipeline_did
         assert!(head.contains("x-content-type-options: nosniff"), "{path}");
     }
     deploy_scores(&client);
-    let lines: String = (0..30)
-        .map(|i| {
-            format!(
-                "{{\"user\": \"u{}\", \"score\": 1, \"ts\": {}}}\n",
-                i % 3,
-                i * 100
-            )
-        })
-        .collect();
     client
         .call(
             "POST",
             "/v1/pipelines/scores/records",
-            Body::Bytes(lines.into_bytes()),
+            scores(0..30, 3, |i| i * 100),
         )
         .unwrap();
     // The graph names each step by the path its counters go by, and each plugin by

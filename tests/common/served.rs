@@ -226,6 +226,21 @@ pub fn deploy(client: &Client, name: &str, spec: &str) {
         .unwrap_or_else(|err| panic!("deploying {name}: {err}"));
 }
 
+/// Score lines for [`SPEC`]: record `i` of `records` is user `u{i % users}`, score
+/// 1, at event time `ts(i)`.
+pub fn scores(records: std::ops::Range<u64>, users: u64, ts: impl Fn(u64) -> u64) -> Body {
+    let lines: String = records
+        .map(|i| {
+            format!(
+                "{{\"user\": \"u{}\", \"score\": 1, \"ts\": {}}}\n",
+                i % users,
+                ts(i)
+            )
+        })
+        .collect();
+    Body::Bytes(lines.into_bytes())
+}
+
 /// Pushes `sum` as `total` and `parse-json` as `parse`, then deploys [`SPEC`].
 pub fn deploy_scores(client: &Client) {
     push(client, "total", "combine", component("sum"));

@@ -591,18 +591,15 @@ impl Deployment {
             .lock()
             .map(|history| history.samples().cloned().collect())
             .unwrap_or_default();
-        // The chart ends now, even after a stretch in which nothing was sampled anew.
+        let mut checkpoints = Vec::new();
         if let Ok(live) = self.status.lock() {
+            checkpoints.extend(live.recent_checkpoints.iter().cloned());
+            // The chart ends now, even after a stretch with nothing sampled anew.
             let now = Sample::of(&live, wall_clock_now());
             if samples.last().is_none_or(|last| last.at < now.at) {
                 samples.push(now);
             }
         }
-        let checkpoints = self
-            .status
-            .lock()
-            .map(|live| live.recent_checkpoints.iter().cloned().collect())
-            .unwrap_or_default();
         HistoryView {
             interval_ms: u64::try_from(SAMPLE_EVERY.as_millis()).unwrap_or(u64::MAX),
             samples,

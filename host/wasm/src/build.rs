@@ -79,9 +79,10 @@ pub fn build_crate(dir: &Path) -> Result<PathBuf, PluginError> {
                 "the {TARGET} target is not installed; run `rustup target add {TARGET}`"
             )));
         }
-        let tail: Vec<&str> = stderr.lines().rev().take(20).collect();
-        let tail: Vec<&str> = tail.into_iter().rev().collect();
-        return Err(failed(format!("cargo build failed:\n{}", tail.join("\n"))));
+        return Err(failed(format!(
+            "cargo build failed:\n{}",
+            last_lines(&stderr)
+        )));
     }
     // Only this crate's own artifact counts, not those of its dependencies.
     let manifest = manifest.canonicalize().unwrap_or(manifest);
@@ -105,6 +106,12 @@ pub fn build_crate(dir: &Path) -> Result<PathBuf, PluginError> {
         }
     }
     found.ok_or_else(|| failed("cargo produced no .wasm file; is the crate a `cdylib`?".to_owned()))
+}
+
+/// The last 20 lines a failed build printed: where its error is.
+fn last_lines(output: &str) -> String {
+    let lines: Vec<&str> = output.lines().collect();
+    lines[lines.len().saturating_sub(20)..].join("\n")
 }
 
 /// The Python SDK: `MILLRACE_PYTHON_SDK`, else the one beside the Rust SDK this
@@ -164,10 +171,10 @@ fn build_python(dir: &Path) -> Result<PathBuf, PluginError> {
     if !output.status.success() {
         let _ = std::fs::remove_file(&partial);
         let stderr = String::from_utf8_lossy(&output.stderr);
-        let tail: Vec<&str> = stderr.lines().rev().take(20).collect();
-        let tail: Vec<&str> = tail.into_iter().rev().collect();
         return Err(failed(
-            tail.join("\n").trim_start_matches("build.sh: ").to_owned(),
+            last_lines(&stderr)
+                .trim_start_matches("build.sh: ")
+                .to_owned(),
         ));
     }
     std::fs::rename(&partial, &out)

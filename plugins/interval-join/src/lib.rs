@@ -186,7 +186,10 @@ impl DoFn for IntervalJoin {
             paired,
         });
         store(&element, side, &mine)?;
-        store(&element, side.other(), &theirs)?;
+        if paired {
+            // Only a pairing changes the other side's values (their `paired` flags).
+            store(&element, side.other(), &theirs)?;
+        }
         let (left, right) = match side {
             Side::Left => (&mine, &theirs),
             Side::Right => (&theirs, &mine),
