@@ -469,3 +469,31 @@ fn a_plugin_folder_of_no_known_language_or_without_its_toolchain_says_what_is_mi
         "{message}"
     );
 }
+
+#[test]
+fn plugin_build_prints_where_the_component_is_and_copies_it_on_request() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("sum.wasm");
+    let sum = plugin("python/sum");
+    let output = run(
+        &["plugin", "build", &sum, "--out", out.to_str().unwrap()],
+        "",
+    );
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&output.stdout).trim(),
+        out.to_str().unwrap()
+    );
+    let copied = std::fs::read(&out).unwrap();
+    // A component: the WebAssembly magic number, then the component layer's version.
+    assert_eq!(&copied[..8], b"\0asm\x0d\0\x01\0");
+    // Built again from the same sources, it is the cached component, unchanged.
+    let again = run(&["plugin", "build", &sum], "");
+    let cached = String::from_utf8_lossy(&again.stdout).trim().to_owned();
+    assert!(cached.ends_with(".wasm"), "{cached}");
+    assert_eq!(std::fs::read(&cached).unwrap(), copied);
+}
