@@ -6,7 +6,8 @@ mod common;
 
 use std::path::Path;
 
-use common::{parse_lines, per_window, plugin, root, run_records, write};
+use common::languages::{Language, in_every_language};
+use common::{parse_lines, per_window, root, run_records, write};
 
 fn cases() -> Vec<String> {
     let mut cases: Vec<String> = std::fs::read_dir(root().join("tests/conformance"))
@@ -49,15 +50,12 @@ fn every_case_matches_beam_pane_for_pane() {
     }
 }
 
-#[test]
-fn every_case_matches_beam_with_the_sum_plugin() {
-    every_case_matches_beam_with(&plugin("sum"));
-}
+// Every language's `sum` (plugins/sum, plugins/python/sum, …), built from its folder
+// on first use.
+in_every_language!(every_case_matches_beam_with_the_sum_plugin);
 
-/// The Python twin of `plugins/sum`, built from its folder on first use.
-#[test]
-fn every_case_matches_beam_with_the_python_sum_plugin() {
-    every_case_matches_beam_with(&plugin("python/sum"));
+fn every_case_matches_beam_with_the_sum_plugin(language: &Language) {
+    every_case_matches_beam_with(&language.plugin("sum"));
 }
 
 /// Each case with its built-in sum replaced by the CombineFn plugin at `path`.

@@ -7,6 +7,7 @@ mod common;
 
 use std::path::Path;
 
+use common::languages::{Language, in_every_language};
 use common::{parse_lines, plugin, run, write};
 use serde_json::{Value, json};
 
@@ -59,8 +60,12 @@ fn dead_reasons(dead: &[Value]) -> Vec<(Value, String)> {
         .collect()
 }
 
-#[test]
-fn every_dofn_fault_loses_only_the_poison_element() {
+in_every_language!(every_dofn_fault_loses_only_the_poison_element);
+
+/// The faulty DoFn of `language` refuses an element, panics (or throws), loops,
+/// exhausts its memory and floods its output, each on one element of a pipeline
+/// that sums the rest.
+fn every_dofn_fault_loses_only_the_poison_element(language: &Language) {
     let fault = |kind: &str| json!({ "fault": kind });
     let input = [
         bundle(&[
@@ -88,7 +93,7 @@ steps:
   - combine: {{ plugin: {} }}
 sink: {{ file: out.jsonl }}
 ",
-        plugin("faulty"),
+        language.plugin("faulty"),
         plugin("sum")
     );
     let (code, stderr, out, dead) = run_faulty(&spec, &input);
@@ -111,7 +116,7 @@ sink: {{ file: out.jsonl }}
     );
     let expect = [
         "this record is refused on purpose",
-        "panicked at faulty/src/lib.rs",
+        language.panic_reason,
         "ran longer than its CPU limit of 400ms per call",
         "exceeded its memory limit of 48 MiB",
         "more than its limit of 4 MiB",
@@ -273,7 +278,7 @@ fn a_file_that_is_not_a_component_is_refused() {
 
     let stderr = refused(dir.path().to_str().unwrap());
     assert!(
-        stderr.contains("neither a Cargo.toml (a Rust crate) nor a plugin.py"),
+        stderr.contains("it has none of Cargo.toml (Rust), plugin.py (Python)"),
         "{stderr}"
     );
 }

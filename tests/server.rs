@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use common::languages::{PYTHON, RUST};
 use common::served::{
     ADMIN, Answers, SPEC, Served, component, deploy, deploy_scores, drain, json_of,
     pipeline_status, push, raw, scores, served_with_tenant, status_of, totals_per_key,
@@ -368,6 +369,80 @@ fn feed(
         }
         per_key
     })
+}
+
+#[test]
+fn a_combine_swapped_from_language_to_language_under_load_keeps_every_accumulator() {
+    // Every language's `sum` keeps the same accumulator bytes under the same format
+    // name, so each takes over the windows the one before left open.
+    let languages = [RUST, PYTHON, RUST];
+    let (served, token, client) = served_with_tenant("erin");
+    let versions: Vec<String> = languages
+        .iter()
+        .map(|language| {
+            push(
+                &client,
+                "total",
+                "combine",
+                component(&language.example("sum")),
+            )
+        })
+        .collect();
+    push(&client, "parse", "dofn", component("parse-json"));
+    deploy(
+        &client,
+        "scores",
+        &SPEC.replace(
+            "plugin: total",
+            &format!("plugin: \"total@{}\"", versions[0]),
+        ),
+    );
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let sent = Arc::new(AtomicU64::new(0));
+    let feeder = feed(served.client(Some(&token)), stop.clone(), sent.clone());
+    for (language, version) in languages.iter().zip(&versions).skip(1) {
+        let target = sent.load(Ordering::Relaxed) + 500;
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while sent.load(Ordering::Relaxed) < target && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let swapped = client
+            .call(
+                "POST",
+                "/v1/pipelines/scores/swap",
+                Body::Json(
+                    json!({"step": "steps[2].combine", "plugin": format!("total@{version}")}),
+                ),
+            )
+            .unwrap_or_else(|err| panic!("swapping in the {} sum: {err}", language.name));
+        assert_eq!(json_of(&swapped)["to"], version.as_str());
+    }
+    let target = sent.load(Ordering::Relaxed) + 500;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while sent.load(Ordering::Relaxed) < target && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    stop.store(true, Ordering::Relaxed);
+    let expected = feeder.join().unwrap();
+    let status = drain(&client);
+    assert_eq!(
+        status["swaps"].as_array().unwrap().len(),
+        languages.len() - 1
+    );
+    let output = client
+        .call("GET", "/v1/pipelines/scores/output", Body::Empty)
+        .unwrap();
+    let records = common::parse_lines(&String::from_utf8(output).unwrap());
+    // No loss, no duplicates, across the languages' code.
+    assert_eq!(totals_per_key(&records), expected);
+    // Each language's version summed some of the panes.
+    let summed_by: std::collections::BTreeSet<&str> = records
+        .iter()
+        .map(|r| r["pane"]["versions"]["steps[2].combine"].as_str().unwrap())
+        .collect();
+    let pushed: std::collections::BTreeSet<&str> = versions.iter().map(String::as_str).collect();
+    assert_eq!(summed_by, pushed);
 }
 
 #[test]

@@ -266,8 +266,8 @@ enum PluginCommand {
         #[arg(long, value_name = "PATH")]
         sdk: Option<PathBuf>,
     },
-    /// Build a plugin folder (a Rust crate, or a Python plugin.py) into a
-    /// component, and print where it is.
+    /// Build a plugin folder (a Rust crate, or a plugin.py, plugin.js, plugin.c or
+    /// plugin.go) into a component, and print where it is.
     Build {
         /// The plugin folder.
         path: PathBuf,
@@ -371,7 +371,7 @@ pub fn main() -> ExitCode {
             sdk,
         }) => match lang {
             Language::Rust => new_plugin(&path, kind, &sdk.unwrap_or_else(scaffold::bundled_sdk)),
-            Language::Python => new_python_plugin(&path, kind),
+            language => new_sdk_plugin(language, &path, kind),
         },
         Command::Plugin(PluginCommand::Build { path, out }) => build_plugin(&path, out.as_deref()),
         Command::Plugin(PluginCommand::Push {
@@ -610,8 +610,9 @@ fn new_plugin(path: &std::path::Path, kind: Kind, sdk: &std::path::Path) -> Exit
     }
 }
 
-fn new_python_plugin(path: &std::path::Path, kind: Kind) -> ExitCode {
-    let script = millrace_wasm::python_sdk().join("new.sh");
+/// Scaffolds a plugin with its SDK's `new.sh`, for the languages other than Rust.
+fn new_sdk_plugin(language: Language, path: &std::path::Path, kind: Kind) -> ExitCode {
+    let script = language.sdk().join("new.sh");
     let status = std::process::Command::new("bash")
         .arg(&script)
         .arg(path)

@@ -2,6 +2,7 @@
 // Each test binary uses some of these, and none of them leave it.
 #![allow(dead_code, unreachable_pub)]
 
+pub mod languages;
 pub mod served;
 pub mod sessions;
 

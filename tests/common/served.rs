@@ -163,10 +163,12 @@ pub fn status_of(result: Result<Vec<u8>, ClientError>) -> u16 {
     }
 }
 
-/// The component of the example plugin `name`.
+/// The component of the example plugin `name` (a folder under `plugins/`, in any
+/// language), built as `millrace plugin build` builds it: as a client would before
+/// pushing it.
 pub fn component(name: &str) -> Vec<u8> {
-    let path = millrace_wasm::build_crate(std::path::Path::new(&super::plugin(name)))
-        .expect("the example plugin builds");
+    let path = millrace_wasm::build_plugin(std::path::Path::new(&super::plugin(name)))
+        .unwrap_or_else(|err| panic!("the example plugin {name} builds: {err}"));
     std::fs::read(path).unwrap()
 }
 

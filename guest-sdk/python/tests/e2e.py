@@ -417,7 +417,7 @@ def faults(runner: Runner, report: Report, python: Plugins) -> None:
 
     stream = "".join(
         [
-            bundle((1, 1000), (fault("error"), 1001), (2, 1002), (fault("raise"), 1003), (3, 1004)),
+            bundle((1, 1000), (fault("error"), 1001), (2, 1002), (fault("panic"), 1003), (3, 1004)),
             bundle((fault("exit"), 1005), (4, 1006)),
             bundle((fault("recurse"), 1007), (5, 1008)),
             bundle((fault("loop"), 1009), (6, 1010)),
@@ -445,7 +445,7 @@ sink: {{ file: out.jsonl }}
     kinds = [d["record"]["value"]["fault"] for d in run.dead]
     report.check(
         "faults: each poison element is dead-lettered",
-        kinds == ["error", "raise", "exit", "recurse", "loop", "bomb", "flood"],
+        kinds == ["error", "panic", "exit", "recurse", "loop", "bomb", "flood"],
         str(kinds),
     )
     for letter in run.dead:

@@ -1,8 +1,9 @@
 //! Building a plugin folder into a component. The folder's language is known by
-//! its files: `Cargo.toml` is a Rust crate, built with cargo; `plugin.py` is a
-//! Python plugin, built with the Python SDK's `build.sh` (componentize-py).
-//! Python builds are kept by the hash of everything they are made of, so a folder
-//! is built again only when it, the SDK or the WIT package changed.
+//! its entry file: `Cargo.toml` is a Rust crate, built with cargo; `plugin.py`,
+//! `plugin.js`, `plugin.c` and `plugin.go` are plugins of the Python, JavaScript, C
+//! and Go SDKs, each built by its SDK's `build.sh`. Those builds are kept by the
+//! hash of everything they are made of, so a folder is built again only when it,
+//! its SDK or the WIT package changed.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -19,24 +20,93 @@ pub enum Language {
     Rust,
     /// A `plugin.py` of the Python SDK, `guest-sdk/python/`.
     Python,
+    /// A `plugin.js` (an ES module) of the JavaScript SDK, `guest-sdk/js/`.
+    #[cfg_attr(feature = "clap", value(alias = "javascript"))]
+    Js,
+    /// A `plugin.c` of the C SDK, `guest-sdk/c/`.
+    C,
+    /// A `plugin.go` of the Go SDK, `guest-sdk/go/`.
+    Go,
 }
 
 impl Language {
-    /// The language of the plugin folder `dir`, known by its files.
+    /// Every language, in the order folders are recognised.
+    pub const ALL: [Language; 5] = [
+        Language::Rust,
+        Language::Python,
+        Language::Js,
+        Language::C,
+        Language::Go,
+    ];
+
+    /// The language of the plugin folder `dir`, known by its entry file.
     pub fn of(dir: &Path) -> Result<Language, PluginError> {
-        if dir.join("Cargo.toml").is_file() {
-            Ok(Language::Rust)
-        } else if dir.join("plugin.py").is_file() {
-            Ok(Language::Python)
-        } else {
-            Err(PluginError::Build {
-                dir: dir.to_owned(),
-                message: "the folder is no plugin this millrace can build: it has neither a \
-                          Cargo.toml (a Rust crate) nor a plugin.py (a Python plugin)"
-                    .to_owned(),
+        Language::ALL
+            .into_iter()
+            .find(|language| dir.join(language.entry_file()).is_file())
+            .ok_or_else(|| {
+                let entries: Vec<String> = Language::ALL
+                    .iter()
+                    .map(|language| format!("{} ({})", language.entry_file(), language.name()))
+                    .collect();
+                PluginError::Build {
+                    dir: dir.to_owned(),
+                    message: format!(
+                        "the folder is no plugin this millrace can build: it has none of {}",
+                        entries.join(", ")
+                    ),
+                }
             })
+    }
+
+    /// The file whose presence makes a folder a plugin of this language.
+    pub fn entry_file(self) -> &'static str {
+        match self {
+            Language::Rust => "Cargo.toml",
+            Language::Python => "plugin.py",
+            Language::Js => "plugin.js",
+            Language::C => "plugin.c",
+            Language::Go => "plugin.go",
         }
     }
+
+    /// The language's name, for people.
+    pub fn name(self) -> &'static str {
+        match self {
+            Language::Rust => "Rust",
+            Language::Python => "Python",
+            Language::Js => "JavaScript",
+            Language::C => "C",
+            Language::Go => "Go",
+        }
+    }
+
+    /// The language's SDK: its folder under [`guest_sdk`].
+    pub fn sdk(self) -> PathBuf {
+        guest_sdk().join(self.folder())
+    }
+
+    /// The language's short name: its SDK's folder, its plugins' folder under
+    /// `plugins/` and its builds' folder in the cache.
+    pub fn folder(self) -> &'static str {
+        match self {
+            Language::Rust => "rust",
+            Language::Python => "python",
+            Language::Js => "js",
+            Language::C => "c",
+            Language::Go => "go",
+        }
+    }
+}
+
+/// The SDKs' folder: `MILLRACE_GUEST_SDK`, else the `guest-sdk/` this millrace was
+/// built from.
+pub fn guest_sdk() -> PathBuf {
+    if let Some(dir) = std::env::var_os("MILLRACE_GUEST_SDK") {
+        return PathBuf::from(dir);
+    }
+    let sdk = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../guest-sdk");
+    sdk.canonicalize().unwrap_or(sdk)
 }
 
 /// Builds the plugin folder `dir`, in whichever language it is written, and
@@ -44,7 +114,7 @@ impl Language {
 pub fn build_plugin(dir: &Path) -> Result<PathBuf, PluginError> {
     match Language::of(dir)? {
         Language::Rust => build_crate(dir),
-        Language::Python => build_python(dir),
+        language => build_with_sdk(language, dir),
     }
 }
 
@@ -114,40 +184,30 @@ fn last_lines(output: &str) -> String {
     lines[lines.len().saturating_sub(20)..].join("\n")
 }
 
-/// The Python SDK: `MILLRACE_PYTHON_SDK`, else the one beside the Rust SDK this
-/// millrace was built with.
-pub fn python_sdk() -> PathBuf {
-    if let Some(dir) = std::env::var_os("MILLRACE_PYTHON_SDK") {
-        return PathBuf::from(dir);
-    }
-    let sdk = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../guest-sdk/python");
-    sdk.canonicalize().unwrap_or(sdk)
-}
-
-/// Builds the Python plugin in `dir` with the SDK's `build.sh`, or finds the
+/// Builds the plugin in `dir` with its language's `build.sh`, or finds the
 /// component an earlier build of the same sources made.
-fn build_python(dir: &Path) -> Result<PathBuf, PluginError> {
+fn build_with_sdk(language: Language, dir: &Path) -> Result<PathBuf, PluginError> {
     let failed = |message: String| PluginError::Build {
         dir: dir.to_owned(),
         message,
     };
-    let sdk = python_sdk();
+    let sdk = language.sdk();
     let script = sdk.join("build.sh");
     if !script.is_file() {
         return Err(failed(format!(
-            "the Python SDK is not at {} (set MILLRACE_PYTHON_SDK to its folder)",
+            "the {} SDK is not at {} (set MILLRACE_GUEST_SDK to the guest-sdk folder)",
+            language.name(),
             sdk.display()
         )));
     }
     let wit = std::env::var_os("MILLRACE_WIT").map_or_else(|| sdk.join("../../wit"), PathBuf::from);
     let mut hasher = Sha256::new();
-    for root in [dir, &sdk.join("millrace"), &wit] {
+    for root in [dir, &sdk, &wit] {
         hash_sources(root, root, &mut hasher)
             .map_err(|err| failed(format!("cannot read {}: {err}", root.display())))?;
     }
-    hasher.update(std::fs::read(&script).unwrap_or_default());
     let hash = super::hex(&hasher.finalize());
-    let Some(cache) = super::cache_dir().map(|dir| dir.join("python")) else {
+    let Some(cache) = super::cache_dir().map(|cache| cache.join(language.folder())) else {
         return Err(failed(
             "there is no cache folder: set MILLRACE_CACHE_DIR or HOME".to_owned(),
         ));
@@ -160,7 +220,7 @@ fn build_python(dir: &Path) -> Result<PathBuf, PluginError> {
         .map_err(|err| failed(format!("cannot create {}: {err}", cache.display())))?;
     // Built under a name of its own, then renamed: a build that fails or runs
     // beside another leaves no half-written component under the hash.
-    let partial = cache.join(format!("{hash}.{}.partial", std::process::id()));
+    let partial = cache.join(format!("{hash}.{}.partial.wasm", std::process::id()));
     let output = Command::new("bash")
         .arg(&script)
         .arg(dir)
@@ -182,21 +242,25 @@ fn build_python(dir: &Path) -> Result<PathBuf, PluginError> {
     Ok(out)
 }
 
+/// Folders that builds and tests write into a plugin or SDK folder: never sources.
+const GENERATED: &[&str] = &["__pycache__", "target", "node_modules", "build"];
+
 /// Hashes the path (relative to `root`) and contents of every source file under
-/// `dir`, in name order; caches, tests' output and hidden folders are left out.
+/// `dir`, in name order; components, caches, tests' output and hidden files are
+/// left out.
 fn hash_sources(root: &Path, dir: &Path, hasher: &mut Sha256) -> std::io::Result<()> {
     let mut entries: Vec<_> = std::fs::read_dir(dir)?.collect::<Result<_, _>>()?;
     entries.sort_by_key(std::fs::DirEntry::file_name);
     for entry in entries {
         let name = entry.file_name();
         let name = name.to_string_lossy();
-        if name.starts_with('.') || name == "__pycache__" || name == "target" {
+        if name.starts_with('.') || GENERATED.contains(&name.as_ref()) || name.ends_with(".wasm") {
             continue;
         }
         let path = entry.path();
         if entry.file_type()?.is_dir() {
             hash_sources(root, &path, hasher)?;
-        } else if name.ends_with(".py") || name.ends_with(".wit") {
+        } else {
             let relative = path.strip_prefix(root).unwrap_or(&path);
             hasher.update(relative.to_string_lossy().as_bytes());
             hasher.update([0]);

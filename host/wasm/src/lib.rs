@@ -34,7 +34,7 @@ use wasmtime::component::{Component, HasSelf, Linker};
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, Trap};
 
 use bindings::{Blobs, Elements};
-pub use build::{Language, build_crate, build_plugin, python_sdk};
+pub use build::{Language, build_crate, build_plugin, guest_sdk};
 pub use host::Metrics;
 use host::{LogTail, PluginData};
 pub use millrace_model::isolate::{Attempt, Isolated, isolate};
@@ -753,8 +753,13 @@ fn start<W: World>(
     Ok((Live { store, bindings }, info))
 }
 
-/// Says what a trap means, with what the plugin printed (a panic message).
+/// Says what a trap means, with what the plugin printed (a panic message, an
+/// interpreter's last words). A broken limit is named first, since it is the cause
+/// whatever the plugin said as it fell; otherwise a Rust panic's message replaces
+/// the trap it ends in. The wasm backtrace is left to the debug log: a dead
+/// letter's reason is for the person who wrote the plugin, not for its stack.
 fn describe_fault(err: &wasmtime::Error, store: &Store<PluginData>, limits: &Limits) -> Fault {
+    tracing::debug!("plugin fault: {err:?}");
     let (kind, mut message) = match err.downcast_ref::<Trap>() {
         Some(Trap::Interrupt) => (
             FaultKind::CpuLimit,
@@ -771,11 +776,14 @@ fn describe_fault(err: &wasmtime::Error, store: &Store<PluginData>, limits: &Lim
             ),
         ),
         Some(trap) => (FaultKind::Trap, format!("trapped: {trap}")),
-        None => (FaultKind::Error, format!("{err:#}")),
+        None => match err.downcast_ref::<wasmtime_wasi::I32Exit>() {
+            Some(exit) => (FaultKind::Trap, format!("exited with status {}", exit.0)),
+            None => (FaultKind::Error, err.root_cause().to_string()),
+        },
     };
     let printed = store.data().log.message();
-    if let Some(at) = printed.find("panicked at ") {
-        // A Rust panic: its message says more than the trap it ends in.
+    let limit_broken = matches!(kind, FaultKind::CpuLimit | FaultKind::MemoryLimit);
+    if !limit_broken && let Some(at) = printed.find("panicked at ") {
         return Fault {
             kind,
             message: printed[at..].to_owned(),

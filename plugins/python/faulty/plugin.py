@@ -2,7 +2,8 @@
 twin of ``plugins/faulty``). A record whose value is ``{"fault": KIND}`` makes it:
 
 - ``error``: refuse the record (a :class:`millrace.PluginError`),
-- ``raise``: raise an unexpected exception (dead-lettered with its type and line),
+- ``panic``: raise an unexpected exception (dead-lettered with its type and line; the
+  name is the one the faulty plugin of every language uses for its own kind of panic),
 - ``exit``: raise ``SystemExit``, which no plugin code should catch: a trap,
 - ``recurse``: recurse without end,
 - ``loop``: loop forever,
@@ -34,7 +35,7 @@ class Faulty(millrace.DoFn[Json]):
         fault = value.get("fault") if isinstance(value, dict) else None
         if fault == "error":
             raise PluginError("this record is refused on purpose")
-        if fault == "raise":
+        if fault == "panic":
             raise RuntimeError("boom: a deliberate exception")
         if fault == "exit":
             sys.exit("a deliberate exit")

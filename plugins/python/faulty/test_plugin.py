@@ -20,7 +20,7 @@ class FaultyTest(unittest.TestCase):
                 Element(1),
                 Element({"fault": "error"}),
                 Element(2),
-                Element({"fault": "raise"}),
+                Element({"fault": "panic"}),
                 Element(3),
             ]
         )
