@@ -5,11 +5,12 @@
 //! scaffolded by `millrace plugin new`. One function per case, a test per language
 //! (`cargo test --test languages python::`). The same holds for the faults
 //! (`faults.rs`) and the conformance suite with each language's `sum`
-//! (`conformance.rs`).
+//! (`conformance.rs`). Last, the polyglot example (`examples/polyglot/`), a
+//! plugin of each language in one pipeline, against a plain reading of its input.
 
 mod common;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use common::languages::{Language, in_every_language};
@@ -332,4 +333,120 @@ sink: {{ file: out.jsonl }}
     for folder in folders.values() {
         language.run_own_test(Path::new(folder));
     }
+}
+
+/// Runs `examples/polyglot/` as the README shows it, and checks its panes and dead
+/// letters against a plain reading of `requests.jsonl`: each request keyed by its
+/// service (Python), retries dropped by request id (Go), the latency kept (C), per
+/// minute an EARLY pane whenever a latency crosses 1000 ms from below (JavaScript)
+/// and the ON_TIME pane, each the mean so far (Rust), accumulating.
+#[test]
+fn the_polyglot_example_matches_a_plain_reading_of_its_input() {
+    let example = common::root().join("examples/polyglot");
+    let dir = tempfile::tempdir().unwrap();
+    let dead_letters = dir.path().join("rejected.jsonl");
+    let output = run(
+        &[
+            "run",
+            example.join("pipeline.yaml").to_str().unwrap(),
+            "--output",
+            "-",
+            "--dead-letter",
+            dead_letters.to_str().unwrap(),
+        ],
+        "",
+    );
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+
+    #[derive(Default)]
+    struct Minute {
+        latencies: Vec<f64>,
+        above: bool,
+        panes: Vec<(&'static str, f64)>,
+    }
+    let mean = |latencies: &[f64]| latencies.iter().sum::<f64>() / latencies.len() as f64;
+    let input = std::fs::read_to_string(example.join("requests.jsonl")).unwrap();
+    let mut minutes: BTreeMap<(String, i64), Minute> = BTreeMap::new();
+    let mut seen = BTreeSet::new();
+    let mut rejected_by = Vec::new();
+    for line in input.lines() {
+        let request: Value = serde_json::from_str(line).unwrap();
+        let Some(service) = request["service"].as_str() else {
+            rejected_by.push("steps[0].pardo");
+            continue;
+        };
+        let Some(id) = request.get("request_id") else {
+            rejected_by.push("steps[1].pardo");
+            continue;
+        };
+        if !seen.insert((service.to_owned(), id.to_string())) {
+            continue;
+        }
+        let Some(latency) = request.get("latency_ms") else {
+            rejected_by.push("steps[2].pardo");
+            continue;
+        };
+        let ts: jiff::Timestamp = request["ts"].as_str().unwrap().parse().unwrap();
+        let start = ts.as_millisecond().div_euclid(60_000) * 60_000;
+        let minute = minutes.entry((service.to_owned(), start)).or_default();
+        // The trigger skips what is not a number; the mean rejects it.
+        let Some(latency) = latency.as_f64() else {
+            rejected_by.push("steps[4].combine");
+            continue;
+        };
+        minute.latencies.push(latency);
+        let above = latency >= 1000.0;
+        if above && !minute.above {
+            minute.panes.push(("EARLY", mean(&minute.latencies)));
+        }
+        minute.above = above;
+    }
+    let expected: BTreeMap<(String, i64), Vec<(&str, f64)>> = minutes
+        .into_iter()
+        .map(|(window, mut minute)| {
+            minute.panes.push(("ON_TIME", mean(&minute.latencies)));
+            (window, minute.panes)
+        })
+        .collect();
+    assert!(
+        expected.values().filter(|panes| panes.len() > 1).count() >= 3,
+        "the example shows early panes"
+    );
+
+    let records = parse_lines(&String::from_utf8_lossy(&output.stdout));
+    let mut actual: BTreeMap<(String, i64), Vec<(&str, f64)>> = BTreeMap::new();
+    for record in &records {
+        assert_eq!(record["retraction"], false);
+        let window = (
+            record["key"].as_str().unwrap().to_owned(),
+            record["window"]["start"].as_i64().unwrap(),
+        );
+        actual.entry(window).or_default().push((
+            record["pane"]["timing"].as_str().unwrap(),
+            record["value"].as_f64().unwrap(),
+        ));
+    }
+    assert_eq!(actual, expected);
+
+    let dead = parse_lines(&std::fs::read_to_string(&dead_letters).unwrap());
+    let steps: Vec<&str> = dead
+        .iter()
+        .map(|d| d["step"].as_str().unwrap().split(' ').next().unwrap())
+        .collect();
+    assert_eq!(steps, rejected_by, "{dead:#?}");
+    // Each language's own words.
+    let reasons: Vec<&str> = dead.iter().map(|d| d["reason"].as_str().unwrap()).collect();
+    assert_eq!(
+        reasons[..3],
+        [
+            "missing the key field \"service\"",
+            "missing the id field \"request_id\"",
+            "missing the value field \"latency_ms\"",
+        ],
+        "{dead:#?}"
+    );
 }

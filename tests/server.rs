@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use common::languages::{PYTHON, RUST};
+use common::languages::{C, GO, JS, PYTHON, RUST};
 use common::served::{
     ADMIN, Answers, SPEC, Served, component, deploy, deploy_scores, drain, json_of,
     pipeline_status, push, raw, scores, served_with_tenant, status_of, totals_per_key,
@@ -375,7 +375,7 @@ fn feed(
 fn a_combine_swapped_from_language_to_language_under_load_keeps_every_accumulator() {
     // Every language's `sum` keeps the same accumulator bytes under the same format
     // name, so each takes over the windows the one before left open.
-    let languages = [RUST, PYTHON, RUST];
+    let languages = [RUST, PYTHON, JS, C, GO, RUST];
     let (served, token, client) = served_with_tenant("erin");
     let versions: Vec<String> = languages
         .iter()

@@ -1,8 +1,7 @@
 //! The languages plugins are written in, for the suites every language passes:
 //! each case is one function taking a [`Language`], and [`in_every_language!`] makes
 //! a test of it per language (`rust::case`, `python::case`), so that
-//! `cargo test --test languages python::` runs one language's suite. The
-//! JavaScript, C and Go SDKs join as their plugins land.
+//! `cargo test --test languages python::` runs one language's suite.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -37,6 +36,30 @@ pub const PYTHON: Language = Language {
     plugins: "python",
     own_test: "test_plugin.py",
     panic_reason: "RuntimeError: boom: a deliberate exception (at plugin.py:",
+};
+
+/// JavaScript, through `guest-sdk/js` (componentize-qjs, QuickJS).
+pub const JS: Language = Language {
+    name: "js",
+    plugins: "js",
+    own_test: "plugin.test.js",
+    panic_reason: "Error: boom: a deliberate exception",
+};
+
+/// C, through `guest-sdk/c` (clang and wasi-libc).
+pub const C: Language = Language {
+    name: "c",
+    plugins: "c",
+    own_test: "test_plugin.c",
+    panic_reason: "panicked at plugin.c:",
+};
+
+/// Go, through `guest-sdk/go` (Go's wasip1 port and a component adapter).
+pub const GO: Language = Language {
+    name: "go",
+    plugins: "go",
+    own_test: "plugin_test.go",
+    panic_reason: "panic: boom: a deliberate panic (at plugin.go:",
 };
 
 impl Language {
@@ -89,6 +112,9 @@ macro_rules! in_every_language {
     ($($case:ident),+ $(,)?) => {
         in_every_language!(@language rust RUST $($case),+);
         in_every_language!(@language python PYTHON $($case),+);
+        in_every_language!(@language js JS $($case),+);
+        in_every_language!(@language c C $($case),+);
+        in_every_language!(@language go GO $($case),+);
     };
     (@language $module:ident $language:ident $($case:ident),+) => {
         mod $module {

@@ -28,7 +28,8 @@ use millrace_model::keyed::CallState;
 /// How much of a plugin's stdout/stderr is kept.
 const LOG_TAIL: usize = 4096;
 
-/// The last bytes a plugin wrote to stdout or stderr.
+/// The last bytes a plugin wrote to stdout or stderr, and its error-level log
+/// lines: what it said as it fell, for the reason of a fault.
 #[derive(Clone, Default)]
 pub struct LogTail(Arc<Mutex<VecDeque<u8>>>);
 
@@ -263,7 +264,12 @@ impl host::Host for PluginData {
             host::Level::Debug => tracing::debug!(plugin = %label, "{message}"),
             host::Level::Info => tracing::info!(plugin = %label, "{message}"),
             host::Level::Warn => tracing::warn!(plugin = %label, "{message}"),
-            host::Level::Error => tracing::error!(plugin = %label, "{message}"),
+            host::Level::Error => {
+                tracing::error!(plugin = %label, "{message}");
+                // A plugin without WASI (C's mr_panic) says its last words here.
+                self.log.append(message.as_bytes());
+                self.log.append(b"\n");
+            }
         }
     }
 

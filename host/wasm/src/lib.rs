@@ -650,6 +650,14 @@ impl<W: World> Sandbox<W> {
         live.store.data_mut().limiter.denied = false;
         live.store.data().log.clear();
         match f(&live.bindings, &mut live.store) {
+            // A runtime that turns a refused memory.grow into an error of its own
+            // (QuickJS's "out of memory", a caught MemoryError) goes on in a state
+            // no one can vouch for: the call is the memory fault it is, as a trap.
+            Ok(_) if live.store.data().limiter.denied => {
+                let fault = memory_fault(&live.store, &self.spec.limits);
+                self.live = None;
+                Err(self.fault(fault))
+            }
             Ok(result) => {
                 let bytes = size(&result);
                 if bytes as u64 > self.spec.limits.output {
@@ -760,7 +768,7 @@ fn start<W: World>(
 /// letter's reason is for the person who wrote the plugin, not for its stack.
 fn describe_fault(err: &wasmtime::Error, store: &Store<PluginData>, limits: &Limits) -> Fault {
     tracing::debug!("plugin fault: {err:?}");
-    let (kind, mut message) = match err.downcast_ref::<Trap>() {
+    let (kind, message) = match err.downcast_ref::<Trap>() {
         Some(Trap::Interrupt) => (
             FaultKind::CpuLimit,
             format!(
@@ -768,19 +776,28 @@ fn describe_fault(err: &wasmtime::Error, store: &Store<PluginData>, limits: &Lim
                 millrace_model::time::format_duration(limits.cpu_per_call.as_millis() as i64)
             ),
         ),
-        _ if store.data().limiter.denied => (
-            FaultKind::MemoryLimit,
-            format!(
-                "exceeded its memory limit of {}",
-                format_bytes(limits.memory)
-            ),
-        ),
+        _ if store.data().limiter.denied => return memory_fault(store, limits),
         Some(trap) => (FaultKind::Trap, format!("trapped: {trap}")),
         None => match err.downcast_ref::<wasmtime_wasi::I32Exit>() {
             Some(exit) => (FaultKind::Trap, format!("exited with status {}", exit.0)),
             None => (FaultKind::Error, err.root_cause().to_string()),
         },
     };
+    with_printed(kind, message, store)
+}
+
+/// The fault of a call that was refused memory beyond its limit.
+fn memory_fault(store: &Store<PluginData>, limits: &Limits) -> Fault {
+    let message = format!(
+        "exceeded its memory limit of {}",
+        format_bytes(limits.memory)
+    );
+    with_printed(FaultKind::MemoryLimit, message, store)
+}
+
+/// `message`, then what the plugin printed; a Rust panic's message alone, unless a
+/// limit was broken.
+fn with_printed(kind: FaultKind, mut message: String, store: &Store<PluginData>) -> Fault {
     let printed = store.data().log.message();
     let limit_broken = matches!(kind, FaultKind::CpuLimit | FaultKind::MemoryLimit);
     if !limit_broken && let Some(at) = printed.find("panicked at ") {

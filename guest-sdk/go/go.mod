@@ -1,0 +1,3 @@
+module millrace.local/millrace
+
+go 1.24
