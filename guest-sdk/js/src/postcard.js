@@ -239,17 +239,17 @@ class Bool extends Field {
 }
 
 const scratch = new DataView(new ArrayBuffer(8));
+const scratchBytes = new Uint8Array(scratch.buffer);
 
 class Float64 extends Field {
   write(writer, value) {
     scratch.setFloat64(0, Number(value), true);
-    writer.reserve(8);
-    for (let i = 0; i < 8; i++) writer.bytes[writer.length++] = scratch.getUint8(i);
+    writer.append(scratchBytes);
   }
 
   read(reader) {
     if (reader.at + 8 > reader.bytes.length) throw new RangeError("the bytes end inside an f64");
-    for (let i = 0; i < 8; i++) scratch.setUint8(i, reader.bytes[reader.at + i]);
+    scratchBytes.set(reader.bytes.subarray(reader.at, reader.at + 8));
     reader.at += 8;
     return scratch.getFloat64(0, true);
   }
