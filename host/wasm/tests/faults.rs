@@ -13,7 +13,9 @@ use serde_json::json;
 fn sandbox(max_faults: u32) -> Sandbox<DoFnWorld> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../plugins/faulty");
     let mut spec = PluginSpec::new(dir);
-    spec.limits.cpu_per_call = Duration::from_millis(200);
+    // Kept in wall-clock ticks: room for the bomb to reach the memory limit first
+    // while other tests load the machine.
+    spec.limits.cpu_per_call = Duration::from_secs(1);
     // Below the 8 MiB that `flood` emits, far below the default 64 MiB of memory.
     spec.limits.output = 1 << 20;
     spec.limits.max_faults = max_faults;
