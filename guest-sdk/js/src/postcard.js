@@ -55,6 +55,8 @@ export class Writer {
   }
 }
 
+const SHARED_WRITER = new Writer(256);
+
 /** Where reading stands in a byte array. */
 export class Reader {
   constructor(bytes, at = 0) {
@@ -89,7 +91,10 @@ export class Field {
 
   /** The bytes of `value`. */
   encode(value) {
-    const writer = new Writer();
+    // One writer for every encoding (a write never encodes another value whole):
+    // its buffer grows once, and only the result is a new array.
+    const writer = SHARED_WRITER;
+    writer.length = 0;
     this.write(writer, value);
     return writer.finish();
   }
@@ -170,6 +175,8 @@ class Unsigned extends Field {
     this.limit = 1n << BigInt(bits);
     this.numberLimit = 2 ** bits;
     this.maxBytes = Math.ceil(bits / 7);
+    // Made once: a read is on the hot path of every accumulator.
+    this.what = `a ${name}`;
   }
 
   write(writer, value) {
@@ -184,7 +191,7 @@ class Unsigned extends Field {
   }
 
   read(reader) {
-    const value = readVarint(reader, this.maxBytes, `a ${this.name}`);
+    const value = readVarint(reader, this.maxBytes, this.what);
     if (typeof value === "number" ? value >= this.numberLimit : value >= this.limit) {
       throw new RangeError(`${value} is out of range for a ${this.name}`);
     }
@@ -201,6 +208,7 @@ class Signed extends Field {
     this.low = -(1n << (this.bits - 1n));
     this.high = (1n << (this.bits - 1n)) - 1n;
     this.maxBytes = Math.ceil(bits / 7);
+    this.what = `an ${name}`;
   }
 
   write(writer, value) {
@@ -216,7 +224,7 @@ class Signed extends Field {
   }
 
   read(reader) {
-    const zigzag = readVarint(reader, this.maxBytes, `an ${this.name}`);
+    const zigzag = readVarint(reader, this.maxBytes, this.what);
     if (typeof zigzag === "number") {
       return zigzag % 2 === 0 ? zigzag / 2 : -(zigzag + 1) / 2;
     }

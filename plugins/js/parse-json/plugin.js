@@ -27,14 +27,20 @@ function isObject(value) {
   return value !== null && typeof value === "object" && !Array.isArray(value);
 }
 
-/** The field at the dotted `path` of `record`, or MISSING. */
+/** The field at `path` (a dotted path, split) of `record`, or MISSING. */
 function field(record, path) {
   let value = record;
-  for (const part of path.split(".")) {
+  for (let i = 0; i < path.length; i++) {
+    const part = path[i];
     if (!isObject(value) || !Object.hasOwn(value, part)) return MISSING;
     value = value[part];
   }
   return value;
+}
+
+/** A dotted path, split once (the per-element lookups are the hot path). */
+function pathOf(dotted) {
+  return dotted === undefined ? undefined : dotted.split(".");
 }
 
 /** JSON equality: 1, "1" and true are three different values. */
@@ -62,7 +68,13 @@ export default class ParseJson extends DoFn {
     this.key = config.optional("key", "string");
     this.value = config.optional("value", "string");
     this.timestamp = config.optional("timestamp", "string");
-    this.where = Object.entries(config.optional("where", "object", {}));
+    this.keyPath = pathOf(this.key);
+    this.valuePath = pathOf(this.value);
+    this.timestampPath = pathOf(this.timestamp);
+    this.where = Object.entries(config.optional("where", "object", {})).map(([name, wanted]) => [
+      pathOf(name),
+      wanted,
+    ]);
   }
 
   processBatch(batch) {
@@ -95,23 +107,23 @@ export default class ParseJson extends DoFn {
       }
     }
     if (!isObject(record)) throw new PluginError("expected a JSON object");
-    for (const [name, wanted] of this.where) {
-      if (!same(field(record, name), wanted)) return null;
+    for (let i = 0; i < this.where.length; i++) {
+      if (!same(field(record, this.where[i][0]), this.where[i][1])) return null;
     }
     let key;
     if (this.key !== undefined) {
-      key = field(record, this.key);
+      key = field(record, this.keyPath);
       if (key === MISSING) throw new PluginError(`missing the key field ${JSON.stringify(this.key)}`);
     }
     let timestamp;
     if (this.timestamp !== undefined) {
-      timestamp = field(record, this.timestamp);
+      timestamp = field(record, this.timestampPath);
       if (!isTime(timestamp)) {
         throw new PluginError(`missing the integer time field ${JSON.stringify(this.timestamp)}`);
       }
     }
     if (this.value !== undefined) {
-      record = field(record, this.value);
+      record = field(record, this.valuePath);
       if (record === MISSING) throw new PluginError(`missing the value field ${JSON.stringify(this.value)}`);
     }
     return { value: record, key, timestamp };
