@@ -93,42 +93,57 @@ export function encodeItems(texts) {
     }
     return { bytes: concatBytes(parts, end), ends };
   }
-  // Without TextEncoder (QuickJS): each item as a binary string, then into one
-  // buffer a chunk at a time, so that a large output is held about twice while it
-  // is encoded (as text and as bytes), not four times (also joined and as base64).
-  const binaries = new Array(count);
+  // Without TextEncoder (QuickJS): items are taken in groups of about CHUNK
+  // characters (a larger item alone). A group is tested for non-ASCII text once,
+  // and only a group that has some is converted item by item. Each group's binary
+  // string then goes into one buffer a piece at a time, so that a large output is
+  // held about twice while it is encoded (as text and as bytes), not four times
+  // (also joined and as base64).
+  const groups = [];
   let total = 0;
+  let first = 0;
+  let length = 0;
   for (let i = 0; i < count; i++) {
-    const text = texts[i];
-    binaries[i] = NON_ASCII.test(text) ? unescape(encodeURIComponent(text)) : text;
-    ends[i] = total += binaries[i].length;
+    if (texts[i].length >= CHUNK && i > first) {
+      total = binaryGroup(texts, first, i, ends, total, groups);
+      first = i;
+      length = 0;
+    }
+    length += texts[i].length;
+    if (length >= CHUNK || i === count - 1) {
+      total = binaryGroup(texts, first, i + 1, ends, total, groups);
+      first = i + 1;
+      length = 0;
+    }
   }
   const bytes = new Uint8Array(total);
   let offset = 0;
-  const put = (text) => {
-    bytes.set(fromBinary(text), offset);
-    offset += text.length;
-  };
-  let pending = [];
-  let pendingLength = 0;
-  for (const text of binaries) {
-    if (text.length >= CHUNK) {
-      if (pendingLength > 0) put(pending.join(""));
-      pending = [];
-      pendingLength = 0;
-      for (let start = 0; start < text.length; start += CHUNK) put(text.slice(start, start + CHUNK));
-    } else {
-      pending.push(text);
-      pendingLength += text.length;
-      if (pendingLength >= CHUNK) {
-        put(pending.join(""));
-        pending = [];
-        pendingLength = 0;
-      }
+  for (const binary of groups) {
+    for (let start = 0; start < binary.length; start += CHUNK) {
+      bytes.set(fromBinary(binary.slice(start, start + CHUNK)), offset + start);
     }
+    offset += binary.length;
   }
-  if (pendingLength > 0) put(pending.join(""));
   return { bytes, ends };
+}
+
+/** Appends to `groups` the UTF-8 of texts[first..end) as one binary string and
+ * sets their `ends`, counting from `total` bytes; returns the new total. */
+function binaryGroup(texts, first, end, ends, total, groups) {
+  const joined = end - first === 1 ? texts[first] : texts.slice(first, end).join("");
+  if (!NON_ASCII.test(joined)) {
+    for (let i = first; i < end; i++) ends[i] = total += texts[i].length;
+    groups.push(joined);
+    return total;
+  }
+  const parts = new Array(end - first);
+  for (let i = first; i < end; i++) {
+    const text = texts[i];
+    parts[i - first] = NON_ASCII.test(text) ? unescape(encodeURIComponent(text)) : text;
+    ends[i] = total += parts[i - first].length;
+  }
+  groups.push(parts.join(""));
+  return total;
 }
 
 /** `parts` (byte arrays) laid end to end; `total` is the sum of their lengths. */
