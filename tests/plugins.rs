@@ -145,24 +145,38 @@ fn a_plugin_folder_of_no_known_language_or_without_its_toolchain_says_what_is_mi
         ),
         "{message}"
     );
-    // A Python plugin no earlier build has seen, with componentize-py missing.
+    // A plugin of each SDK's language that no earlier build has seen (so the cache
+    // cannot answer), with its toolchain pointed at nothing.
     let token = format!("{:?}", std::time::SystemTime::now());
-    write(
-        dir.path(),
-        "plugin.py",
-        &format!("# {token}\nimport millrace\n"),
-    );
-    let output = common::millrace()
-        .args(["plugin", "build", dir.path().to_str().unwrap()])
-        .env("COMPONENTIZE_PY", "/nonexistent/componentize-py")
-        .output()
-        .unwrap();
-    assert_eq!(output.status.code(), Some(1));
-    let message = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        message.contains("componentize-py is not installed. Install it with:"),
-        "{message}"
-    );
+    for (entry, variable, missing) in [
+        (
+            "plugin.py",
+            "COMPONENTIZE_PY",
+            "componentize-py is not installed. Install it with:",
+        ),
+        (
+            "plugin.js",
+            "MILLRACE_JS_TOOLCHAIN",
+            "componentize-qjs is not installed. Install it with:",
+        ),
+        (
+            "plugin.c",
+            "CC_WASM",
+            "apt-get install clang-16 lld-16 wasi-libc libclang-rt-16-dev-wasm32",
+        ),
+        ("plugin.go", "GO", "install it with: guest-sdk/go/setup.sh"),
+    ] {
+        let folder = tempfile::tempdir().unwrap();
+        write(folder.path(), entry, &format!("// {token}\n"));
+        let output = common::millrace()
+            .args(["plugin", "build", folder.path().to_str().unwrap()])
+            .env(variable, "/nonexistent/tool")
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(1), "{entry}");
+        let message = String::from_utf8_lossy(&output.stderr);
+        assert!(message.contains(missing), "{entry}: {message}");
+    }
 }
 
 #[test]
