@@ -612,6 +612,12 @@ fn new_plugin(path: &std::path::Path, kind: Kind, sdk: &std::path::Path) -> Exit
 
 /// Scaffolds a plugin with its SDK's `new.sh`, for the languages other than Rust.
 fn new_sdk_plugin(language: Language, path: &std::path::Path, kind: Kind) -> ExitCode {
+    if kind == Kind::Scorer {
+        eprintln!(
+            "error: model evaluators (--kind scorer) are written in Rust for now: use --lang rust"
+        );
+        return ExitCode::from(2);
+    }
     let script = language.sdk().join("new.sh");
     let status = std::process::Command::new("bash")
         .arg(&script)

@@ -1,4 +1,4 @@
-//! New plugin crates (`millrace plugin new`): a crate of one of the four kinds, with
+//! New plugin crates (`millrace plugin new`): a crate of one of the five kinds, with
 //! a working example and a test, that builds into a component as is.
 
 use std::path::{Path, PathBuf};
@@ -12,6 +12,7 @@ fn template(kind: Kind) -> &'static str {
         Kind::Combine => include_str!("../templates/plugin/combine.rs.in"),
         Kind::Window => include_str!("../templates/plugin/window.rs.in"),
         Kind::Trigger => include_str!("../templates/plugin/trigger.rs.in"),
+        Kind::Scorer => include_str!("../templates/plugin/scorer.rs.in"),
     }
 }
 

@@ -46,3 +46,14 @@ pub mod trigger {
         default_bindings_module: "millrace_sdk::bindings::trigger",
     });
 }
+
+/// The model-evaluator world.
+pub mod scorer {
+    wit_bindgen::generate!({
+        path: "../../wit",
+        world: "scorer-plugin",
+        pub_export_macro: true,
+        export_macro_name: "export_scorer",
+        default_bindings_module: "millrace_sdk::bindings::scorer",
+    });
+}

@@ -5,10 +5,10 @@ use std::any::Any;
 use std::cell::RefCell;
 use std::marker::PhantomData;
 
-use crate::bindings::{combine, dofn, trigger, window};
+use crate::bindings::{combine, dofn, scorer, trigger, window};
 use crate::{
-    CombineFn, Config, DoFn, Element, Emitter, Error, Inversion, Level, Timer, Trigger, Window,
-    WindowFn,
+    CombineFn, Config, DoFn, Element, Emitter, Error, Inversion, Level, ModelKind, Scorer, Scores,
+    Timer, Trigger, Window, WindowFn,
 };
 
 // -- Shared helpers ----------------------------------------------------------------
@@ -150,6 +150,7 @@ host_api!(DoFnHost, dofn);
 host_api!(CombineHost, combine);
 host_api!(WindowHost, window);
 host_api!(TriggerHost, trigger);
+host_api!(ScorerHost, scorer);
 
 fn start(host: &'static dyn HostApi, config: &str) -> Result<Config, Error> {
     HOST.with(|slot| *slot.borrow_mut() = host);
@@ -651,5 +652,57 @@ impl<T: Trigger> trigger::exports::millrace::plugin::trigger::Guest for TriggerG
             })
         })
         .map_err(wit_error_trigger)
+    }
+}
+
+// -- Scorer ------------------------------------------------------------------------
+
+/// Exports a [`Scorer`] (see [`crate::export!`]).
+pub struct ScorerGlue<T>(PhantomData<T>);
+
+mod scorer_types {
+    pub use crate::bindings::scorer::exports::millrace::plugin::scorer::{
+        ModelInfo, ModelKind, Scores,
+    };
+    pub use crate::bindings::scorer::millrace::plugin::types::Error;
+}
+
+fn wit_error_scorer(err: Error) -> scorer_types::Error {
+    scorer_types::Error {
+        message: err.message,
+    }
+}
+
+impl<T: Scorer> scorer::exports::millrace::plugin::scorer::Guest for ScorerGlue<T> {
+    fn init(model: Vec<u8>) -> Result<scorer_types::ModelInfo, scorer_types::Error> {
+        let config = start(&ScorerHost, &scorer::millrace::plugin::host::config())
+            .map_err(wit_error_scorer)?;
+        let (instance, info) = T::load(&model, &config).map_err(wit_error_scorer)?;
+        store(instance);
+        let count = |n: usize| u32::try_from(n).map_err(|_| Error::new("the model is too large"));
+        Ok(scorer_types::ModelInfo {
+            kind: match info.kind {
+                ModelKind::Classifier => scorer_types::ModelKind::Classifier,
+                ModelKind::Regressor => scorer_types::ModelKind::Regressor,
+            },
+            features: count(info.features).map_err(wit_error_scorer)?,
+            classes: info.classes,
+            outputs: count(info.outputs).map_err(wit_error_scorer)?,
+            operators: info.operators,
+            producer: info.producer,
+            metadata: info.metadata,
+        })
+    }
+
+    fn score(features: Vec<f32>, rows: u32) -> Result<scorer_types::Scores, scorer_types::Error> {
+        with_instance(|model: &mut T| {
+            let mut scores = Scores::default();
+            model.score(&features, rows as usize, &mut scores)?;
+            Ok(scorer_types::Scores {
+                labels: scores.labels,
+                values: scores.values,
+            })
+        })
+        .map_err(wit_error_scorer)
     }
 }

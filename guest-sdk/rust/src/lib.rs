@@ -7,7 +7,9 @@
 //!   keyed state and timers when it needs them;
 //! - [`CombineFn`]: folds a window's values into one (`combine` steps);
 //! - [`WindowFn`]: a custom window function (`window: {custom: …}`);
-//! - [`Trigger`]: a data-driven trigger that looks at arriving elements.
+//! - [`Trigger`]: a data-driven trigger that looks at arriving elements;
+//! - [`Scorer`]: a model evaluator for `score` steps, which the host hands a
+//!   trained model's bytes and batches of feature rows.
 //!
 //! The host owns time, windows, triggers and state; the SDK turns the host's batches
 //! into typed values with serde and back. A complete sum combiner:
@@ -48,8 +50,8 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 /// Exports a type as the plugin: `export!(dofn T)`, `export!(combine T)`,
-/// `export!(window T)` or `export!(trigger T)`, where `T` implements [`DoFn`],
-/// [`CombineFn`], [`WindowFn`] or [`Trigger`].
+/// `export!(window T)`, `export!(trigger T)` or `export!(scorer T)`, where `T`
+/// implements [`DoFn`], [`CombineFn`], [`WindowFn`], [`Trigger`] or [`Scorer`].
 ///
 /// It only does something when compiling for WebAssembly, so a plugin crate can also
 /// be built natively (for tests and benchmarks).
@@ -81,6 +83,13 @@ macro_rules! export {
         const _: () = {
             type MillraceGlue = $crate::glue::TriggerGlue<$ty>;
             $crate::bindings::trigger::export_trigger!(MillraceGlue with_types_in $crate::bindings::trigger);
+        };
+    };
+    (scorer $ty:ty) => {
+        #[cfg(target_arch = "wasm32")]
+        const _: () = {
+            type MillraceGlue = $crate::glue::ScorerGlue<$ty>;
+            $crate::bindings::scorer::export_scorer!(MillraceGlue with_types_in $crate::bindings::scorer);
         };
     };
 }
@@ -594,6 +603,55 @@ pub trait Trigger: Sized + 'static {
         window: Window,
         elements: &[Element<Self::Input>],
     ) -> Result<bool, Error>;
+}
+
+/// What a model predicts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ModelKind {
+    /// One class out of several, with a probability for each.
+    Classifier,
+    /// One number (or several) per row.
+    Regressor,
+}
+
+/// What a [`Scorer`] tells the host about the model it loaded.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ModelInfo {
+    /// What it predicts.
+    pub kind: ModelKind,
+    /// How many features a row has.
+    pub features: usize,
+    /// A classifier's class labels as JSON text (`0`, `"fraud"`); empty for a
+    /// regressor.
+    pub classes: Vec<String>,
+    /// How many numbers a row's prediction has (classes, or regression targets).
+    pub outputs: usize,
+    /// The operators the model runs, for people.
+    pub operators: Vec<String>,
+    /// Who made the model file, for people.
+    pub producer: String,
+    /// The model's key/value metadata.
+    pub metadata: Vec<(String, String)>,
+}
+
+/// A batch's predictions, which a [`Scorer`] fills.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Scores {
+    /// A classifier's predicted class per row, as an index into
+    /// [`ModelInfo::classes`]; empty for a regressor.
+    pub labels: Vec<u32>,
+    /// [`ModelInfo::outputs`] numbers per row, row after row.
+    pub values: Vec<f64>,
+}
+
+/// A model evaluator: loads a trained model from bytes and scores batches of rows.
+pub trait Scorer: Sized + 'static {
+    /// Loads `model`, with the step's configuration.
+    fn load(model: &[u8], config: &Config) -> Result<(Self, ModelInfo), Error>;
+
+    /// Scores `rows` rows laid end to end in `features` (row-major), appending to
+    /// `scores`.
+    fn score(&self, features: &[f32], rows: usize, scores: &mut Scores) -> Result<(), Error>;
 }
 
 // Plugins are single-threaded; Talc spends far less time per allocation than

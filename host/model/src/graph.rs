@@ -370,6 +370,7 @@ impl<R> Pipeline<R> {
                 stats: node.step.stats(),
                 watermark: node.step.output_watermark(),
                 plugin: node.step.plugin(),
+                model: node.step.model(),
             })
             .collect()
     }

@@ -27,6 +27,7 @@
 pub mod cogroup;
 pub mod combine;
 pub mod dead_letter;
+pub mod field;
 pub mod graph;
 pub mod group;
 pub mod isolate;
@@ -35,6 +36,7 @@ pub mod pane;
 pub mod pardo;
 pub mod pipeline;
 pub mod record;
+pub mod score;
 pub mod state;
 pub mod time;
 pub mod timer;

@@ -113,6 +113,13 @@ pub enum SwapError {
         /// The new version's.
         theirs: String,
     },
+    /// A model cannot take the place it was offered (another kind, other features
+    /// or classes), or the step has no candidate to promote.
+    #[error("{message}")]
+    Model {
+        /// Why.
+        message: String,
+    },
     /// The new version takes back inputs another way than the step's plugin.
     #[error("the new version takes back inputs by {theirs:?}, not {ours:?}")]
     Inversion {
@@ -143,6 +150,9 @@ pub struct StepStatus {
     pub watermark: Timestamp,
     /// The plugin it runs, if any.
     pub plugin: Option<PluginStatus>,
+    /// The models it scores with, for a `score` step.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub model: Option<crate::score::monitor::ModelStatus>,
 }
 
 /// One step of a pipeline, taking replacements of type `R` for its plugin (see
@@ -202,6 +212,11 @@ pub trait Step<R = NoSwap>: Send {
 
     /// The plugin the step runs, if it runs one that can be swapped.
     fn plugin(&self) -> Option<PluginStatus> {
+        None
+    }
+
+    /// The models a `score` step scores with, and what they did.
+    fn model(&self) -> Option<crate::score::monitor::ModelStatus> {
         None
     }
 

@@ -45,15 +45,18 @@ use millrace_model::dead_letter::DeadLetter;
 use millrace_model::graph::{Node, Pipeline, PipelineOutput, Port};
 use millrace_model::group::{GroupByKeyAndWindow, WindowingStrategy};
 use millrace_model::pipeline::{AssignWindows, Event, Step, StepFault, StepStats, Swap, flatten};
+use millrace_model::score::Score;
 use millrace_model::time::{MAX_TIMESTAMP, wall_clock_now};
 use millrace_model::trigger::DataTrigger;
 use millrace_model::window::WindowFn;
 use millrace_state::checkpoint;
 use millrace_wasm::combine::WasmCombine;
 use millrace_wasm::dofn::WasmDoFn;
+use millrace_wasm::scorer::WasmScorer;
 use millrace_wasm::trigger::WasmTrigger;
 use millrace_wasm::window::WasmWindows;
-use millrace_wasm::{PluginError, Prepared};
+use millrace_wasm::{ModelFile, PluginError, Prepared};
+use spec::score::default_evaluator;
 
 /// Where `--input` and `--output` point: a path, or `-` for stdin/stdout.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -251,6 +254,35 @@ pub fn build_pipeline(spec: &PipelineSpec) -> Result<Built, SpecError> {
                 }
             }
             StepSpec::Flatten { path } => Box::new(flatten(path.clone())),
+            StepSpec::Score {
+                path,
+                model,
+                evaluator,
+                settings,
+            } => {
+                // A model's fault is the model's; the evaluator's, its plugin's.
+                let failed = |err: PluginError| match err {
+                    PluginError::Model { .. } => SpecError {
+                        file: spec.file.clone(),
+                        path: format!("{path}.model"),
+                        message: err.to_string(),
+                        mark: None,
+                    },
+                    other => plugin_error(spec, &format!("{path}.evaluator"), &other),
+                };
+                let file = ModelFile::read(&model.path, &model.name).map_err(failed)?;
+                let evaluator = evaluator.clone().unwrap_or_else(default_evaluator);
+                let scorer = WasmScorer::load(&evaluator, &file, path).map_err(failed)?;
+                let step = Score::new(path, (**settings).clone(), scorer).map_err(|message| {
+                    SpecError {
+                        file: spec.file.clone(),
+                        path: path.clone(),
+                        message,
+                        mark: None,
+                    }
+                })?;
+                Box::new(step)
+            }
             StepSpec::CoGroup { path } => {
                 let tagged = tag_inputs(spec, node, path, &inputs, &mut nodes);
                 let group = Grouping::of(spec, node, path, &window_fns)?;

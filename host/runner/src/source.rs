@@ -634,7 +634,7 @@ impl LineFormat {
 
 fn take_field(value: Value, path: &FieldPath) -> Option<Value> {
     let mut current = value;
-    for part in &path.0 {
+    for part in path.parts() {
         let Value::Object(mut map) = current else {
             return None;
         };
@@ -1217,8 +1217,8 @@ mod tests {
              {\"score\": 1, \"ts\": 2000}\n",
         );
         let spec = JsonLinesSpec {
-            key: Some(FieldPath::parse("user")),
-            value: Some(FieldPath::parse("score")),
+            key: FieldPath::parse("user").ok(),
+            value: FieldPath::parse("score").ok(),
             max_out_of_orderness: 2000,
             bundle_size: 2,
             ..JsonLinesSpec::defaults()

@@ -27,8 +27,8 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock};
 
-use pipelines::{Deployment, Status, SwapRecord, TenantScope};
-use registry::Registry;
+use pipelines::{Deployment, ModelMove, Shelves, Status, SwapRecord, TenantScope};
+use registry::{ModelFormat, Models, Registry};
 use tenants::{Caller, Quotas, Tenants};
 
 use millrace_wasm::PluginKind;
@@ -203,8 +203,12 @@ impl Server {
                 continue;
             };
             for entry in entries.filter_map(Result::ok) {
-                let registry = self.registry(&tenant);
-                match Deployment::reopen(&tenant, &entry.path(), &registry, &quotas) {
+                let (plugins, models) = (self.registry(&tenant), self.models(&tenant));
+                let shelves = Shelves {
+                    plugins: &plugins,
+                    models: &models,
+                };
+                match Deployment::reopen(&tenant, &entry.path(), shelves, &quotas) {
                     Ok((deployment, spec)) => {
                         if deployment.wants_to_run()
                             && let Err(err) = deployment.start(spec)
@@ -237,6 +241,15 @@ impl Server {
         Registry::new(self.tenant_dir(tenant).join("plugins"))
     }
 
+    fn models(&self, tenant: &str) -> Registry<Models> {
+        Registry::new(self.tenant_dir(tenant).join("models"))
+    }
+
+    /// Bytes of plugins and models `tenant` stores, which its quota bounds.
+    fn stored_bytes(&self, tenant: &str) -> u64 {
+        self.registry(tenant).bytes() + self.models(tenant).bytes()
+    }
+
     fn quotas(&self, tenant: &str) -> Result<Quotas, ApiError> {
         self.tenants
             .read()
@@ -265,7 +278,7 @@ impl Server {
             name: name.to_owned(),
             quotas,
             pipelines: self.deployments(name).len(),
-            plugin_bytes: self.registry(name).bytes(),
+            plugin_bytes: self.stored_bytes(name),
         }
     }
 
@@ -293,8 +306,28 @@ impl Server {
         bytes: &[u8],
     ) -> Result<(registry::Plugin, registry::Version), ApiError> {
         let quotas = self.quotas(tenant)?;
+        let used = self.stored_bytes(tenant);
         self.registry(tenant)
-            .push(name, kind, bytes, quotas.plugin_bytes)
+            .push(name, kind, bytes, used, quotas.plugin_bytes)
+    }
+
+    /// Pushes a model version (an ONNX file) for `tenant`, after checking that the
+    /// first-party evaluator loads it and that it reproduces its reference set.
+    pub fn push_model(
+        &self,
+        tenant: &str,
+        name: &str,
+        bytes: &[u8],
+    ) -> Result<(registry::Model, registry::Version), ApiError> {
+        let quotas = self.quotas(tenant)?;
+        let used = self.stored_bytes(tenant);
+        self.models(tenant)
+            .push(name, ModelFormat::Onnx, bytes, used, quotas.plugin_bytes)
+    }
+
+    /// `tenant`'s models.
+    pub fn model_list(&self, tenant: &str) -> Vec<registry::Model> {
+        self.models(tenant).list()
     }
 
     /// `tenant`'s plugins.
@@ -355,7 +388,11 @@ impl Server {
     pub fn deploy(&self, tenant: &str, name: &str, text: &str) -> Result<Status, ApiError> {
         check_name("pipeline", name)?;
         let quotas = self.quotas(tenant)?;
-        let registry = self.registry(tenant);
+        let (plugins, models) = (self.registry(tenant), self.models(tenant));
+        let shelves = Shelves {
+            plugins: &plugins,
+            models: &models,
+        };
         let dir = self.tenant_dir(tenant).join("pipelines").join(name);
         let mut pipelines = self.pipelines.lock().map_err(ApiError::internal)?;
         if pipelines.contains_key(&(tenant.to_owned(), name.to_owned())) {
@@ -374,18 +411,11 @@ impl Server {
                 ours.len()
             )));
         }
-        let (deployment, spec) = Deployment::create(
-            tenant,
-            name,
-            &dir,
-            text,
-            &registry,
-            &quotas,
-            BTreeMap::new(),
-        )
-        .inspect_err(|_| {
-            let _ = std::fs::remove_dir_all(&dir);
-        })?;
+        let (deployment, spec) =
+            Deployment::create(tenant, name, &dir, text, shelves, &quotas, BTreeMap::new())
+                .inspect_err(|_| {
+                    let _ = std::fs::remove_dir_all(&dir);
+                })?;
         let instances: u64 = ours.iter().map(|d| d.instances()).sum();
         let wanted = Deployment::count_instances(&spec);
         if instances + wanted > quotas.plugin_instances {
@@ -421,8 +451,12 @@ impl Server {
     pub fn start(&self, tenant: &str, name: &str) -> Result<Status, ApiError> {
         let deployment = self.deployment(tenant, name)?;
         let quotas = self.quotas(tenant)?;
-        let registry = self.registry(tenant);
-        let spec = deployment.spec(&registry, &quotas)?;
+        let (plugins, models) = (self.registry(tenant), self.models(tenant));
+        let shelves = Shelves {
+            plugins: &plugins,
+            models: &models,
+        };
+        let spec = deployment.spec(shelves, &quotas)?;
         deployment.start(spec)?;
         Ok(deployment.status())
     }
@@ -438,9 +472,12 @@ impl Server {
     ) -> Result<SwapRecord, ApiError> {
         let deployment = self.deployment(tenant, name)?;
         let quotas = self.quotas(tenant)?;
-        let registry = self.registry(tenant);
+        let (plugins, models) = (self.registry(tenant), self.models(tenant));
         let scope = TenantScope {
-            registry: &registry,
+            registry: Shelves {
+                plugins: &plugins,
+                models: &models,
+            },
             quotas: &quotas,
             by: tenant,
         };
@@ -448,6 +485,29 @@ impl Server {
             Some(reference) => deployment.swap(step, reference, &scope, false),
             None => deployment.rollback(step, &scope),
         }
+    }
+
+    /// Changes the models of a score step (see [`ModelMove`]); the tenant is
+    /// recorded as who asked.
+    pub fn move_model(
+        &self,
+        tenant: &str,
+        name: &str,
+        step: &str,
+        change: &ModelMove,
+    ) -> Result<serde_json::Value, ApiError> {
+        let deployment = self.deployment(tenant, name)?;
+        let quotas = self.quotas(tenant)?;
+        let (plugins, models) = (self.registry(tenant), self.models(tenant));
+        let scope = TenantScope {
+            registry: Shelves {
+                plugins: &plugins,
+                models: &models,
+            },
+            quotas: &quotas,
+            by: tenant,
+        };
+        deployment.move_model(step, change, &scope)
     }
 
     /// Stops every pipeline where it is (each resumes when the server starts again).

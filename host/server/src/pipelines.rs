@@ -17,14 +17,17 @@ use serde::{Deserialize, Serialize};
 use super::ApiError;
 use super::history::{History, HistoryView, SAMPLE_EVERY, Sample, watermark_lag};
 use super::ingest::IngestLog;
-use super::registry::{PluginName, Registry, Sha256};
+use super::registry::{Models, PluginName, Registry, Sha256};
 use super::tenants::Quotas;
+use millrace_model::score::ModelChange;
 use millrace_model::time::{Timestamp, wall_clock_now};
 use millrace_runner::source::Wakeup;
+use millrace_runner::spec::score::{ModelRef, default_evaluator};
 use millrace_runner::spec::view::{GraphView, NodeKind};
 use millrace_runner::spec::{self, CombineSpec, PipelineSpec, SinkSpec, SourceSpec, StepSpec};
 use millrace_runner::{Backend, Command, Control, LiveStatus, RunOptions, StateOptions, SwapPoint};
-use millrace_wasm::{PluginKind, PluginSpec, Prepared};
+use millrace_wasm::scorer::WasmScorer;
+use millrace_wasm::{ModelFile, PluginKind, PluginSpec, Prepared};
 
 /// The ingest log's file in a pipeline's folder, and what the tenant sees it called.
 const INGEST_LOG: &str = "input.jsonl";
@@ -36,11 +39,51 @@ const SPEC_FILE: &str = "pipeline.yaml";
 /// How long a swap waits for the pipeline to reach a batch boundary.
 const SWAP_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// A tenant's registries: its plugins and its models.
+#[derive(Clone, Copy)]
+pub struct Shelves<'a> {
+    /// Its plugins.
+    pub plugins: &'a Registry,
+    /// Its models.
+    pub models: &'a Registry<Models>,
+}
+
+/// The pin key of a score step's model: `steps[1].score.model`.
+fn model_pin(step: &str) -> String {
+    format!("{step}.model")
+}
+
+/// A change of a served score step's models.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ModelMove {
+    /// Swap the live model for this one (`name` or `name@version`).
+    Swap(String),
+    /// Run this one as a shadow.
+    Shadow(String),
+    /// Send a share of keys (0 to 1) through this one.
+    Canary(String, f64),
+    /// Make the candidate the live model.
+    Promote,
+    /// Drop the candidate.
+    Dismiss,
+}
+
+/// A score step's candidate model, as deployed (it lasts as long as the run).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct CandidatePin {
+    /// The model.
+    pub model: PluginName,
+    /// Its version.
+    pub version: Sha256,
+    /// `shadow`, or `canary` with its share.
+    pub role: String,
+}
+
 /// The tenant a call acts for: its plugins, its quotas, and who it is.
 #[derive(Clone, Copy)]
 pub struct TenantScope<'a> {
-    /// The tenant's plugins.
-    pub registry: &'a Registry,
+    /// The tenant's plugins and models.
+    pub registry: Shelves<'a>,
     /// Its quotas.
     pub quotas: &'a Quotas,
     /// Who asks (for the swap history).
@@ -99,6 +142,9 @@ pub struct DeploymentRecord {
     pub pins: BTreeMap<String, Pin>,
     /// Every swap, oldest first.
     pub swaps: Vec<SwapRecord>,
+    /// Each score step's candidate model, by step.
+    #[serde(default)]
+    pub candidates: BTreeMap<String, CandidatePin>,
     /// Whether it should run (it is restarted with the server).
     pub running: bool,
     /// When it was deployed (ms since the epoch).
@@ -175,7 +221,7 @@ impl Deployment {
         name: &str,
         dir: &Path,
         text: &str,
-        registry: &Registry,
+        registry: Shelves<'_>,
         quotas: &Quotas,
         pins: BTreeMap<String, Pin>,
     ) -> Result<(Deployment, PipelineSpec), ApiError> {
@@ -186,6 +232,7 @@ impl Deployment {
             spec: text.to_owned(),
             pins,
             swaps: Vec::new(),
+            candidates: BTreeMap::new(),
             running: true,
             deployed: wall_clock_now(),
         };
@@ -211,7 +258,7 @@ impl Deployment {
     pub fn reopen(
         tenant: &str,
         dir: &Path,
-        registry: &Registry,
+        registry: Shelves<'_>,
         quotas: &Quotas,
     ) -> anyhow::Result<(Deployment, PipelineSpec)> {
         let file = dir.join("deployment.json");
@@ -267,6 +314,8 @@ impl Deployment {
                     u64::from(matches!(combine, CombineSpec::Plugin(_)))
                 }
                 StepSpec::Flatten { .. } | StepSpec::CoGroup { .. } => 0,
+                // The live model's evaluator, and room for a candidate's.
+                StepSpec::Score { .. } => 2,
             })
             .sum()
     }
@@ -282,6 +331,8 @@ impl Deployment {
         }
         if let Ok(mut record) = self.record.lock() {
             record.running = true;
+            // A new run starts with its live models only.
+            record.candidates.clear();
         }
         self.save()?;
         let (commands, receiver) = mpsc::channel();
@@ -417,10 +468,14 @@ impl Deployment {
         let Some(mut plugin_spec) = step_plugin(&spec, step).cloned() else {
             return Err(ApiError::invalid(format!(
                 "{step} cannot be swapped while the pipeline runs (pardo and combine plugins \
-                 can); deploy the pipeline again to change it"
+                 can, and a score step's model: swap it with --model); deploy the pipeline \
+                 again to change it"
             )));
         };
-        let (plugin, version, path) = registry.resolve(reference).map_err(ApiError::not_found)?;
+        let (plugin, version, path) = registry
+            .plugins
+            .resolve(reference)
+            .map_err(ApiError::not_found)?;
         let kind = step_kind(&spec, step);
         if Some(plugin.kind) != kind {
             return Err(ApiError::invalid(format!(
@@ -471,8 +526,24 @@ impl Deployment {
         Ok(record)
     }
 
-    /// Swaps `step` back to the version it ran before its last swap.
+    /// Swaps `step` back to the version it ran before its last swap (a score
+    /// step: its model).
     pub fn rollback(&self, step: &str, tenant: &TenantScope<'_>) -> Result<SwapRecord, ApiError> {
+        let model_pin = self
+            .record
+            .lock()
+            .map_err(ApiError::internal)?
+            .pins
+            .get(&model_pin(step))
+            .cloned();
+        if let Some(pin) = model_pin {
+            let previous = pin.previous.last().ok_or_else(|| {
+                ApiError::conflict(format!(
+                    "{step} runs its first model version: there is nothing to roll back to"
+                ))
+            })?;
+            return self.swap_model(step, previous, tenant, true);
+        }
         let pin = self
             .record
             .lock()
@@ -489,6 +560,200 @@ impl Deployment {
             ))
         })?;
         self.swap(step, previous, tenant, true)
+    }
+
+    /// Swaps the live model of the score step `step` to `reference`
+    /// (`name@version`), for `by`; the new model is loaded and checked first, off
+    /// the pipeline's thread.
+    pub fn swap_model(
+        &self,
+        step: &str,
+        reference: &str,
+        tenant: &TenantScope<'_>,
+        rollback: bool,
+    ) -> Result<SwapRecord, ApiError> {
+        let _steering = self.steering.lock().map_err(ApiError::internal)?;
+        let (evaluator, pin) = self.score_step(step, tenant)?;
+        let (model, version, scorer) = self.load_model(step, reference, &evaluator, tenant)?;
+        if version == pin.version {
+            return Err(ApiError::conflict(format!(
+                "{step} already runs the model {}@{}",
+                model,
+                short(version.as_str())
+            )));
+        }
+        let change = ModelChange::Live(scorer);
+        let point = self.send_swap(step, Prepared::Model(Box::new(change)))?;
+        self.record_live_model(step, &pin, (model, version), tenant.by, point, rollback)
+    }
+
+    /// Starts, promotes or drops a candidate model of the score step `step` (or
+    /// swaps its live model), for `by`. Returns what was done, as the API reports
+    /// it.
+    pub fn move_model(
+        &self,
+        step: &str,
+        change: &ModelMove,
+        tenant: &TenantScope<'_>,
+    ) -> Result<serde_json::Value, ApiError> {
+        let (reference, share) = match change {
+            ModelMove::Swap(reference) => {
+                return to_json(&self.swap_model(step, reference, tenant, false)?);
+            }
+            ModelMove::Shadow(reference) => (reference, None),
+            ModelMove::Canary(reference, share) => {
+                if !(0.0..=1.0).contains(share) {
+                    return Err(ApiError::invalid(format!(
+                        "a canary's share is from 0 to 1, not {share}"
+                    )));
+                }
+                (reference, Some(*share))
+            }
+            ModelMove::Promote | ModelMove::Dismiss => {
+                let _steering = self.steering.lock().map_err(ApiError::internal)?;
+                let (_, pin) = self.score_step(step, tenant)?;
+                let candidate = self
+                    .record
+                    .lock()
+                    .map_err(ApiError::internal)?
+                    .candidates
+                    .get(step)
+                    .cloned()
+                    .ok_or_else(|| ApiError::conflict(format!("{step} runs no candidate model")))?;
+                let promote = *change == ModelMove::Promote;
+                let change = if promote {
+                    ModelChange::Promote
+                } else {
+                    ModelChange::Dismiss
+                };
+                let point = self.send_swap(step, Prepared::Model(Box::new(change)))?;
+                if let Ok(mut record) = self.record.lock() {
+                    record.candidates.remove(step);
+                }
+                if promote {
+                    let record = self.record_live_model(
+                        step,
+                        &pin,
+                        (candidate.model, candidate.version),
+                        tenant.by,
+                        point,
+                        false,
+                    )?;
+                    return to_json(&record);
+                }
+                self.save()?;
+                return to_json(&serde_json::json!({"step": step, "dismissed": candidate}));
+            }
+        };
+        let _steering = self.steering.lock().map_err(ApiError::internal)?;
+        let (evaluator, _) = self.score_step(step, tenant)?;
+        let (model, version, scorer) = self.load_model(step, reference, &evaluator, tenant)?;
+        let (change, role) = match share {
+            None => (ModelChange::Shadow(scorer), "shadow".to_owned()),
+            Some(share) => (
+                ModelChange::Canary { scorer, share },
+                format!("canary {share}"),
+            ),
+        };
+        self.send_swap(step, Prepared::Model(Box::new(change)))?;
+        let candidate = CandidatePin {
+            model,
+            version,
+            role,
+        };
+        if let Ok(mut record) = self.record.lock() {
+            record.candidates.insert(step.to_owned(), candidate.clone());
+        }
+        self.save()?;
+        to_json(&serde_json::json!({"step": step, "candidate": candidate}))
+    }
+
+    /// The evaluator of the score step `step` as it runs, and its model's pin.
+    fn score_step(
+        &self,
+        step: &str,
+        tenant: &TenantScope<'_>,
+    ) -> Result<(PluginSpec, Pin), ApiError> {
+        let spec = self.spec(tenant.registry, tenant.quotas)?;
+        let evaluator = spec.steps.iter().find_map(|s| match &s.spec {
+            StepSpec::Score {
+                path, evaluator, ..
+            } if path == step => Some(evaluator.clone()),
+            _ => None,
+        });
+        let Some(evaluator) = evaluator else {
+            return Err(ApiError::not_found(format!(
+                "{} has no score step {step}",
+                self.name
+            )));
+        };
+        let pin = self
+            .record
+            .lock()
+            .map_err(ApiError::internal)?
+            .pins
+            .get(&model_pin(step))
+            .cloned()
+            .ok_or_else(|| ApiError::internal(format!("{step}'s model is not pinned")))?;
+        Ok((evaluator.unwrap_or_else(default_evaluator), pin))
+    }
+
+    /// Loads the model `reference` for `step` with `evaluator` and checks it
+    /// against its reference set.
+    fn load_model(
+        &self,
+        step: &str,
+        reference: &str,
+        evaluator: &PluginSpec,
+        tenant: &TenantScope<'_>,
+    ) -> Result<(PluginName, Sha256, WasmScorer), ApiError> {
+        let (model, version, path) = tenant
+            .registry
+            .models
+            .resolve(reference)
+            .map_err(ApiError::not_found)?;
+        let file = ModelFile::read(&path, model.name.as_str())
+            .map_err(|err| ApiError::internal(err.to_string().replace(&self.tenant_dir(), "")))?;
+        let scorer = WasmScorer::load(evaluator, &file, step)
+            .map_err(|err| ApiError::invalid(err.to_string().replace(&self.tenant_dir(), "")))?;
+        Ok((model.name, version, scorer))
+    }
+
+    /// Records that `step` scores with `model@version` from `point` on.
+    fn record_live_model(
+        &self,
+        step: &str,
+        before: &Pin,
+        (model, version): (PluginName, Sha256),
+        by: &str,
+        point: SwapPoint,
+        rollback: bool,
+    ) -> Result<SwapRecord, ApiError> {
+        let record = SwapRecord {
+            step: model_pin(step),
+            plugin: model.clone(),
+            from: before.version.clone(),
+            to: version.clone(),
+            by: by.to_owned(),
+            at: wall_clock_now(),
+            position: point.records_read,
+            watermark: point.watermark,
+            rollback,
+        };
+        if let Ok(mut stored) = self.record.lock() {
+            if let Some(pin) = stored.pins.get_mut(&model_pin(step)) {
+                if rollback {
+                    pin.previous.pop();
+                } else {
+                    pin.previous.push(format!("{}@{}", pin.plugin, pin.version));
+                }
+                pin.version = version;
+                pin.plugin = model;
+            }
+            stored.swaps.push(record.clone());
+        }
+        self.save()?;
+        Ok(record)
     }
 
     fn send_swap(&self, step: &str, replacement: Prepared) -> Result<SwapPoint, ApiError> {
@@ -523,7 +788,7 @@ impl Deployment {
     }
 
     /// The spec as it runs now: the deployed text with the current pins.
-    pub fn spec(&self, registry: &Registry, quotas: &Quotas) -> Result<PipelineSpec, ApiError> {
+    pub fn spec(&self, registry: Shelves<'_>, quotas: &Quotas) -> Result<PipelineSpec, ApiError> {
         let record = self.record.lock().map_err(ApiError::internal)?.clone();
         served_spec(
             &self.name,
@@ -540,7 +805,7 @@ impl Deployment {
     fn plugin_step(
         &self,
         step: &str,
-        registry: &Registry,
+        registry: Shelves<'_>,
         quotas: &Quotas,
     ) -> Result<(PipelineSpec, Pin), ApiError> {
         let spec = self.spec(registry, quotas)?;
@@ -633,6 +898,10 @@ impl Deployment {
     }
 }
 
+fn to_json<T: Serialize>(value: &T) -> Result<serde_json::Value, ApiError> {
+    serde_json::to_value(value).map_err(ApiError::internal)
+}
+
 /// A served spec's graph as its tenant may see it: plugins are named by their
 /// pins (the spec already shows them so), and the sink, which the server places
 /// in the pipeline's folder, by its file name alone.
@@ -658,22 +927,37 @@ fn served_spec(
     name: &str,
     dir: &Path,
     text: &str,
-    registry: &Registry,
+    registry: Shelves<'_>,
     quotas: &Quotas,
     mut pins: BTreeMap<String, Pin>,
 ) -> Result<(PipelineSpec, BTreeMap<String, Pin>), ApiError> {
-    // Which plugin and version each resolved path is.
+    // Which plugin (or model) and version each resolved path is.
     let resolved = std::cell::RefCell::new(BTreeMap::new());
+    let resolved_models = std::cell::RefCell::new(BTreeMap::new());
     let resolve = |name: &str| {
-        registry.resolve(name).map(|(plugin, version, path)| {
-            resolved
+        registry
+            .plugins
+            .resolve(name)
+            .map(|(plugin, version, path)| {
+                resolved
+                    .borrow_mut()
+                    .insert(path.clone(), (plugin, version));
+                path
+            })
+    };
+    let resolve_model = |name: &str| {
+        registry.models.resolve(name).map(|(model, version, path)| {
+            resolved_models
                 .borrow_mut()
-                .insert(path.clone(), (plugin, version));
-            path
+                .insert(path.clone(), (model.name.clone(), version));
+            ModelRef {
+                path,
+                name: model.name.to_string(),
+            }
         })
     };
-    let mut spec =
-        spec::parse_with_plugins(&dir.join(SPEC_FILE), text, &resolve).map_err(|mut err| {
+    let mut spec = spec::parse_with_registry(&dir.join(SPEC_FILE), text, &resolve, &resolve_model)
+        .map_err(|mut err| {
             // The tenant knows the spec by this name, not where the server keeps it.
             err.file = PathBuf::from(SPEC_FILE);
             ApiError::invalid(err)
@@ -716,7 +1000,7 @@ fn served_spec(
             quotas.fit(&mut plugin.limits, &path)?;
             match pins.get(&path) {
                 Some(pin) => {
-                    plugin.path = registry.component(&pin.plugin, &pin.version);
+                    plugin.path = registry.plugins.component(&pin.plugin, &pin.version);
                     plugin.shown_as = Some(pin.shown());
                 }
                 None => {
@@ -743,6 +1027,45 @@ fn served_spec(
                     plugin.shown_as = Some(pin.shown());
                     pins.insert(path, pin);
                 }
+            }
+        }
+        // A score step's model is pinned like a plugin; its evaluator, when the
+        // spec names none, is the first-party one, within the tenant's quotas.
+        if let StepSpec::Score {
+            path,
+            model,
+            evaluator,
+            ..
+        } = &mut step.spec
+        {
+            let key = model_pin(path);
+            match pins.get(&key) {
+                Some(pin) => {
+                    model.path = registry.models.component(&pin.plugin, &pin.version);
+                    model.name = pin.plugin.to_string();
+                }
+                None => {
+                    let (name, version) = resolved_models
+                        .borrow()
+                        .get(&model.path)
+                        .cloned()
+                        .ok_or_else(|| {
+                            ApiError::internal(format!("{path}: its model was not resolved"))
+                        })?;
+                    pins.insert(
+                        key,
+                        Pin {
+                            plugin: name,
+                            version,
+                            previous: Vec::new(),
+                        },
+                    );
+                }
+            }
+            if evaluator.is_none() {
+                let mut first_party = default_evaluator();
+                quotas.fit(&mut first_party.limits, &format!("{path}.evaluator"))?;
+                *evaluator = Some(first_party);
             }
         }
     }
@@ -774,9 +1097,15 @@ fn step_plugins(step: &mut StepSpec) -> Vec<(String, PluginKind, &mut PluginSpec
                 )
             }))
             .collect(),
-        StepSpec::Combine { .. } | StepSpec::Flatten { .. } | StepSpec::CoGroup { .. } => {
-            Vec::new()
-        }
+        StepSpec::Score {
+            path,
+            evaluator: Some(plugin),
+            ..
+        } => vec![(format!("{path}.evaluator"), PluginKind::Scorer, plugin)],
+        StepSpec::Combine { .. }
+        | StepSpec::Flatten { .. }
+        | StepSpec::CoGroup { .. }
+        | StepSpec::Score { .. } => Vec::new(),
     }
 }
 

@@ -52,4 +52,17 @@ pub mod trigger {
     });
 }
 
+/// The model-evaluator world.
+#[allow(missing_docs)]
+pub mod scorer {
+    wasmtime::component::bindgen!({
+        path: "../../wit",
+        world: "scorer-plugin",
+        with: {
+            "millrace:plugin/types": super::dofn::millrace::plugin::types,
+            "millrace:plugin/host": super::dofn::millrace::plugin::host,
+        },
+    });
+}
+
 pub use dofn::millrace::plugin::types::{Blobs, ElementError, Elements, Error};

@@ -197,6 +197,8 @@ pub struct PluginData {
     metrics: Arc<Mutex<Metrics>>,
     /// Keyed state of the call in progress (DoFns only).
     pub call: Option<CallState>,
+    /// The model a scorer loads when it starts (scorers only).
+    pub model: Option<Arc<[u8]>>,
 }
 
 impl PluginData {
@@ -222,6 +224,7 @@ impl PluginData {
             config: Arc::from(spec.config.to_string()),
             metrics,
             call: None,
+            model: spec.model.as_ref().map(|model| model.bytes.clone()),
         }
     }
 }

@@ -20,6 +20,7 @@ mod build;
 pub mod combine;
 pub mod dofn;
 mod host;
+pub mod scorer;
 pub mod swap;
 pub mod trigger;
 pub mod window;
@@ -99,6 +100,8 @@ pub enum PluginKind {
     Window,
     /// A data-driven trigger, for `trigger: {plugin: …}`.
     Trigger,
+    /// A model evaluator, for `score` steps.
+    Scorer,
 }
 
 impl PluginKind {
@@ -109,6 +112,7 @@ impl PluginKind {
             PluginKind::Combine => "combine",
             PluginKind::Window => "window",
             PluginKind::Trigger => "trigger",
+            PluginKind::Scorer => "scorer",
         }
     }
 
@@ -119,6 +123,7 @@ impl PluginKind {
             PluginKind::Combine,
             PluginKind::Window,
             PluginKind::Trigger,
+            PluginKind::Scorer,
         ]
         .into_iter()
         .find(|kind| kind.name() == name)
@@ -144,6 +149,65 @@ pub struct PluginSpec {
     pub limits: Limits,
     /// Capabilities beyond computation.
     pub grants: Grants,
+    /// The model a scorer loads (scorers only).
+    pub model: Option<Arc<ModelFile>>,
+}
+
+/// A model file, as a scorer receives it: its bytes, its sha256 and how messages
+/// and outputs name it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ModelFile {
+    /// The file's bytes.
+    pub bytes: Arc<[u8]>,
+    /// Their sha256, in hex.
+    pub sha256: String,
+    /// The model as outputs and messages name it: `name@version` (the version
+    /// shortened to 12 digits).
+    pub shown: String,
+}
+
+impl fmt::Debug for ModelFile {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ModelFile")
+            .field("shown", &self.shown)
+            .field("bytes", &self.bytes.len())
+            .finish()
+    }
+}
+
+/// The largest model file read.
+pub const MAX_MODEL_FILE: u64 = 256 << 20;
+
+impl ModelFile {
+    /// The model `bytes`, named `name` (a file's stem, a served model's name).
+    pub fn new(name: &str, bytes: Vec<u8>) -> ModelFile {
+        let sha256 = hex(&Sha256::digest(&bytes));
+        ModelFile {
+            shown: format!("{name}@{}", &sha256[..12]),
+            sha256,
+            bytes: Arc::from(bytes),
+        }
+    }
+
+    /// Reads the model file at `path`, named `name`.
+    pub fn read(path: &Path, name: &str) -> Result<ModelFile, PluginError> {
+        let failed = |message: String| PluginError::Model {
+            model: path.display().to_string(),
+            message,
+        };
+        let size = std::fs::metadata(path)
+            .map_err(|err| failed(format!("cannot read it: {err}")))?
+            .len();
+        if size > MAX_MODEL_FILE {
+            return Err(failed(format!(
+                "it is {}, more than the {} a model may be",
+                format_bytes(size),
+                format_bytes(MAX_MODEL_FILE)
+            )));
+        }
+        let bytes = std::fs::read(path).map_err(|err| failed(format!("cannot read it: {err}")))?;
+        Ok(ModelFile::new(name, bytes))
+    }
 }
 
 impl PluginSpec {
@@ -155,6 +219,7 @@ impl PluginSpec {
             config: serde_json::json!({}),
             limits: Limits::default(),
             grants: Grants::default(),
+            model: None,
         }
     }
 
@@ -218,6 +283,15 @@ pub enum PluginError {
     NotSwappable {
         /// The kind offered.
         kind: PluginKind,
+    },
+    /// A model cannot be used: it does not load, or does not reproduce its
+    /// reference set.
+    #[error("the model {model} cannot be used: {message}")]
+    Model {
+        /// The model, as messages name it.
+        model: String,
+        /// What is wrong with it.
+        message: String,
     },
     /// The plugin failed to start (its `init` failed or trapped).
     #[error("{path} failed to start: {message}")]
@@ -291,6 +365,7 @@ pub struct Runtime {
     combine: Linker<PluginData>,
     window: Linker<PluginData>,
     trigger: Linker<PluginData>,
+    scorer: Linker<PluginData>,
     cache_dir: Option<PathBuf>,
 }
 
@@ -359,6 +434,9 @@ impl Runtime {
             })?,
             trigger: linker(|l| {
                 bindings::trigger::TriggerPlugin::add_to_linker::<_, HasSelf<_>>(l, |d| d)
+            })?,
+            scorer: linker(|l| {
+                bindings::scorer::ScorerPlugin::add_to_linker::<_, HasSelf<_>>(l, |d| d)
             })?,
             cache_dir: cache_dir(),
             engine,

@@ -5,8 +5,11 @@
 use millrace_model::combine::BuiltinFn;
 use millrace_model::pipeline::{Swap, SwapError};
 
+use millrace_model::score::ModelChange;
+
 use crate::combine::WasmCombine;
 use crate::dofn::DoFnWorld;
+use crate::scorer::WasmScorer;
 use crate::{PluginError, PluginKind, PluginSpec, Sandbox};
 
 /// A plugin ready to replace a running step's: the replacement type of the
@@ -16,6 +19,9 @@ pub enum Prepared {
     Dofn(Box<Sandbox<DoFnWorld>>),
     /// A combine function; the step keeps its accumulators.
     Combine(Box<WasmCombine>),
+    /// A change of a score step's models (a model loaded and checked, or a
+    /// promotion).
+    Model(Box<ModelChange<WasmScorer>>),
 }
 
 /// Prepares the plugin `spec` names, of `kind`, to replace the plugin of the step
@@ -24,7 +30,9 @@ pub fn prepare(kind: PluginKind, spec: &PluginSpec, step: &str) -> Result<Prepar
     match kind {
         PluginKind::Dofn => Ok(Prepared::Dofn(Box::new(Sandbox::new(spec, step)?))),
         PluginKind::Combine => Ok(Prepared::Combine(Box::new(WasmCombine::new(spec, step)?))),
-        PluginKind::Window | PluginKind::Trigger => Err(PluginError::NotSwappable { kind }),
+        PluginKind::Window | PluginKind::Trigger | PluginKind::Scorer => {
+            Err(PluginError::NotSwappable { kind })
+        }
     }
 }
 

@@ -14,6 +14,7 @@
 
 pub mod document;
 mod graph;
+pub mod score;
 pub mod view;
 
 use std::fmt;
@@ -181,29 +182,7 @@ pub struct JsonLinesSpec {
     pub bundle_size: usize,
 }
 
-/// A dotted path to a field of a JSON object, e.g. `meta.ts`.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct FieldPath(pub Vec<String>);
-
-impl FieldPath {
-    /// Parses `a.b.c`.
-    pub fn parse(text: &str) -> FieldPath {
-        FieldPath(text.split('.').map(str::to_owned).collect())
-    }
-
-    /// The field in `value`, if present.
-    pub fn get<'a>(&self, value: &'a serde_json::Value) -> Option<&'a serde_json::Value> {
-        self.0
-            .iter()
-            .try_fold(value, |current, part| current.get(part))
-    }
-}
-
-impl fmt::Display for FieldPath {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0.join("."))
-    }
-}
+pub use millrace_model::field::FieldPath;
 
 /// How an event time is written in input.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -292,6 +271,18 @@ pub enum StepSpec {
         /// The step's path in the spec.
         path: String,
     },
+    /// Score each record with a trained model.
+    Score {
+        /// The step's path in the spec.
+        path: String,
+        /// The model.
+        model: score::ModelRef,
+        /// The evaluator plugin that runs it; `None`: the first-party one
+        /// ([`score::default_evaluator`]).
+        evaluator: Option<PluginSpec>,
+        /// Features, outputs, drift and histogram settings.
+        settings: Box<millrace_model::score::ScoreSettings>,
+    },
 }
 
 impl StepSpec {
@@ -302,7 +293,8 @@ impl StepSpec {
             | StepSpec::ParDo { path, .. }
             | StepSpec::Combine { path, .. }
             | StepSpec::Flatten { path }
-            | StepSpec::CoGroup { path, .. } => path,
+            | StepSpec::CoGroup { path, .. }
+            | StepSpec::Score { path, .. } => path,
         }
     }
 
@@ -314,6 +306,7 @@ impl StepSpec {
             StepSpec::Combine { .. } => "combine",
             StepSpec::Flatten { .. } => "flatten",
             StepSpec::CoGroup { .. } => "cogroup",
+            StepSpec::Score { .. } => "score",
         }
     }
 }
@@ -461,16 +454,22 @@ const DURATION: &str = "a duration such as 250ms, 30s, 1m, 2h or 1d (at most 213
 pub type PluginResolver<'a> = &'a dyn Fn(&str) -> std::result::Result<PathBuf, String>;
 
 /// Validates `text` as [`parse`] does, except that each `plugin:` names a plugin
-/// that `resolve` finds (as in a server's registry) rather than a path.
-pub fn parse_with_plugins(
+/// that `plugins` finds, and each `model:` a model that `models` finds (as in a
+/// server's registry), rather than a path.
+pub fn parse_with_registry(
     file: &Path,
     text: &str,
-    resolve: PluginResolver<'_>,
+    plugins: PluginResolver<'_>,
+    models: score::ModelResolver<'_>,
 ) -> Result<PipelineSpec> {
-    read(file, text, Some(resolve))
+    read(file, text, Some((plugins, models)))
 }
 
-fn read(file: &Path, text: &str, plugins: Option<PluginResolver<'_>>) -> Result<PipelineSpec> {
+fn read(
+    file: &Path,
+    text: &str,
+    registry: Option<(PluginResolver<'_>, score::ModelResolver<'_>)>,
+) -> Result<PipelineSpec> {
     let root = document::parse(text).map_err(|err| SpecError {
         file: file.to_owned(),
         path: String::new(),
@@ -480,7 +479,8 @@ fn read(file: &Path, text: &str, plugins: Option<PluginResolver<'_>>) -> Result<
     let reader = Reader {
         file,
         base: file.parent().unwrap_or(Path::new("")).to_owned(),
-        plugins,
+        plugins: registry.map(|(plugins, _)| plugins),
+        models: registry.map(|(_, models)| models),
     };
     reader.pipeline(&root)
 }
@@ -520,6 +520,7 @@ struct Reader<'a> {
     file: &'a Path,
     base: PathBuf,
     plugins: Option<PluginResolver<'a>>,
+    models: Option<score::ModelResolver<'a>>,
 }
 
 impl Reader<'_> {
@@ -832,7 +833,7 @@ impl Reader<'_> {
             spec.path = Some(self.path(&at.key("path"), map.require(self, at, "path")?)?);
         }
         if let Some(node) = map.get("timestamp") {
-            spec.timestamp = FieldPath::parse(&self.string(&at.key("timestamp"), node)?);
+            spec.timestamp = self.field_path(&at.key("timestamp"), node)?;
         }
         if let Some(node) = map.get("timestamp_format") {
             let at = at.key("timestamp_format");
@@ -845,10 +846,10 @@ impl Reader<'_> {
             };
         }
         if let Some(node) = map.get("key") {
-            spec.key = Some(FieldPath::parse(&self.string(&at.key("key"), node)?));
+            spec.key = Some(self.field_path(&at.key("key"), node)?);
         }
         if let Some(node) = map.get("value") {
-            spec.value = Some(FieldPath::parse(&self.string(&at.key("value"), node)?));
+            spec.value = Some(self.field_path(&at.key("value"), node)?);
         }
         if let Some(node) = map.get("watermark") {
             let at = at.key("watermark");
@@ -964,7 +965,7 @@ impl Reader<'_> {
     }
 
     fn steps(&self, at: &At, node: &Node) -> Result<Vec<graph::RawStep>> {
-        const KINDS: [&str; 5] = ["window", "combine", "pardo", "flatten", "cogroup"];
+        const KINDS: [&str; 6] = ["window", "combine", "pardo", "flatten", "cogroup", "score"];
         let NodeValue::Seq(items) = &node.value else {
             return Err(self.expected(at, "a list of steps", node));
         };
@@ -1030,6 +1031,7 @@ impl Reader<'_> {
                     self.map(&step_at, body, &[])?;
                     StepSpec::CoGroup { path: step_at.path }
                 }
+                "score" => self.score(&step_at, body)?,
                 _ => {
                     let combine = self.combine(&step_at, body)?;
                     StepSpec::Combine {
@@ -1499,6 +1501,7 @@ impl Reader<'_> {
             config,
             limits,
             grants,
+            model: None,
         })
     }
 
@@ -1695,7 +1698,7 @@ impl JsonLinesSpec {
     pub fn defaults() -> JsonLinesSpec {
         JsonLinesSpec {
             path: None,
-            timestamp: FieldPath::parse("ts"),
+            timestamp: FieldPath::field("ts"),
             timestamp_format: TimestampFormat::Auto,
             key: None,
             value: None,

@@ -317,10 +317,10 @@ checkpoint: { interval: 10s, records: 5000, keep: 3 }
         spec.sources[0].spec,
         SourceSpec::File(JsonLinesSpec {
             path: Some(PathBuf::from("dir/events.jsonl")),
-            timestamp: FieldPath(vec!["meta".into(), "ts".into()]),
+            timestamp: FieldPath::parse("meta.ts").unwrap(),
             timestamp_format: TimestampFormat::Rfc3339,
-            key: Some(FieldPath::parse("user")),
-            value: Some(FieldPath::parse("score")),
+            key: FieldPath::parse("user").ok(),
+            value: FieldPath::parse("score").ok(),
             max_out_of_orderness: 30_000,
             bundle_size: 1,
         })
@@ -414,10 +414,10 @@ fn sizes() {
 fn field_paths_reach_nested_values() {
     let value = serde_json::json!({"meta": {"ts": 5}});
     assert_eq!(
-        FieldPath::parse("meta.ts").get(&value),
+        FieldPath::parse("meta.ts").unwrap().get(&value),
         Some(&serde_json::json!(5))
     );
-    assert_eq!(FieldPath::parse("meta.missing").get(&value), None);
+    assert_eq!(FieldPath::parse("meta.missing").unwrap().get(&value), None);
 }
 
 #[test]

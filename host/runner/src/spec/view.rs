@@ -9,6 +9,7 @@ use serde::Serialize;
 use super::{CombineSpec, Input, PipelineSpec, SinkSpec, SourceSpec, StepSpec};
 use millrace_model::time::format_duration;
 use millrace_model::window::WindowFn;
+use millrace_wasm::PluginSpec;
 
 /// The graph of a spec: its nodes (sources, then steps in the order they run, then
 /// sinks) and the edges between them.
@@ -264,5 +265,18 @@ pub fn describe_step(step: &StepSpec) -> String {
         },
         StepSpec::Flatten { path } => format!("{path}: flatten"),
         StepSpec::CoGroup { path } => format!("{path}: cogroup"),
+        StepSpec::Score {
+            path,
+            model,
+            evaluator,
+            ..
+        } => format!(
+            "{path}: score with the model {} ({}), evaluated by {}",
+            model.name,
+            model.path.display(),
+            evaluator
+                .as_ref()
+                .map_or_else(|| "onnx-scorer".to_owned(), PluginSpec::shown)
+        ),
     }
 }
