@@ -280,3 +280,342 @@ fn outputs_go_where_the_spec_says_and_drift_is_measured() {
         &drift[100..110]
     );
 }
+
+// -- Served: models pushed, swapped, shadowed and canaried while records flow ------
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use common::served::{json_of, served_with_tenant};
+use millrace::client::{Body, Client, ClientError};
+use serde_json::json;
+
+/// A served pipeline that scores what is sent to it with the model `risk`.
+const SERVED_SPEC: &str = "name: risk
+source: { ingest: { timestamp: ts } }
+steps:
+  - score: { model: risk }
+sink: { file: out.jsonl }
+checkpoint: { interval: 100ms }
+";
+
+/// Pushes `file` as a version of the model `name`; returns the version.
+fn push_model(client: &Client, name: &str, file: &Path) -> String {
+    let answer = client
+        .call(
+            "PUT",
+            &format!("/v1/models/{name}"),
+            Body::Bytes(std::fs::read(file).unwrap()),
+        )
+        .unwrap_or_else(|err| panic!("pushing {}: {err}", file.display()));
+    json_of(&answer)["version"]["version"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+fn move_model(client: &Client, body: Value) -> Result<Value, ClientError> {
+    client
+        .call("POST", "/v1/pipelines/risk/models", Body::Json(body))
+        .map(|answer| json_of(&answer))
+}
+
+/// The test rows, as lines to send: record `id` has the features of row
+/// `id % rows` of the test data.
+fn lines(ids: std::ops::Range<u64>) -> String {
+    let text = std::fs::read_to_string(models().join("logistic.input.jsonl")).unwrap();
+    let rows = parse_lines(&text);
+    ids.map(|id| {
+        let mut row = rows[(id % rows.len() as u64) as usize].clone();
+        row["id"] = json!(id);
+        row["ts"] = json!(id);
+        format!("{row}\n")
+    })
+    .collect()
+}
+
+/// Sends records to `risk` until `stop`, 50 at a time (at most 100,000 batches).
+fn feed(
+    client: Client,
+    stop: Arc<AtomicBool>,
+    sent: Arc<AtomicU64>,
+) -> std::thread::JoinHandle<()> {
+    std::thread::spawn(move || {
+        for batch in 0..100_000u64 {
+            if stop.load(Ordering::Relaxed) {
+                break;
+            }
+            let body = lines(batch * 50..(batch + 1) * 50);
+            client
+                .call(
+                    "POST",
+                    "/v1/pipelines/risk/records",
+                    Body::Bytes(body.into_bytes()),
+                )
+                .unwrap();
+            sent.fetch_add(50, Ordering::Relaxed);
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    })
+}
+
+/// Drains `risk` and returns its final status and its output.
+fn drain_risk(client: &Client) -> (Value, Vec<Value>) {
+    let status = json_of(
+        &client
+            .call(
+                "POST",
+                "/v1/pipelines/risk/stop",
+                Body::Json(json!({"drain": true})),
+            )
+            .unwrap(),
+    );
+    assert_eq!(status["outcome"]["state"], "finished", "{status}");
+    let output = client
+        .call("GET", "/v1/pipelines/risk/output", Body::Empty)
+        .unwrap();
+    (status, parse_lines(&String::from_utf8(output).unwrap()))
+}
+
+/// scikit-learn's probabilities for test row `row` by model kind.
+fn sklearn_probabilities(kind: &str, row: u64) -> Vec<f64> {
+    let expected = expected(kind);
+    let rows = expected.len() as u64;
+    expected[&(row % rows)]["probabilities"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p.as_f64().unwrap())
+        .collect()
+}
+
+/// Checks that `record` was scored as scikit-learn's `kind` scores its row.
+fn assert_scored_by(record: &Value, kind: &str) {
+    let value = &record["value"];
+    let want = sklearn_probabilities(kind, value["id"].as_u64().unwrap());
+    let got: Vec<f64> = value["probabilities"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|p| p.as_f64().unwrap())
+        .collect();
+    for (g, w) in got.iter().zip(&want) {
+        assert!((g - w).abs() <= 1e-6, "{value} is not {kind}'s {want:?}");
+    }
+}
+
+#[test]
+fn models_swapped_twenty_times_under_load_lose_and_duplicate_nothing() {
+    let (served, token, client) = served_with_tenant("fran");
+    let versions = [
+        push_model(&client, "risk", &models().join("logistic.onnx")),
+        push_model(&client, "risk", &models().join("boosting.onnx")),
+    ];
+    let kinds = ["logistic", "boosting"];
+    // Deployed with the newest version; swap back to the first to begin with.
+    common::served::deploy(&client, "risk", SERVED_SPEC);
+    let stop = Arc::new(AtomicBool::new(false));
+    let sent = Arc::new(AtomicU64::new(0));
+    let feeder = feed(served.client(Some(&token)), stop.clone(), sent.clone());
+    for swap in 0..20 {
+        let target = sent.load(Ordering::Relaxed) + 150;
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while sent.load(Ordering::Relaxed) < target && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let next = swap % 2;
+        let record = move_model(
+            &client,
+            json!({"step": "steps[0].score", "action": "swap", "model": format!("risk@{}", &versions[next][..10])}),
+        )
+        .unwrap();
+        assert_eq!(record["to"], versions[next].as_str(), "{record}");
+    }
+    // A model of another shape is refused, and the step keeps its own.
+    let wide = push_model(&client, "wide", &models().join("logistic-multiclass.onnx"));
+    let refused = client.call(
+        "POST",
+        "/v1/pipelines/risk/models",
+        Body::Json(
+            json!({"step": "steps[0].score", "action": "swap", "model": format!("wide@{wide}")}),
+        ),
+    );
+    match refused {
+        Err(ClientError::Refused {
+            status: 400,
+            message,
+        }) => {
+            assert!(message.contains("the classes 0, 1, 2"), "{message}");
+        }
+        other => panic!("a three-class model cannot replace a two-class one: {other:?}"),
+    }
+    stop.store(true, Ordering::Relaxed);
+    feeder.join().unwrap();
+    let (status, records) = drain_risk(&client);
+
+    // No loss, no duplicates.
+    let mut ids: Vec<u64> = records
+        .iter()
+        .map(|r| r["value"]["id"].as_u64().unwrap())
+        .collect();
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len() as u64, sent.load(Ordering::Relaxed));
+    assert_eq!(records.len(), ids.len());
+    // Every output was scored as scikit-learn's model of the version it names.
+    let mut seen = [0; 2];
+    for record in &records {
+        let version = record["value"]["model_version"].as_str().unwrap();
+        let which = versions
+            .iter()
+            .position(|v| version == format!("risk@{}", &v[..12]))
+            .unwrap_or_else(|| panic!("{version} is neither version"));
+        seen[which] += 1;
+        assert_scored_by(record, kinds[which]);
+    }
+    assert!(seen.iter().all(|&n| n > 0), "{seen:?}");
+    // Swaps happened in input order: the versions change 20 times at most along
+    // the ids, once per swap.
+    let mut by_id: Vec<(u64, &str)> = records
+        .iter()
+        .map(|r| {
+            (
+                r["value"]["id"].as_u64().unwrap(),
+                r["value"]["model_version"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    by_id.sort_unstable();
+    let changes = by_id.windows(2).filter(|w| w[0].1 != w[1].1).count();
+    assert!(
+        changes <= 20,
+        "{changes} changes of version along the input"
+    );
+    let history = status["swaps"].as_array().unwrap();
+    assert_eq!(history.len(), 20);
+    assert_eq!(
+        status["pins"]["steps[0].score.model"]["version"],
+        versions[1].as_str()
+    );
+    let model = &status["live"]["steps"][0]["model"];
+    assert_eq!(model["swaps"], 20, "{model}");
+}
+
+#[test]
+fn a_shadow_is_compared_never_emitted_and_a_promoted_candidate_takes_over() {
+    let (_served, _token, client) = served_with_tenant("gale");
+    let live = push_model(&client, "risk", &models().join("logistic.onnx"));
+    common::served::deploy(&client, "risk", SERVED_SPEC);
+    let candidate = push_model(&client, "risk", &models().join("boosting.onnx"));
+    let shadow = move_model(
+        &client,
+        json!({"step": "steps[0].score", "action": "shadow", "model": format!("risk@{candidate}")}),
+    )
+    .unwrap();
+    assert_eq!(shadow["candidate"]["role"], "shadow", "{shadow}");
+    let send = |ids: std::ops::Range<u64>| {
+        client
+            .call(
+                "POST",
+                "/v1/pipelines/risk/records",
+                Body::Bytes(lines(ids).into_bytes()),
+            )
+            .unwrap();
+    };
+    send(0..400);
+    let status = wait_for_rows(&client, 400);
+    let report = &status["live"]["steps"][0]["model"]["candidate"];
+    assert_eq!(report["rows"], 400, "{report}");
+    // Agreement as scikit-learn's own predictions of both models give it.
+    let (live_expected, candidate_expected) = (expected("logistic"), expected("boosting"));
+    let same = (0..400u64)
+        .filter(|i| live_expected[i]["label"] == candidate_expected[i]["label"])
+        .count();
+    let mean_difference = (0..400u64)
+        .map(|i| {
+            let p = |e: &BTreeMap<u64, Value>| e[&i]["probabilities"][1].as_f64().unwrap();
+            (p(&live_expected) - p(&candidate_expected)).abs()
+        })
+        .sum::<f64>()
+        / 400.0;
+    let agreement = &report["agreement"];
+    assert!(
+        (agreement["same_class_rate"].as_f64().unwrap() - same as f64 / 400.0).abs() < 1e-12,
+        "{agreement}"
+    );
+    assert!(
+        (agreement["mean_abs_difference"].as_f64().unwrap() - mean_difference).abs() < 1e-6,
+        "{agreement}"
+    );
+    assert!(agreement["p99_abs_difference"].as_f64().unwrap() >= mean_difference);
+    assert!(agreement["cost_ratio"].as_f64().unwrap() > 0.0);
+
+    // Promoted: the candidate scores from the next batch on.
+    let promoted = move_model(
+        &client,
+        json!({"step": "steps[0].score", "action": "promote"}),
+    )
+    .unwrap();
+    assert_eq!(promoted["from"], live.as_str());
+    assert_eq!(promoted["to"], candidate.as_str());
+    send(400..500);
+    // A canary takes every key at share 1, marked; dismissed, the live model is back.
+    move_model(
+        &client,
+        json!({"step": "steps[0].score", "action": "canary", "model": format!("risk@{live}"), "share": 1.0}),
+    )
+    .unwrap();
+    send(500..600);
+    wait_for_rows(&client, 600);
+    move_model(
+        &client,
+        json!({"step": "steps[0].score", "action": "dismiss"}),
+    )
+    .unwrap();
+    let nothing = client.call(
+        "POST",
+        "/v1/pipelines/risk/models",
+        Body::Json(json!({"step": "steps[0].score", "action": "promote"})),
+    );
+    assert!(
+        matches!(nothing, Err(ClientError::Refused { status: 409, .. })),
+        "{nothing:?}"
+    );
+    send(600..700);
+    let (_, records) = drain_risk(&client);
+    assert_eq!(records.len(), 700, "the shadow emitted nothing of its own");
+    for record in &records {
+        let value = &record["value"];
+        let id = value["id"].as_u64().unwrap();
+        let canary = value.get("canary") == Some(&json!(true));
+        assert_eq!(canary, (500..600).contains(&id), "{value}");
+        let kind = if (400..500).contains(&id) || id >= 600 {
+            "boosting"
+        } else {
+            "logistic"
+        };
+        assert_scored_by(record, kind);
+    }
+    // Each step's scoring shows in the metrics.
+    let metrics = String::from_utf8(client.call("GET", "/metrics", Body::Empty).unwrap()).unwrap();
+    assert!(metrics.contains("millrace_score_rows_total{"), "{metrics}");
+}
+
+/// Waits until the score step has scored `rows` rows; returns the status.
+fn wait_for_rows(client: &Client, rows: u64) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let status = common::served::pipeline_status(client, "risk");
+        let scored = status["live"]["steps"][0]["model"]["rows"]
+            .as_u64()
+            .unwrap_or(0);
+        let candidate = status["live"]["steps"][0]["model"]["candidate"]["rows"]
+            .as_u64()
+            .unwrap_or(0);
+        if scored + candidate >= rows || Instant::now() > deadline {
+            return status;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
+use serde_json::json;
 
 use crate::client::{Body, Client};
 use crate::scaffold;
@@ -68,6 +69,9 @@ enum Command {
     /// Work with plugins: scaffold one, or push and list them on a server.
     #[command(subcommand)]
     Plugin(PluginCommand),
+    /// Push and list trained models (ONNX files) on a server, for score steps.
+    #[command(subcommand)]
+    Model(ModelCommand),
     /// Run many tenants' pipelines behind an HTTP/JSON API, with hot swap.
     ///
     /// The API is described at /openapi.json. The admin token (for creating
@@ -180,18 +184,71 @@ enum PipelineCommand {
         #[command(flatten)]
         remote: Remote,
     },
-    /// Replace the plugin of a running step with another version.
+    /// Replace the plugin of a running step with another version, or (--model)
+    /// the live model of a score step.
     Swap {
         /// The pipeline.
         name: String,
         /// The step, as the spec path names it, e.g. steps[2].combine.
         step: String,
         /// The plugin: name (its newest version) or name@version.
-        plugin: String,
+        #[arg(required_unless_present = "model", conflicts_with = "model")]
+        plugin: Option<String>,
+        /// The model for a score step: name (its newest version) or name@version.
+        /// It is loaded and checked against its reference set before it is
+        /// switched in between two batches.
+        #[arg(long, value_name = "MODEL")]
+        model: Option<String>,
         #[command(flatten)]
         remote: Remote,
     },
-    /// Swap a step back to the version it ran before.
+    /// Run a candidate model beside a score step's live one, on the same records:
+    /// its outputs are only compared (see status: agreement, score differences,
+    /// cost), never emitted.
+    Shadow {
+        /// The pipeline.
+        name: String,
+        /// The score step, e.g. steps[1].score.
+        step: String,
+        /// The candidate: name or name@version.
+        model: String,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Score a share of keys with a candidate model; its outputs carry
+    /// `canary: true` and its version.
+    Canary {
+        /// The pipeline.
+        name: String,
+        /// The score step.
+        step: String,
+        /// The candidate: name or name@version.
+        model: String,
+        /// The share of keys, from 0 to 1.
+        #[arg(long, default_value = "0.1")]
+        share: f64,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Make a score step's candidate model (shadow or canary) the live one.
+    Promote {
+        /// The pipeline.
+        name: String,
+        /// The score step.
+        step: String,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Drop a score step's candidate model.
+    Dismiss {
+        /// The pipeline.
+        name: String,
+        /// The score step.
+        step: String,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Swap a step back to the version it ran before (a score step: its model).
     Rollback {
         /// The pipeline.
         name: String,
@@ -289,6 +346,25 @@ enum PluginCommand {
         remote: Remote,
     },
     /// List the plugins on a server and their versions.
+    List {
+        #[command(flatten)]
+        remote: Remote,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ModelCommand {
+    /// Push a model version (an ONNX file) to a server. It is checked first: the
+    /// evaluator must load it and it must reproduce the reference set it ships.
+    Push {
+        /// The model's name on the server.
+        name: String,
+        /// The ONNX file.
+        file: PathBuf,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// List the models on a server and their versions.
     List {
         #[command(flatten)]
         remote: Remote,
@@ -396,6 +472,14 @@ pub fn main() -> ExitCode {
         Command::Plugin(PluginCommand::List { remote }) => remote_call(&remote, || {
             Ok(("GET", "/v1/plugins".to_owned(), Body::Empty))
         }),
+        Command::Model(ModelCommand::Push { name, file, remote }) => remote_call(&remote, || {
+            let bytes = std::fs::read(&file)
+                .map_err(|err| format!("cannot read {}: {err}", file.display()))?;
+            Ok(("PUT", format!("/v1/models/{name}"), Body::Bytes(bytes)))
+        }),
+        Command::Model(ModelCommand::List { remote }) => remote_call(&remote, || {
+            Ok(("GET", "/v1/models".to_owned(), Body::Empty))
+        }),
         Command::Serve(args) => serve(args),
         Command::Tenant(command) => tenant(command),
         Command::Pipeline(command) => pipeline(command),
@@ -479,16 +563,55 @@ fn pipeline(command: PipelineCommand) -> ExitCode {
         PipelineCommand::Swap {
             name,
             step,
+            model: Some(model),
+            remote,
+            ..
+        } => move_model(
+            &remote,
+            &name,
+            json!({"step": step, "action": "swap", "model": model}),
+        ),
+        PipelineCommand::Swap {
+            name,
+            step,
             plugin,
+            model: None,
             remote,
         } => remote_call(&remote, || {
-            let body = serde_json::json!({"step": step, "plugin": plugin});
+            let body = json!({"step": step, "plugin": plugin});
             Ok((
                 "POST",
                 format!("/v1/pipelines/{name}/swap"),
                 Body::Json(body),
             ))
         }),
+        PipelineCommand::Shadow {
+            name,
+            step,
+            model,
+            remote,
+        } => move_model(
+            &remote,
+            &name,
+            json!({"step": step, "action": "shadow", "model": model}),
+        ),
+        PipelineCommand::Canary {
+            name,
+            step,
+            model,
+            share,
+            remote,
+        } => move_model(
+            &remote,
+            &name,
+            json!({"step": step, "action": "canary", "model": model, "share": share}),
+        ),
+        PipelineCommand::Promote { name, step, remote } => {
+            move_model(&remote, &name, json!({"step": step, "action": "promote"}))
+        }
+        PipelineCommand::Dismiss { name, step, remote } => {
+            move_model(&remote, &name, json!({"step": step, "action": "dismiss"}))
+        }
         PipelineCommand::Rollback { name, step, remote } => remote_call(&remote, || {
             let body = serde_json::json!({"step": step});
             Ok((
@@ -548,6 +671,17 @@ fn pipeline(command: PipelineCommand) -> ExitCode {
             Ok(("GET", format!("/v1/pipelines/{name}/{what}"), Body::Empty))
         }),
     }
+}
+
+/// Changes a score step's models (`POST /v1/pipelines/{name}/models`).
+fn move_model(remote: &Remote, name: &str, body: serde_json::Value) -> ExitCode {
+    remote_call(remote, || {
+        Ok((
+            "POST",
+            format!("/v1/pipelines/{name}/models"),
+            Body::Json(body),
+        ))
+    })
 }
 
 /// Makes the call `request` describes and prints the answer (JSON pretty-printed).

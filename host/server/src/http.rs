@@ -27,6 +27,7 @@ use axum::routing::{get, post, put};
 use serde::Deserialize;
 use serde_json::json;
 
+use super::pipelines::ModelMove;
 use super::tenants::{Caller, Quotas};
 use super::{ApiError, ErrorKind, Server, Timeouts, metrics};
 use millrace_wasm::PluginKind;
@@ -47,6 +48,8 @@ pub fn router(server: Arc<Server>) -> Router {
         .route("/v1/tenants/{tenant}", get(get_tenant))
         .route("/v1/plugins", get(list_plugins))
         .route("/v1/plugins/{plugin}", put(push_plugin).get(get_plugin))
+        .route("/v1/models", get(list_models))
+        .route("/v1/models/{model}", put(push_model))
         .route("/v1/pipelines", post(deploy).get(list_pipelines))
         .route(
             "/v1/pipelines/{pipeline}",
@@ -61,6 +64,7 @@ pub fn router(server: Arc<Server>) -> Router {
             "/v1/pipelines/{pipeline}/rollback",
             post(|server, caller, name, body| swap_step(server, caller, name, body, true)),
         )
+        .route("/v1/pipelines/{pipeline}/models", post(move_model))
         .route("/v1/pipelines/{pipeline}/stop", post(stop))
         .route("/v1/pipelines/{pipeline}/start", post(start))
         .route("/v1/pipelines/{pipeline}/output", get(output))
@@ -299,7 +303,7 @@ async fn push_plugin(
         .get("kind")
         .and_then(|kind| PluginKind::from_name(kind))
         .ok_or_else(|| {
-            ApiError::invalid("say what the plugin is: ?kind=dofn|combine|window|trigger")
+            ApiError::invalid("say what the plugin is: ?kind=dofn|combine|window|trigger|scorer")
         })?;
     let (plugin, version) =
         blocking(move || server.push_plugin(&tenant, &name, kind, &body)).await?;
@@ -307,6 +311,83 @@ async fn push_plugin(
         StatusCode::CREATED,
         json!({"name": plugin.name, "kind": plugin.kind, "version": version}),
     )
+}
+
+async fn list_models(State(server): Shared, caller: Authenticated) -> Reply {
+    let tenant = tenant(caller)?;
+    ok(StatusCode::OK, server.model_list(&tenant))
+}
+
+async fn push_model(
+    State(server): Shared,
+    caller: Authenticated,
+    Path(name): Path<String>,
+    body: Bytes,
+) -> Reply {
+    let tenant = tenant(caller)?;
+    let (model, version) = blocking(move || server.push_model(&tenant, &name, &body)).await?;
+    ok(
+        StatusCode::CREATED,
+        json!({"name": model.name, "format": model.kind, "version": version}),
+    )
+}
+
+/// A change of a score step's models.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ModelRequest {
+    step: String,
+    action: ModelAction,
+    model: Option<String>,
+    share: Option<f64>,
+}
+
+#[derive(Deserialize, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+enum ModelAction {
+    Swap,
+    Shadow,
+    Canary,
+    Promote,
+    Dismiss,
+}
+
+async fn move_model(
+    State(server): Shared,
+    caller: Authenticated,
+    Path(name): Path<String>,
+    body: Bytes,
+) -> Reply {
+    let tenant = tenant(caller)?;
+    let request: ModelRequest = json_body(&body)?;
+    let model = |what: &str| {
+        request
+            .model
+            .clone()
+            .ok_or_else(|| ApiError::invalid(format!("name the model to {what}: model")))
+    };
+    let takes_share = request.action == ModelAction::Canary;
+    if request.share.is_some() != takes_share {
+        return Err(ApiError::invalid(if takes_share {
+            "a canary takes a share of keys, from 0 to 1: share"
+        } else {
+            "only a canary takes a share"
+        }));
+    }
+    let change = match request.action {
+        ModelAction::Swap => ModelMove::Swap(model("swap in")?),
+        ModelAction::Shadow => ModelMove::Shadow(model("shadow")?),
+        ModelAction::Canary => ModelMove::Canary(model("canary")?, request.share.unwrap_or(0.0)),
+        ModelAction::Promote | ModelAction::Dismiss if request.model.is_some() => {
+            return Err(ApiError::invalid(
+                "promote and dismiss act on the step's candidate: give no model",
+            ));
+        }
+        ModelAction::Promote => ModelMove::Promote,
+        ModelAction::Dismiss => ModelMove::Dismiss,
+    };
+    let done = blocking(move || server.move_model(&tenant, &name, &request.step, &change)).await?;
+    ok(StatusCode::OK, done)
 }
 
 #[derive(Deserialize)]

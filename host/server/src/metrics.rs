@@ -6,10 +6,11 @@ use std::fmt::Write;
 
 use super::Server;
 use super::pipelines::Outcome;
+use millrace_model::score::monitor::{Histogram, ModelStatus, Role};
 use millrace_model::time::{MAX_TIMESTAMP, MIN_TIMESTAMP, Timestamp};
 
 /// Every metric family: name, type, help.
-const FAMILIES: [(&str, &str, &str); 17] = [
+const FAMILIES: [(&str, &str, &str); 28] = [
     ("millrace_pipeline_up", "gauge", "1 while the pipeline runs"),
     (
         "millrace_records_read_total",
@@ -91,6 +92,65 @@ const FAMILIES: [(&str, &str, &str); 17] = [
         "gauge",
         "The plugin version a step runs (value 1)",
     ),
+    (
+        "millrace_score_model_info",
+        "gauge",
+        "The model a score step's live model is (value 1)",
+    ),
+    (
+        "millrace_score_rows_total",
+        "counter",
+        "Rows a score step's live model scored",
+    ),
+    (
+        "millrace_score_batches_total",
+        "counter",
+        "Batches a score step scored",
+    ),
+    (
+        "millrace_score_batch_seconds",
+        "histogram",
+        "Time a score step's live model took per batch",
+    ),
+    (
+        "millrace_score_value",
+        "histogram",
+        "The scores a score step's live model gave (a binary classifier's probability \
+         of its second class, a multiclass one's of the predicted class, a regressor's \
+         value)",
+    ),
+    (
+        "millrace_score_class_total",
+        "counter",
+        "Rows a score step's live model predicted each class for",
+    ),
+    (
+        "millrace_score_feature_psi",
+        "gauge",
+        "A feature's population stability index against the model's training \
+         distribution, over the last full drift window",
+    ),
+    (
+        "millrace_score_candidate_rows_total",
+        "counter",
+        "Rows a score step's candidate model (shadow or canary) scored",
+    ),
+    (
+        "millrace_score_candidate_same_class_ratio",
+        "gauge",
+        "The share of rows where a shadow predicted the live model's class",
+    ),
+    (
+        "millrace_score_candidate_abs_difference",
+        "gauge",
+        "The absolute difference of a shadow's scores from the live model's: mean, \
+         and 99th percentile (an upper estimate)",
+    ),
+    (
+        "millrace_score_candidate_cost_ratio",
+        "gauge",
+        "A shadow's scoring time over the live model's, on the same rows",
+    ),
 ];
 
 /// A watermark worth reporting: neither the start nor the end of time.
@@ -100,12 +160,10 @@ fn finite(watermark: Timestamp) -> bool {
 
 /// Renders every pipeline's metrics (only `tenant`'s, if given).
 pub(crate) fn render(server: &Server, tenant: Option<&str>) -> String {
-    let mut samples: BTreeMap<&str, Vec<(String, f64)>> = BTreeMap::new();
+    let mut samples = Samples::default();
+    let mut histograms: Vec<(&'static str, String, Histogram)> = Vec::new();
     let mut put = |family: &'static str, labels: &str, value: f64| {
-        samples
-            .entry(family)
-            .or_default()
-            .push((labels.to_owned(), value));
+        samples.put(family, "", labels, value);
     };
     for deployment in server.all_deployments() {
         if tenant.is_some_and(|t| t != deployment.tenant) {
@@ -212,17 +270,107 @@ pub(crate) fn render(server: &Server, tenant: Option<&str>) -> String {
                 );
                 put("millrace_plugin_version_info", &labels, 1.0);
             }
+            if let Some(model) = &step.model {
+                score_metrics(&mut put, &labels, model);
+                histograms.push((
+                    "millrace_score_batch_seconds",
+                    labels.clone(),
+                    model.latency.clone(),
+                ));
+                histograms.push(("millrace_score_value", labels.clone(), model.scores.clone()));
+            }
         }
+    }
+    for (family, labels, histogram) in &histograms {
+        samples.histogram(family, labels, histogram);
     }
     let mut text = String::new();
     for (name, kind, help) in FAMILIES {
         let _ = writeln!(text, "# HELP {name} {help}");
         let _ = writeln!(text, "# TYPE {name} {kind}");
-        for (labels, value) in samples.get(name).into_iter().flatten() {
-            let _ = writeln!(text, "{name}{{{labels}}} {value}");
+        for (suffix, labels, value) in samples.0.get(name).into_iter().flatten() {
+            let _ = writeln!(text, "{name}{suffix}{{{labels}}} {value}");
         }
     }
     text
+}
+
+/// Samples by family: each a suffix of the family's name (`_bucket`, `_sum`,
+/// `_count` for a histogram), its labels and its value.
+#[derive(Default)]
+struct Samples(BTreeMap<&'static str, Vec<(&'static str, String, f64)>>);
+
+impl Samples {
+    fn put(&mut self, family: &'static str, suffix: &'static str, labels: &str, value: f64) {
+        self.0
+            .entry(family)
+            .or_default()
+            .push((suffix, labels.to_owned(), value));
+    }
+
+    /// A histogram's cumulative buckets, sum and count.
+    fn histogram(&mut self, family: &'static str, labels: &str, histogram: &Histogram) {
+        let mut cumulative = 0;
+        for (i, count) in histogram.counts.iter().enumerate() {
+            cumulative += count;
+            let le = histogram
+                .bounds
+                .get(i)
+                .map_or_else(|| "+Inf".to_owned(), f64::to_string);
+            let bucket = format!("{labels},le=\"{le}\"");
+            self.put(family, "_bucket", &bucket, cumulative as f64);
+        }
+        self.put(family, "_sum", labels, histogram.sum);
+        self.put(family, "_count", labels, histogram.count as f64);
+    }
+}
+
+/// A score step's models, as gauges and counters.
+fn score_metrics(put: &mut impl FnMut(&'static str, &str, f64), labels: &str, model: &ModelStatus) {
+    let version = format!("{labels},model=\"{}\"", escape(&model.version));
+    put("millrace_score_model_info", &version, 1.0);
+    put("millrace_score_rows_total", labels, model.rows as f64);
+    put("millrace_score_batches_total", labels, model.batches as f64);
+    for (class, count) in &model.classes {
+        let class = format!("{labels},class=\"{}\"", escape(class));
+        put("millrace_score_class_total", &class, *count as f64);
+    }
+    for (feature, psi) in model.drift.iter().flat_map(|d| &d.features) {
+        let feature = format!("{labels},feature=\"{}\"", escape(feature));
+        put("millrace_score_feature_psi", &feature, *psi);
+    }
+    let Some(candidate) = &model.candidate else {
+        return;
+    };
+    let role = match candidate.role {
+        Role::Shadow => "shadow",
+        Role::Canary { .. } => "canary",
+    };
+    let labels = format!(
+        "{labels},model=\"{}\",role=\"{role}\"",
+        escape(&candidate.version)
+    );
+    put(
+        "millrace_score_candidate_rows_total",
+        &labels,
+        candidate.rows as f64,
+    );
+    let agreement = &candidate.agreement;
+    if let Some(rate) = agreement.same_class_rate {
+        put("millrace_score_candidate_same_class_ratio", &labels, rate);
+    }
+    if agreement.rows > 0 {
+        for (stat, value) in [
+            ("mean", agreement.mean_abs_difference),
+            ("p99", agreement.p99_abs_difference),
+        ] {
+            let labels = format!("{labels},stat=\"{stat}\"");
+            put("millrace_score_candidate_abs_difference", &labels, value);
+        }
+    }
+    if let Some(ratio) = agreement.cost_ratio {
+        put("millrace_score_candidate_cost_ratio", &labels, ratio);
+    }
 }
 
 /// Escapes a label value.
