@@ -619,3 +619,68 @@ fn wait_for_rows(client: &Client, rows: u64) -> Value {
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+#[test]
+fn the_fraud_example_counts_what_scikit_learn_flags_and_fires_early_on_drift() {
+    let dir = tempfile::tempdir().unwrap();
+    let example = common::root().join("examples/fraud");
+    let status = std::process::Command::new(python())
+        .arg(example.join("train.py"))
+        .arg(dir.path())
+        .stdout(std::process::Stdio::null())
+        .status()
+        .expect("python starts");
+    assert!(status.success(), "examples/fraud/train.py failed");
+    // The example's own spec, with its plugin folders named where they are.
+    let spec = std::fs::read_to_string(example.join("pipeline.yaml"))
+        .unwrap()
+        .replace(
+            "../../plugins/",
+            &format!("{}/", common::root().join("plugins").display()),
+        );
+    let spec = write(dir.path(), "pipeline.yaml", &spec);
+    let output = millrace()
+        .args(["run", "--state", "none", "-q"])
+        .arg(&spec)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let panes =
+        parse_lines(&std::fs::read_to_string(dir.path().join("out/flagged.jsonl")).unwrap());
+    let on_time: BTreeMap<(String, i64), i64> = panes
+        .iter()
+        .filter(|p| p["pane"]["timing"] == "ON_TIME")
+        .map(|p| {
+            let key = (
+                p["key"].as_str().unwrap().to_owned(),
+                p["window"]["start"].as_i64().unwrap(),
+            );
+            (key, p["value"].as_i64().unwrap())
+        })
+        .collect();
+    let expected: BTreeMap<(String, i64), i64> =
+        parse_lines(&std::fs::read_to_string(dir.path().join("expected.jsonl")).unwrap())
+            .iter()
+            .map(|e| {
+                let key = (
+                    e["merchant"].as_str().unwrap().to_owned(),
+                    e["window_start"].as_i64().unwrap(),
+                );
+                (key, e["flagged"].as_i64().unwrap())
+            })
+            .collect();
+    assert_eq!(on_time, expected, "the final counts are scikit-learn's");
+    // Early panes come only once the shifted half hour has drifted a window.
+    let shift = 1_767_225_600_000 + 30 * 60_000;
+    let early: Vec<i64> = panes
+        .iter()
+        .filter(|p| p["pane"]["timing"] == "EARLY")
+        .map(|p| p["window"]["start"].as_i64().unwrap())
+        .collect();
+    assert!(!early.is_empty(), "drift fired no early pane");
+    assert!(early.iter().all(|&start| start >= shift), "{early:?}");
+}
