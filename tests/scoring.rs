@@ -684,3 +684,108 @@ fn the_fraud_example_counts_what_scikit_learn_flags_and_fires_early_on_drift() {
     assert!(!early.is_empty(), "drift fired no early pane");
     assert!(early.iter().all(|&start| start >= shift), "{early:?}");
 }
+
+#[test]
+fn the_fraud_example_served_swaps_to_its_second_model_live() {
+    let dir = tempfile::tempdir().unwrap();
+    let example = common::root().join("examples/fraud");
+    let status = std::process::Command::new(python())
+        .arg(example.join("train.py"))
+        .arg(dir.path())
+        .stdout(std::process::Stdio::null())
+        .status()
+        .expect("python starts");
+    assert!(status.success(), "examples/fraud/train.py failed");
+    let (_served, _token, client) = served_with_tenant("hana");
+    common::served::push(
+        &client,
+        "parse-json",
+        "dofn",
+        common::served::component("parse-json"),
+    );
+    common::served::push(
+        &client,
+        "threshold",
+        "trigger",
+        common::served::component("threshold"),
+    );
+    let v1 = push_model(&client, "fraud", &dir.path().join("models/fraud-v1.onnx"));
+    let spec = std::fs::read_to_string(example.join("served.yaml")).unwrap();
+    common::served::deploy(&client, "fraud", &spec);
+    let v2 = push_model(&client, "fraud", &dir.path().join("models/fraud-v2.onnx"));
+    let lines: Vec<String> = std::fs::read_to_string(dir.path().join("transactions.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let send = |part: &[String]| {
+        client
+            .call(
+                "POST",
+                "/v1/pipelines/fraud/records",
+                Body::Bytes(part.concat().into_bytes()),
+            )
+            .unwrap();
+    };
+    let half = lines.len() / 2;
+    send(&lines[..half]);
+    let swapped = client
+        .call(
+            "POST",
+            "/v1/pipelines/fraud/models",
+            Body::Json(
+                json!({"step": "steps[0].score", "action": "swap", "model": format!("fraud@{v2}")}),
+            ),
+        )
+        .map(|a| json_of(&a))
+        .unwrap();
+    assert_eq!(swapped["from"], v1.as_str());
+    let position = swapped["position"].as_u64().unwrap();
+    send(&lines[half..]);
+    let status = json_of(
+        &client
+            .call(
+                "POST",
+                "/v1/pipelines/fraud/stop",
+                Body::Json(json!({"drain": true})),
+            )
+            .unwrap(),
+    );
+    assert_eq!(status["outcome"]["state"], "finished", "{status}");
+    // Each transaction counted as the model that scored it flags it: fraud-v1
+    // before the swap's input position, fraud-v2 from it on.
+    let flags = parse_lines(&std::fs::read_to_string(dir.path().join("flags.jsonl")).unwrap());
+    let transactions = parse_lines(&lines.concat());
+    let mut expected: BTreeMap<(String, i64), i64> = BTreeMap::new();
+    for (transaction, flag) in transactions.iter().zip(&flags) {
+        let model = if flag["id"].as_u64().unwrap() < position {
+            "v1"
+        } else {
+            "v2"
+        };
+        if flag[model] == 1 {
+            let ts = transaction["ts"].as_i64().unwrap();
+            let key = (
+                transaction["merchant"].as_str().unwrap().to_owned(),
+                ts - ts % 60_000,
+            );
+            *expected.entry(key).or_default() += 1;
+        }
+    }
+    let output = client
+        .call("GET", "/v1/pipelines/fraud/output", Body::Empty)
+        .unwrap();
+    let on_time: BTreeMap<(String, i64), i64> = parse_lines(&String::from_utf8(output).unwrap())
+        .iter()
+        .filter(|p| p["pane"]["timing"] == "ON_TIME")
+        .map(|p| {
+            let key = (
+                p["key"].as_str().unwrap().to_owned(),
+                p["window"]["start"].as_i64().unwrap(),
+            );
+            (key, p["value"].as_i64().unwrap())
+        })
+        .collect();
+    assert_eq!(on_time, expected);
+    assert!(position > 0 && position <= half as u64, "{swapped}");
+}

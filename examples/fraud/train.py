@@ -9,7 +9,8 @@ It also writes transactions.jsonl, an hour of new transactions to score: in its
 second half, amounts at a third of the merchants triple, a population the models
 were not trained on, which the score step's drift measure picks up; and
 expected.jsonl, scikit-learn's own count of transactions fraud-v1 flags per
-merchant and minute, to check millrace's counts against.
+merchant and minute, to check millrace's counts against; and flags.jsonl, whether
+each model flags each transaction, for checking a live swap from one to the other.
 
 Usage: python train.py [OUT_DIR]   (default: this folder). Needs scikit-learn,
 skl2onnx and onnx: ~/.cache/millrace/ml-venv/bin/python has them (scripts/setup).
@@ -81,6 +82,10 @@ def main():
     start = 1_767_225_600_000  # 2026-01-01T00:00:00Z
     ts = start + np.arange(n) * 200
     flagged = v1.predict(X_new)
+    flagged_v2 = v2.predict(X_new)
+    with open(os.path.join(out, "flags.jsonl"), "w") as f:
+        for i in range(n):
+            f.write(json.dumps({"id": i, "v1": int(flagged[i]), "v2": int(flagged_v2[i])}) + "\n")
     with open(os.path.join(out, "transactions.jsonl"), "w") as f:
         for i in range(n):
             record = {"id": i, "ts": int(ts[i]), "merchant": MERCHANTS[merchant[i]]}

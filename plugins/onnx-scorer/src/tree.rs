@@ -300,7 +300,11 @@ impl TreeEnsemble {
         if roots.len() != tree_set.len() {
             return Err(node.error("a tree has no root: its nodes form a cycle"));
         }
-        check_trees(node, &compiled, &roots)?;
+        let leaves = leaf_of_node.len();
+        check_trees(node, &compiled, leaves, &roots, |at| {
+            let i = branches[at];
+            (tree_ids[i], node_ids[i])
+        })?;
 
         // Leaf weights, grouped by leaf.
         let mut per_leaf: Vec<Vec<(u32, f64)>> = vec![Vec::new(); leaf_of_node.len()];
@@ -422,31 +426,50 @@ impl TreeEnsemble {
     }
 }
 
-/// Checks that every tree is a tree: from its root, no branch is reached twice,
-/// so that a row's walk always ends at a leaf.
+/// Checks that every tree is a tree: from its root, no node is reached twice (so
+/// that a row's walk always ends at a leaf) and every node is reached (so that
+/// nothing in the file is silently ignored). `key` names branch `b` as (tree, node).
 fn check_trees(
     node: &NodeReader<'_>,
     branches: &[Branch],
+    leaves: usize,
     roots: &[(i64, u32)],
+    key: impl Fn(usize) -> (i64, i64),
 ) -> Result<(), String> {
     let mut seen = vec![false; branches.len()];
+    let mut leaves_seen = vec![false; leaves];
     let mut stack = Vec::new();
     for &(tree, root) in roots {
         stack.push(root);
         while let Some(at) = stack.pop() {
-            if at & LEAF != 0 {
-                continue;
-            }
-            let visited = &mut seen[at as usize];
+            let visited = if at & LEAF != 0 {
+                &mut leaves_seen[(at & !LEAF) as usize]
+            } else {
+                &mut seen[at as usize]
+            };
             if *visited {
                 return Err(node.error(format!(
-                    "tree {tree} is not a tree: a node is reached twice"
+                    "tree {tree} is not a tree: one of its nodes is reached twice"
                 )));
             }
             *visited = true;
-            stack.push(branches[at as usize].when_true);
-            stack.push(branches[at as usize].when_false);
+            if at & LEAF == 0 {
+                stack.push(branches[at as usize].when_true);
+                stack.push(branches[at as usize].when_false);
+            }
         }
+    }
+    if let Some(unreached) = seen.iter().position(|&s| !s) {
+        let (tree, id) = key(unreached);
+        return Err(node.error(format!(
+            "node {id} of tree {tree} is not reached from the tree's root: its nodes do not \
+             form a tree"
+        )));
+    }
+    if leaves_seen.iter().any(|&s| !s) {
+        return Err(
+            node.error("a leaf is not reached from its tree's root: its nodes do not form a tree")
+        );
     }
     Ok(())
 }
