@@ -360,21 +360,17 @@ fn feed(
     })
 }
 
-/// Drains `risk` and returns its final status and its output.
-fn drain_risk(client: &Client) -> (Value, Vec<Value>) {
+/// Drains the pipeline `name` and returns its final status and its output.
+fn drain(client: &Client, name: &str) -> (Value, Vec<Value>) {
+    let stop = format!("/v1/pipelines/{name}/stop");
     let status = json_of(
         &client
-            .call(
-                "POST",
-                "/v1/pipelines/risk/stop",
-                Body::Json(json!({"drain": true})),
-            )
+            .call("POST", &stop, Body::Json(json!({"drain": true})))
             .unwrap(),
     );
     assert_eq!(status["outcome"]["state"], "finished", "{status}");
-    let output = client
-        .call("GET", "/v1/pipelines/risk/output", Body::Empty)
-        .unwrap();
+    let output = format!("/v1/pipelines/{name}/output");
+    let output = client.call("GET", &output, Body::Empty).unwrap();
     (status, parse_lines(&String::from_utf8(output).unwrap()))
 }
 
@@ -450,9 +446,22 @@ fn models_swapped_twenty_times_under_load_lose_and_duplicate_nothing() {
         }
         other => panic!("a three-class model cannot replace a two-class one: {other:?}"),
     }
+    // A rollback goes back to the version before the last swap.
+    let rolled = json_of(
+        &client
+            .call(
+                "POST",
+                "/v1/pipelines/risk/rollback",
+                Body::Json(json!({"step": "steps[0].score"})),
+            )
+            .unwrap(),
+    );
+    assert_eq!(rolled["from"], versions[1].as_str(), "{rolled}");
+    assert_eq!(rolled["to"], versions[0].as_str(), "{rolled}");
+    assert_eq!(rolled["rollback"], true);
     stop.store(true, Ordering::Relaxed);
     feeder.join().unwrap();
-    let (status, records) = drain_risk(&client);
+    let (status, records) = drain(&client, "risk");
 
     // No loss, no duplicates.
     let mut ids: Vec<u64> = records
@@ -475,7 +484,7 @@ fn models_swapped_twenty_times_under_load_lose_and_duplicate_nothing() {
         assert_scored_by(record, kinds[which]);
     }
     assert!(seen.iter().all(|&n| n > 0), "{seen:?}");
-    // Swaps happened in input order: the versions change 20 times at most along
+    // Swaps happened in input order: the versions change 21 times at most along
     // the ids, once per swap.
     let mut by_id: Vec<(u64, &str)> = records
         .iter()
@@ -489,17 +498,17 @@ fn models_swapped_twenty_times_under_load_lose_and_duplicate_nothing() {
     by_id.sort_unstable();
     let changes = by_id.windows(2).filter(|w| w[0].1 != w[1].1).count();
     assert!(
-        changes <= 20,
+        changes <= 21,
         "{changes} changes of version along the input"
     );
     let history = status["swaps"].as_array().unwrap();
-    assert_eq!(history.len(), 20);
+    assert_eq!(history.len(), 21);
     assert_eq!(
         status["pins"]["steps[0].score.model"]["version"],
-        versions[1].as_str()
+        versions[0].as_str()
     );
     let model = &status["live"]["steps"][0]["model"];
-    assert_eq!(model["swaps"], 20, "{model}");
+    assert_eq!(model["swaps"], 21, "{model}");
 }
 
 #[test]
@@ -583,7 +592,7 @@ fn a_shadow_is_compared_never_emitted_and_a_promoted_candidate_takes_over() {
         "{nothing:?}"
     );
     send(600..700);
-    let (_, records) = drain_risk(&client);
+    let (_, records) = drain(&client, "risk");
     assert_eq!(records.len(), 700, "the shadow emitted nothing of its own");
     for record in &records {
         let value = &record["value"];
@@ -622,15 +631,7 @@ fn wait_for_rows(client: &Client, rows: u64) -> Value {
 
 #[test]
 fn the_fraud_example_counts_what_scikit_learn_flags_and_fires_early_on_drift() {
-    let dir = tempfile::tempdir().unwrap();
-    let example = common::root().join("examples/fraud");
-    let status = std::process::Command::new(python())
-        .arg(example.join("train.py"))
-        .arg(dir.path())
-        .stdout(std::process::Stdio::null())
-        .status()
-        .expect("python starts");
-    assert!(status.success(), "examples/fraud/train.py failed");
+    let (dir, example) = train_fraud_example();
     // The example's own spec, with its plugin folders named where they are.
     let spec = std::fs::read_to_string(example.join("pipeline.yaml"))
         .unwrap()
@@ -651,17 +652,7 @@ fn the_fraud_example_counts_what_scikit_learn_flags_and_fires_early_on_drift() {
     );
     let panes =
         parse_lines(&std::fs::read_to_string(dir.path().join("out/flagged.jsonl")).unwrap());
-    let on_time: BTreeMap<(String, i64), i64> = panes
-        .iter()
-        .filter(|p| p["pane"]["timing"] == "ON_TIME")
-        .map(|p| {
-            let key = (
-                p["key"].as_str().unwrap().to_owned(),
-                p["window"]["start"].as_i64().unwrap(),
-            );
-            (key, p["value"].as_i64().unwrap())
-        })
-        .collect();
+    let on_time = on_time_counts(&panes);
     let expected: BTreeMap<(String, i64), i64> =
         parse_lines(&std::fs::read_to_string(dir.path().join("expected.jsonl")).unwrap())
             .iter()
@@ -687,15 +678,7 @@ fn the_fraud_example_counts_what_scikit_learn_flags_and_fires_early_on_drift() {
 
 #[test]
 fn the_fraud_example_served_swaps_to_its_second_model_live() {
-    let dir = tempfile::tempdir().unwrap();
-    let example = common::root().join("examples/fraud");
-    let status = std::process::Command::new(python())
-        .arg(example.join("train.py"))
-        .arg(dir.path())
-        .stdout(std::process::Stdio::null())
-        .status()
-        .expect("python starts");
-    assert!(status.success(), "examples/fraud/train.py failed");
+    let (dir, example) = train_fraud_example();
     let (_served, _token, client) = served_with_tenant("hana");
     common::served::push(
         &client,
@@ -742,16 +725,7 @@ fn the_fraud_example_served_swaps_to_its_second_model_live() {
     assert_eq!(swapped["from"], v1.as_str());
     let position = swapped["position"].as_u64().unwrap();
     send(&lines[half..]);
-    let status = json_of(
-        &client
-            .call(
-                "POST",
-                "/v1/pipelines/fraud/stop",
-                Body::Json(json!({"drain": true})),
-            )
-            .unwrap(),
-    );
-    assert_eq!(status["outcome"]["state"], "finished", "{status}");
+    let (_, panes) = drain(&client, "fraud");
     // Each transaction counted as the model that scored it flags it: fraud-v1
     // before the swap's input position, fraud-v2 from it on.
     let flags = parse_lines(&std::fs::read_to_string(dir.path().join("flags.jsonl")).unwrap());
@@ -772,20 +746,35 @@ fn the_fraud_example_served_swaps_to_its_second_model_live() {
             *expected.entry(key).or_default() += 1;
         }
     }
-    let output = client
-        .call("GET", "/v1/pipelines/fraud/output", Body::Empty)
-        .unwrap();
-    let on_time: BTreeMap<(String, i64), i64> = parse_lines(&String::from_utf8(output).unwrap())
+    let on_time = on_time_counts(&panes);
+    assert_eq!(on_time, expected);
+    assert!(position > 0 && position <= half as u64, "{swapped}");
+}
+
+/// Runs the fraud example's `train.py` into a folder of its own; returns the
+/// folder and the example's.
+fn train_fraud_example() -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let example = common::root().join("examples/fraud");
+    let status = std::process::Command::new(python())
+        .arg(example.join("train.py"))
+        .arg(dir.path())
+        .stdout(std::process::Stdio::null())
+        .status()
+        .expect("python starts");
+    assert!(status.success(), "examples/fraud/train.py failed");
+    (dir, example)
+}
+
+/// The count of each on-time pane, by merchant and window start.
+fn on_time_counts(panes: &[Value]) -> BTreeMap<(String, i64), i64> {
+    panes
         .iter()
         .filter(|p| p["pane"]["timing"] == "ON_TIME")
         .map(|p| {
-            let key = (
-                p["key"].as_str().unwrap().to_owned(),
-                p["window"]["start"].as_i64().unwrap(),
-            );
-            (key, p["value"].as_i64().unwrap())
+            let merchant = p["key"].as_str().unwrap().to_owned();
+            let start = p["window"]["start"].as_i64().unwrap();
+            ((merchant, start), p["value"].as_i64().unwrap())
         })
-        .collect();
-    assert_eq!(on_time, expected);
-    assert!(position > 0 && position <= half as u64, "{swapped}");
+        .collect()
 }

@@ -471,20 +471,29 @@ impl Server {
         plugin: Option<&str>,
     ) -> Result<SwapRecord, ApiError> {
         let deployment = self.deployment(tenant, name)?;
+        self.acting_for(tenant, |scope| match plugin {
+            Some(reference) => deployment.swap(step, reference, scope, false),
+            None => deployment.rollback(step, scope),
+        })
+    }
+
+    /// Calls `act` with `tenant`'s registries and quotas, the tenant recorded as
+    /// who asks.
+    fn acting_for<T>(
+        &self,
+        tenant: &str,
+        act: impl FnOnce(&TenantScope<'_>) -> Result<T, ApiError>,
+    ) -> Result<T, ApiError> {
         let quotas = self.quotas(tenant)?;
         let (plugins, models) = (self.registry(tenant), self.models(tenant));
-        let scope = TenantScope {
+        act(&TenantScope {
             registry: Shelves {
                 plugins: &plugins,
                 models: &models,
             },
             quotas: &quotas,
             by: tenant,
-        };
-        match plugin {
-            Some(reference) => deployment.swap(step, reference, &scope, false),
-            None => deployment.rollback(step, &scope),
-        }
+        })
     }
 
     /// Changes the models of a score step (see [`ModelMove`]); the tenant is
@@ -497,17 +506,7 @@ impl Server {
         change: &ModelMove,
     ) -> Result<serde_json::Value, ApiError> {
         let deployment = self.deployment(tenant, name)?;
-        let quotas = self.quotas(tenant)?;
-        let (plugins, models) = (self.registry(tenant), self.models(tenant));
-        let scope = TenantScope {
-            registry: Shelves {
-                plugins: &plugins,
-                models: &models,
-            },
-            quotas: &quotas,
-            by: tenant,
-        };
-        deployment.move_model(step, change, &scope)
+        self.acting_for(tenant, |scope| deployment.move_model(step, change, scope))
     }
 
     /// Stops every pipeline where it is (each resumes when the server starts again).

@@ -331,6 +331,7 @@ fn score_metrics(put: &mut impl FnMut(&'static str, &str, f64), labels: &str, mo
     put("millrace_score_model_info", &version, 1.0);
     put("millrace_score_rows_total", labels, model.rows as f64);
     put("millrace_score_batches_total", labels, model.batches as f64);
+    put("millrace_plugin_faults_total", labels, model.faults as f64);
     for (class, count) in &model.classes {
         let class = format!("{labels},class=\"{}\"", escape(class));
         put("millrace_score_class_total", &class, *count as f64);

@@ -499,44 +499,13 @@ impl Deployment {
         let replacement = millrace_wasm::prepare(plugin.kind, &plugin_spec, step)
             .map_err(|err| ApiError::invalid(err.to_string().replace(&self.tenant_dir(), "")))?;
         let point = self.send_swap(step, replacement)?;
-        let record = SwapRecord {
-            step: step.to_owned(),
-            plugin: plugin.name.clone(),
-            from: pin.version.clone(),
-            to: version.clone(),
-            by: by.to_owned(),
-            at: wall_clock_now(),
-            position: point.records_read,
-            watermark: point.watermark,
-            rollback,
-        };
-        if let Ok(mut stored) = self.record.lock() {
-            if let Some(pin) = stored.pins.get_mut(step) {
-                if rollback {
-                    pin.previous.pop();
-                } else {
-                    pin.previous.push(format!("{}@{}", pin.plugin, pin.version));
-                }
-                pin.version = version;
-                pin.plugin = plugin.name;
-            }
-            stored.swaps.push(record.clone());
-        }
-        self.save()?;
-        Ok(record)
+        self.record_swap(step, &pin, (plugin.name, version), by, point, rollback)
     }
 
     /// Swaps `step` back to the version it ran before its last swap (a score
     /// step: its model).
     pub fn rollback(&self, step: &str, tenant: &TenantScope<'_>) -> Result<SwapRecord, ApiError> {
-        let model_pin = self
-            .record
-            .lock()
-            .map_err(ApiError::internal)?
-            .pins
-            .get(&model_pin(step))
-            .cloned();
-        if let Some(pin) = model_pin {
+        if let Some(pin) = self.pin(&model_pin(step))? {
             let previous = pin.previous.last().ok_or_else(|| {
                 ApiError::conflict(format!(
                     "{step} runs its first model version: there is nothing to roll back to"
@@ -584,7 +553,14 @@ impl Deployment {
         }
         let change = ModelChange::Live(scorer);
         let point = self.send_swap(step, Prepared::Model(Box::new(change)))?;
-        self.record_live_model(step, &pin, (model, version), tenant.by, point, rollback)
+        self.record_swap(
+            &model_pin(step),
+            &pin,
+            (model, version),
+            tenant.by,
+            point,
+            rollback,
+        )
     }
 
     /// Starts, promotes or drops a candidate model of the score step `step` (or
@@ -631,8 +607,8 @@ impl Deployment {
                     record.candidates.remove(step);
                 }
                 if promote {
-                    let record = self.record_live_model(
-                        step,
+                    let record = self.record_swap(
+                        &model_pin(step),
                         &pin,
                         (candidate.model, candidate.version),
                         tenant.by,
@@ -668,6 +644,17 @@ impl Deployment {
         to_json(&serde_json::json!({"step": step, "candidate": candidate}))
     }
 
+    /// The pin `key` (a plugin step's path, or a score step's `….model`).
+    fn pin(&self, key: &str) -> Result<Option<Pin>, ApiError> {
+        Ok(self
+            .record
+            .lock()
+            .map_err(ApiError::internal)?
+            .pins
+            .get(key)
+            .cloned())
+    }
+
     /// The evaluator of the score step `step` as it runs, and its model's pin.
     fn score_step(
         &self,
@@ -688,12 +675,7 @@ impl Deployment {
             )));
         };
         let pin = self
-            .record
-            .lock()
-            .map_err(ApiError::internal)?
-            .pins
-            .get(&model_pin(step))
-            .cloned()
+            .pin(&model_pin(step))?
             .ok_or_else(|| ApiError::internal(format!("{step}'s model is not pinned")))?;
         Ok((evaluator.unwrap_or_else(default_evaluator), pin))
     }
@@ -719,19 +701,20 @@ impl Deployment {
         Ok((model.name, version, scorer))
     }
 
-    /// Records that `step` scores with `model@version` from `point` on.
-    fn record_live_model(
+    /// Records that what the pin `key` names (a plugin step, or a score step's
+    /// model) runs `name@version` from `point` on, in place of `before`.
+    fn record_swap(
         &self,
-        step: &str,
+        key: &str,
         before: &Pin,
-        (model, version): (PluginName, Sha256),
+        (name, version): (PluginName, Sha256),
         by: &str,
         point: SwapPoint,
         rollback: bool,
     ) -> Result<SwapRecord, ApiError> {
         let record = SwapRecord {
-            step: model_pin(step),
-            plugin: model.clone(),
+            step: key.to_owned(),
+            plugin: name.clone(),
             from: before.version.clone(),
             to: version.clone(),
             by: by.to_owned(),
@@ -741,14 +724,14 @@ impl Deployment {
             rollback,
         };
         if let Ok(mut stored) = self.record.lock() {
-            if let Some(pin) = stored.pins.get_mut(&model_pin(step)) {
+            if let Some(pin) = stored.pins.get_mut(key) {
                 if rollback {
                     pin.previous.pop();
                 } else {
                     pin.previous.push(format!("{}@{}", pin.plugin, pin.version));
                 }
                 pin.version = version;
-                pin.plugin = model;
+                pin.plugin = name;
             }
             stored.swaps.push(record.clone());
         }

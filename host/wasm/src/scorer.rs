@@ -130,11 +130,6 @@ impl WasmScorer {
         check_model(&mut scorer).map_err(refused)?;
         Ok(scorer)
     }
-
-    /// The sandbox, for metrics and fault counts.
-    pub fn sandbox(&self) -> &Sandbox<ScorerWorld> {
-        &self.sandbox
-    }
 }
 
 impl Scorer for WasmScorer {
@@ -144,6 +139,10 @@ impl Scorer for WasmScorer {
 
     fn version(&self) -> &str {
         &self.version
+    }
+
+    fn faults(&self) -> u64 {
+        self.sandbox.faults()
     }
 
     fn score(&mut self, features: &[f32], rows: usize) -> Result<Scores, CallFailed> {

@@ -163,6 +163,11 @@ pub trait Scorer: Send {
 
     /// Scores `rows` rows of [`ModelInfo::features`] features, row-major.
     fn score(&mut self, features: &[f32], rows: usize) -> Result<Scores, CallFailed>;
+
+    /// Calls that faulted so far (an evaluator in a sandbox).
+    fn faults(&self) -> u64 {
+        0
+    }
 }
 
 /// Checks that an answer fits the call: a label per row for a classifier, and
@@ -404,11 +409,6 @@ impl<S: Scorer> Score<S> {
             max_swap_pause: 0.0,
             meta_put: LastPut::default(),
         })
-    }
-
-    /// The live model.
-    pub fn live(&self) -> &S {
-        &self.live
     }
 
     fn fault(&self, message: String) -> StepFault {
@@ -762,6 +762,7 @@ impl<R: ModelReplacement<S>, S: Scorer> Step<R> for Score<S> {
             }),
             swaps: self.swaps,
             max_swap_pause: self.max_swap_pause,
+            faults: self.live.faults(),
         })
     }
 

@@ -208,6 +208,8 @@ pub struct ModelStatus {
     /// The longest a swap held the step (seconds): switching models at a batch
     /// boundary.
     pub max_swap_pause: f64,
+    /// Calls to the live model's evaluator that faulted.
+    pub faults: u64,
 }
 
 /// Drift in a report.
