@@ -514,6 +514,24 @@ fn models_swapped_twenty_times_under_load_lose_and_duplicate_nothing() {
 #[test]
 fn a_shadow_is_compared_never_emitted_and_a_promoted_candidate_takes_over() {
     let (_served, _token, client) = served_with_tenant("gale");
+    // A model the evaluator refuses is refused at push time, with why.
+    for (bad, why) in [
+        ("zipmap.onnx", "ZipMap"),
+        ("tampered.onnx", "does not reproduce its reference set"),
+    ] {
+        let bytes = std::fs::read(models().join(bad)).unwrap();
+        match client.call("PUT", "/v1/models/risk", Body::Bytes(bytes)) {
+            Err(ClientError::Refused {
+                status: 400,
+                message,
+            }) => {
+                assert!(message.contains(why), "{message}");
+            }
+            other => panic!("{bad} should be refused: {other:?}"),
+        }
+    }
+    let listed = json_of(&client.call("GET", "/v1/models", Body::Empty).unwrap());
+    assert_eq!(listed, json!([]), "nothing refused is kept");
     let live = push_model(&client, "risk", &models().join("logistic.onnx"));
     common::served::deploy(&client, "risk", SERVED_SPEC);
     let candidate = push_model(&client, "risk", &models().join("boosting.onnx"));

@@ -7,6 +7,8 @@
 //! checked when it is loaded: the evaluator must accept it, and it must reproduce
 //! the reference set it ships ([`check_model`]).
 
+use std::sync::Arc;
+
 use wasmtime::Store;
 use wasmtime::component::{Component, Linker};
 
@@ -28,7 +30,7 @@ pub struct ScorerWorld;
 impl World for ScorerWorld {
     type Bindings = ScorerPlugin;
     type Pre = ScorerPluginPre<PluginData>;
-    type Info = ModelInfo;
+    type Info = Arc<ModelInfo>;
     const KIND: &'static str = "score";
     const EXPORT: &'static str = "millrace:plugin/scorer@0.2.0";
 
@@ -50,12 +52,15 @@ impl World for ScorerWorld {
     fn init(
         bindings: &ScorerPlugin,
         store: &mut Store<PluginData>,
-    ) -> wasmtime::Result<Result<ModelInfo, String>> {
+    ) -> wasmtime::Result<Result<Arc<ModelInfo>, String>> {
         let Some(model) = store.data().model.clone() else {
             return Ok(Err("no model was given to the evaluator".to_owned()));
         };
         let loaded = bindings.millrace_plugin_scorer().call_init(store, &model)?;
-        Ok(loaded.map_err(|err| err.message).and_then(read_info))
+        Ok(loaded
+            .map_err(|err| err.message)
+            .and_then(read_info)
+            .map(Arc::new))
     }
 }
 
@@ -109,7 +114,7 @@ impl WasmScorer {
         step: &str,
     ) -> Result<WasmScorer, PluginError> {
         let mut spec = evaluator.clone();
-        spec.model = Some(std::sync::Arc::new(model.clone()));
+        spec.model = Some(Arc::new(model.clone()));
         let refused = |message: String| PluginError::Model {
             model: model.shown.clone(),
             message,
@@ -133,7 +138,7 @@ impl WasmScorer {
 }
 
 impl Scorer for WasmScorer {
-    fn info(&self) -> &ModelInfo {
+    fn info(&self) -> &Arc<ModelInfo> {
         self.sandbox.info()
     }
 

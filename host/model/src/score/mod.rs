@@ -19,6 +19,7 @@ pub mod monitor;
 pub mod reference;
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Instant;
 
 use serde_json::Value;
@@ -155,8 +156,8 @@ pub struct Scores {
 
 /// A loaded model that scores batches: the function of a `score` step.
 pub trait Scorer: Send {
-    /// What the model is.
-    fn info(&self) -> &ModelInfo;
+    /// What the model is (shared: the step holds on to it across a batch).
+    fn info(&self) -> &Arc<ModelInfo>;
 
     /// The model's version, as outputs name it (e.g. `fraud@3f2a9c1b0d4e`).
     fn version(&self) -> &str;
@@ -203,7 +204,7 @@ fn check_scores(info: &ModelInfo, rows: usize, scores: &Scores) -> Result<(), St
 /// Checks a freshly loaded model against its reference set, if it ships one
 /// (`millrace.reference`), and its other metadata; the error says what is wrong.
 pub fn check_model(scorer: &mut dyn Scorer) -> Result<(), String> {
-    let info = scorer.info().clone();
+    let info = Arc::clone(scorer.info());
     info.feature_names()?;
     if let Some(json) = info.metadata("millrace.training") {
         Training::parse(json, info.features)?;

@@ -1,6 +1,8 @@
 //! The score step against a plain logistic model written here, so every expected
 //! output is computed independently of the step.
 
+use std::sync::Arc;
+
 use proptest::prelude::*;
 use serde_json::{Value, json};
 
@@ -15,7 +17,7 @@ struct Logistic {
     w: Vec<f64>,
     b: f64,
     version: String,
-    info: ModelInfo,
+    info: Arc<ModelInfo>,
     fail_above: f32,
 }
 
@@ -24,7 +26,7 @@ fn logistic(w: &[f64], b: f64, version: &str) -> Logistic {
         w: w.to_vec(),
         b,
         version: version.to_owned(),
-        info: ModelInfo {
+        info: Arc::new(ModelInfo {
             kind: ModelKind::Classifier,
             features: w.len(),
             classes: vec![json!(0), json!(1)],
@@ -32,7 +34,7 @@ fn logistic(w: &[f64], b: f64, version: &str) -> Logistic {
             operators: vec!["LinearClassifier".into()],
             producer: "test".into(),
             metadata: Vec::new(),
-        },
+        }),
         fail_above: f32::INFINITY,
     }
 }
@@ -43,7 +45,7 @@ fn p1(w: &[f64], b: f64, x: &[f32]) -> f64 {
 }
 
 impl Scorer for Logistic {
-    fn info(&self) -> &ModelInfo {
+    fn info(&self) -> &Arc<ModelInfo> {
         &self.info
     }
     fn version(&self) -> &str {
@@ -256,7 +258,7 @@ fn a_model_that_does_not_fit_is_refused_and_the_step_keeps_its_own() {
 #[test]
 fn drift_is_written_after_each_full_window() {
     let mut model = logistic(&[1.0], 0.0, "m");
-    model.info.metadata.push((
+    Arc::make_mut(&mut model.info).metadata.push((
         "millrace.training".into(),
         r#"{"features": [{"name": "x", "edges": [0.0], "fractions": [0.5, 0.5]}]}"#.into(),
     ));
@@ -283,7 +285,7 @@ fn drift_is_written_after_each_full_window() {
 fn a_model_is_checked_against_its_reference_set() {
     let mut model = logistic(&[1.0], 0.0, "m");
     let p = p1(&[1.0], 0.0, &[2.0]);
-    model.info.metadata.push((
+    Arc::make_mut(&mut model.info).metadata.push((
         "millrace.reference".into(),
         format!(
             r#"{{"inputs": [[2.0]], "probabilities": [[{}, {p}]], "labels": [1]}}"#,
