@@ -315,6 +315,15 @@ impl<S> ModelReplacement<S> for NoSwap {
     }
 }
 
+/// The model that scored a row.
+struct By<'a> {
+    info: &'a ModelInfo,
+    version: &'a str,
+    /// Whether it is a canary (its outputs are marked, and not counted as the live
+    /// model's).
+    canary: bool,
+}
+
 /// What a row's output says besides the prediction.
 struct Marks<'a> {
     version: &'a str,
@@ -347,6 +356,8 @@ pub struct Score<S> {
     classes: BTreeMap<String, u64>,
     swaps: u64,
     max_swap_pause: f64,
+    /// Why the last candidate was dropped, if one was.
+    candidate_dropped: Option<String>,
     meta_put: LastPut,
 }
 
@@ -408,6 +419,7 @@ impl<S: Scorer> Score<S> {
             classes: BTreeMap::new(),
             swaps: 0,
             max_swap_pause: 0.0,
+            candidate_dropped: None,
             meta_put: LastPut::default(),
         })
     }
@@ -440,6 +452,66 @@ impl<S: Scorer> Score<S> {
             }
         })?;
         Ok((results, started.elapsed().as_secs_f64()))
+    }
+
+    /// Emits `record` with its answer, or sends it to the dead letters with why it
+    /// has none; `row` is its features, which drift counts.
+    fn emit(
+        &mut self,
+        mut record: Record,
+        answer: Option<&Answer<'_>>,
+        by: &By<'_>,
+        row: &[f32],
+        out: &mut StepOutput,
+    ) {
+        let By {
+            info,
+            version,
+            canary,
+        } = *by;
+        let (label, values) = match answer {
+            Some(&Ok(answer)) => answer,
+            Some(Err(reason)) => {
+                self.stats.dead_lettered += 1;
+                let shown = format!("{} ({version})", self.name);
+                out.dead_letters
+                    .push(DeadLetter::step(&shown, &record, *reason));
+                return;
+            }
+            None => {
+                self.stats.dead_lettered += 1;
+                let reason = format!("the model {version} gave no answer for it");
+                out.dead_letters
+                    .push(DeadLetter::step(&self.name, &record, reason));
+                return;
+            }
+        };
+        let drift = match &mut self.drift {
+            Some(drift) => {
+                drift.observe(row);
+                drift.max()
+            }
+            None => 0.0,
+        };
+        if !canary {
+            self.rows += 1;
+            self.scores.observe(score_of(info, label, values));
+            if let Some(label) = label {
+                *self
+                    .classes
+                    .entry(label_text(&info.classes[label as usize]))
+                    .or_default() += 1;
+            }
+        }
+        let marks = Marks {
+            version,
+            drift,
+            canary,
+        };
+        self.write(&mut record.value, info, (label, values), &marks);
+        self.stats.records_out += 1;
+        self.stats.retractions_out += u64::from(record.retraction);
+        out.records.push(record);
     }
 
     /// Writes one row's prediction into `value`.
@@ -576,6 +648,8 @@ impl<R: ModelReplacement<S>, S: Scorer> Step<R> for Score<S> {
         self.batches += 1;
         self.latency.observe(live_seconds);
         let mut candidate_results = Vec::new();
+        // A canary's rows scored by the live model after the canary fell out.
+        let mut fallback = None;
         if let Some(candidate) = &mut self.candidate {
             let rows = match candidate.role {
                 Role::Shadow => &live_rows,
@@ -589,10 +663,19 @@ impl<R: ModelReplacement<S>, S: Scorer> Step<R> for Score<S> {
                         candidate.agreement.candidate_seconds += seconds;
                     }
                 }
-                // A candidate that faults out stops scoring; the live model goes on.
+                // A candidate quarantined for its faults is dropped; the live model
+                // goes on, and scores a canary's rows itself.
                 Err(message) => {
-                    candidate.agreement.errors += 1;
-                    candidate.agreement.last_error = Some(message);
+                    self.candidate_dropped = Some(format!(
+                        "the candidate {} was dropped: {message}",
+                        candidate.scorer.version()
+                    ));
+                    self.candidate = None;
+                    if !canary_rows.is_empty() {
+                        let (results, _) = Self::score_with(&mut self.live, width, &canary_rows)
+                            .map_err(|message| self.fault(message))?;
+                        fallback = Some(results);
+                    }
                 }
             }
         }
@@ -628,8 +711,26 @@ impl<R: ModelReplacement<S>, S: Scorer> Step<R> for Score<S> {
             }
         }
 
+        let fallback_answers = fallback
+            .as_ref()
+            .map(|results| answers(results, live_info.outputs))
+            .unwrap_or_default();
         let (mut live_at, mut canary_at) = (0, 0);
-        for (mut record, to_canary) in records {
+        let live = By {
+            info: &live_info,
+            version: &live_version,
+            canary: false,
+        };
+        for (record, to_canary) in records {
+            if to_canary && fallback.is_some() {
+                // Scored by the live model: neither marked nor counted a canary's.
+                canary_at += 1;
+                let answer = fallback_answers.get(canary_at - 1);
+                let row_start = (canary_at - 1) * width;
+                let row = &canary_rows[row_start..row_start + width];
+                self.emit(record, answer, &live, row, out);
+                continue;
+            }
             let (answer, info, version, row_start) = if to_canary {
                 canary_at += 1;
                 (
@@ -647,52 +748,14 @@ impl<R: ModelReplacement<S>, S: Scorer> Step<R> for Score<S> {
                     (live_at - 1) * width,
                 )
             };
-            match answer {
-                Some(&Ok((label, values))) => {
-                    let rows = if to_canary { &canary_rows } else { &live_rows };
-                    let drift = match &mut self.drift {
-                        Some(drift) => {
-                            drift.observe(&rows[row_start..row_start + width]);
-                            drift.max()
-                        }
-                        None => 0.0,
-                    };
-                    let score = score_of(info, label, values);
-                    if !to_canary {
-                        self.rows += 1;
-                        self.scores.observe(score);
-                        if let Some(label) = label {
-                            *self
-                                .classes
-                                .entry(label_text(&info.classes[label as usize]))
-                                .or_default() += 1;
-                        }
-                    }
-                    let marks = Marks {
-                        version,
-                        drift,
-                        canary: to_canary,
-                    };
-                    self.write(&mut record.value, info, (label, values), &marks);
-                    self.stats.records_out += 1;
-                    self.stats.retractions_out += u64::from(record.retraction);
-                    out.records.push(record);
-                }
-                Some(Err(reason)) => {
-                    self.stats.dead_lettered += 1;
-                    let shown = format!("{} ({version})", self.name);
-                    out.dead_letters
-                        .push(DeadLetter::step(&shown, &record, *reason));
-                }
-                None => {
-                    self.stats.dead_lettered += 1;
-                    out.dead_letters.push(DeadLetter::step(
-                        &self.name,
-                        &record,
-                        format!("the model {version} could not score it (its candidate faulted)"),
-                    ));
-                }
-            }
+            let rows = if to_canary { &canary_rows } else { &live_rows };
+            let row = &rows[row_start..row_start + width];
+            let by = By {
+                info,
+                version,
+                canary: to_canary,
+            };
+            self.emit(record, answer, &by, row, out);
         }
         Ok(())
     }
@@ -764,6 +827,7 @@ impl<R: ModelReplacement<S>, S: Scorer> Step<R> for Score<S> {
             swaps: self.swaps,
             max_swap_pause: self.max_swap_pause,
             faults: self.live.faults(),
+            candidate_dropped: self.candidate_dropped.clone(),
         })
     }
 

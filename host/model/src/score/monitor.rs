@@ -210,6 +210,9 @@ pub struct ModelStatus {
     pub max_swap_pause: f64,
     /// Calls to the live model's evaluator that faulted.
     pub faults: u64,
+    /// Why the last candidate was dropped (its evaluator was quarantined), if one
+    /// was.
+    pub candidate_dropped: Option<String>,
 }
 
 /// Drift in a report.

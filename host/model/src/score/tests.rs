@@ -19,6 +19,8 @@ struct Logistic {
     version: String,
     info: Arc<ModelInfo>,
     fail_above: f32,
+    /// Answers every call with a quarantine.
+    quarantined: bool,
 }
 
 fn logistic(w: &[f64], b: f64, version: &str) -> Logistic {
@@ -36,6 +38,7 @@ fn logistic(w: &[f64], b: f64, version: &str) -> Logistic {
             metadata: Vec::new(),
         }),
         fail_above: f32::INFINITY,
+        quarantined: false,
     }
 }
 
@@ -52,6 +55,9 @@ impl Scorer for Logistic {
         &self.version
     }
     fn score(&mut self, features: &[f32], rows: usize) -> Result<Scores, CallFailed> {
+        if self.quarantined {
+            return Err(CallFailed::Quarantined("quarantined after 5 faults".into()));
+        }
         if features.iter().any(|&x| x > self.fail_above) {
             return Err(CallFailed::Failed("a feature is too large".into()));
         }
@@ -231,6 +237,41 @@ fn a_canary_scores_its_share_of_keys_and_marks_them() {
     swap(&mut step, ModelChange::Dismiss).unwrap();
     let out = run(&mut step, vec![record("key1", json!({"x": 1.0}))]);
     assert_eq!(out.records[0].value["model_version"], json!("live"));
+}
+
+#[test]
+fn a_canary_that_is_quarantined_is_dropped_and_the_live_model_scores_its_rows() {
+    let mut step = Score::new("s", settings(&["x"]), logistic(&[1.0], 0.0, "live")).unwrap();
+    let mut broken = logistic(&[1.0], 0.0, "canary");
+    broken.quarantined = true;
+    swap(
+        &mut step,
+        ModelChange::Canary {
+            scorer: broken,
+            share: 1.0,
+        },
+    )
+    .unwrap();
+    let out = run(
+        &mut step,
+        vec![
+            record("a", json!({"x": 1.0})),
+            record("b", json!({"x": 2.0})),
+        ],
+    );
+    assert!(out.dead_letters.is_empty());
+    assert!(
+        out.records
+            .iter()
+            .all(|r| r.value["model_version"] == json!("live") && r.value.get("canary").is_none())
+    );
+    let status = Step::<NoSwap>::model(&step).unwrap();
+    assert!(status.candidate.is_none());
+    let dropped = status.candidate_dropped.unwrap();
+    assert_eq!(
+        dropped,
+        "the candidate canary was dropped: quarantined after 5 faults"
+    );
 }
 
 #[test]
