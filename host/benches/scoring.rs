@@ -4,7 +4,7 @@
 //! cargo bench -p millrace --bench scoring
 //! ```
 //!
-//! `bench/scoring/sklearn.py` trains a logistic regression, a 100-tree random
+//! `bench/scoring/baseline.py` trains a logistic regression, a 100-tree random
 //! forest and 100 rounds of gradient boosting (depth 6) on generated data, exports
 //! them, and times scikit-learn on the same rows one row per call (the PyFlink-UDF
 //! way) and in batches of 10,000. Then, for each model, this harness measures in
@@ -93,14 +93,14 @@ fn main() {
         .unwrap_or(200_000);
     let dir = tempfile::tempdir().unwrap();
     let trained = std::process::Command::new(python())
-        .arg(root().join("bench/scoring/sklearn.py"))
+        .arg(root().join("bench/scoring/baseline.py"))
         .arg(dir.path())
         .arg(rows.to_string())
         .output()
         .expect("python starts (run scripts/setup for scikit-learn)");
     assert!(
         trained.status.success(),
-        "bench/scoring/sklearn.py failed: {}",
+        "bench/scoring/baseline.py failed: {}",
         String::from_utf8_lossy(&trained.stderr)
     );
     let sklearn: Value = serde_json::from_slice(&trained.stdout).unwrap();

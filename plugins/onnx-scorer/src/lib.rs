@@ -20,6 +20,7 @@
 pub mod graph;
 mod linear;
 mod node;
+mod perfect;
 pub mod proto;
 mod transform;
 mod tree;

@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 
 use crate::node::NodeReader;
+use crate::perfect::{Comparison, PerfectTrees, Shape};
 use crate::transform::{Matrix, PostTransform, argmax};
 
 /// Marks a child reference as a leaf (the rest of the bits are the leaf's index).
@@ -86,6 +87,8 @@ pub struct TreeEnsemble {
     classes: Option<Classes>,
     post: PostTransform,
     features: usize,
+    /// The same trees as perfect binary trees, when they fit ([`PerfectTrees`]).
+    perfect: Option<PerfectTrees>,
 }
 
 impl TreeEnsemble {
@@ -331,9 +334,11 @@ impl TreeEnsemble {
             leaf_starts.push(weights.len() as u32);
         }
         let post = PostTransform::of(node)?;
+        let roots: Vec<u32> = roots.into_iter().map(|(_, root)| root).collect();
+        let perfect = perfect_layout(&compiled, &roots, aggregate);
         Ok(TreeEnsemble {
             branches: compiled,
-            roots: roots.into_iter().map(|(_, root)| root).collect(),
+            roots,
             leaf_starts,
             weights,
             base_values,
@@ -343,6 +348,7 @@ impl TreeEnsemble {
             classes: class_mode,
             post,
             features,
+            perfect,
         })
     }
 
@@ -375,44 +381,58 @@ impl TreeEnsemble {
     /// `labels`.
     pub fn apply(&self, input: &[f32], labels: Option<&mut Vec<u32>>) -> Matrix {
         let rows = input.len().checked_div(self.features).unwrap_or(0);
-        let mut out = Matrix::zeros(rows, self.outputs);
-        let mut raw = vec![0.0; self.columns];
-        let mut found = vec![false; self.columns];
-        let mut raw_labels = Vec::with_capacity(if labels.is_some() { rows } else { 0 });
-        for (row, scores) in input
-            .chunks_exact(self.features.max(1))
-            .zip(out.row_iter_mut())
-        {
-            raw.iter_mut().for_each(|x| *x = 0.0);
-            found.iter_mut().for_each(|x| *x = false);
-            for &root in &self.roots {
-                let leaf = self.leaf(root, row);
+        let columns = self.columns;
+        // Each row's raw scores: its trees' leaf weights, aggregated.
+        let mut raw = vec![0.0; rows * columns];
+        match &self.perfect {
+            Some(perfect) => perfect.walk(input, self.features, |row, leaf| {
+                let leaf = leaf as usize;
                 let (start, end) = (self.leaf_starts[leaf], self.leaf_starts[leaf + 1]);
                 for &(column, weight) in &self.weights[start as usize..end as usize] {
-                    let slot = &mut raw[column as usize];
-                    *slot = match self.aggregate {
-                        Aggregate::Sum | Aggregate::Average => *slot + weight,
-                        Aggregate::Min if found[column as usize] => slot.min(weight),
-                        Aggregate::Max if found[column as usize] => slot.max(weight),
-                        Aggregate::Min | Aggregate::Max => weight,
-                    };
-                    found[column as usize] = true;
+                    raw[row * columns + column as usize] += weight;
+                }
+            }),
+            None => {
+                let mut found = vec![false; columns];
+                for (row, sums) in input
+                    .chunks_exact(self.features.max(1))
+                    .zip(raw.chunks_exact_mut(columns))
+                {
+                    found.iter_mut().for_each(|x| *x = false);
+                    for &root in &self.roots {
+                        let leaf = self.leaf(root, row);
+                        let (start, end) = (self.leaf_starts[leaf], self.leaf_starts[leaf + 1]);
+                        for &(column, weight) in &self.weights[start as usize..end as usize] {
+                            let slot = &mut sums[column as usize];
+                            *slot = match self.aggregate {
+                                Aggregate::Sum | Aggregate::Average => *slot + weight,
+                                Aggregate::Min if found[column as usize] => slot.min(weight),
+                                Aggregate::Max if found[column as usize] => slot.max(weight),
+                                Aggregate::Min | Aggregate::Max => weight,
+                            };
+                            found[column as usize] = true;
+                        }
+                    }
                 }
             }
+        }
+        let mut out = Matrix::zeros(rows, self.outputs);
+        let mut raw_labels = Vec::with_capacity(if labels.is_some() { rows } else { 0 });
+        for (sums, scores) in raw.chunks_exact_mut(columns).zip(out.row_iter_mut()) {
             if self.aggregate == Aggregate::Average {
                 let trees = self.roots.len() as f64;
-                raw.iter_mut().for_each(|x| *x /= trees);
+                sums.iter_mut().for_each(|x| *x /= trees);
             }
-            for (x, base) in raw.iter_mut().zip(&self.base_values) {
+            for (x, base) in sums.iter_mut().zip(&self.base_values) {
                 *x += base;
             }
             match self.classes {
                 Some(Classes::Binary { positive_weights }) => {
-                    let s = raw[0];
+                    let s = sums[0];
                     scores[0] = if positive_weights { 1.0 - s } else { -s };
                     scores[1] = s;
                 }
-                _ => scores.copy_from_slice(&raw),
+                _ => scores.copy_from_slice(sums),
             }
             if self.classes.is_some() {
                 raw_labels.push(argmax(scores));
@@ -424,6 +444,47 @@ impl TreeEnsemble {
         }
         out
     }
+}
+
+/// The ensemble as perfect binary trees, when every branch compares one way
+/// (`BRANCH_LEQ` or `BRANCH_LT`) with missing values taking the false branch,
+/// leaves add up (`SUM`, `AVERAGE`), and no tree is deeper than
+/// [`crate::perfect::MAX_DEPTH`].
+fn perfect_layout(
+    branches: &[Branch],
+    roots: &[u32],
+    aggregate: Aggregate,
+) -> Option<PerfectTrees> {
+    if !matches!(aggregate, Aggregate::Sum | Aggregate::Average)
+        || branches.iter().any(|b| b.missing_true)
+    {
+        return None;
+    }
+    let comparison = match branches.first().map(|b| b.mode) {
+        None | Some(Mode::Leq) => Comparison::AtMost,
+        Some(Mode::Lt) => Comparison::Below,
+        Some(_) => return None,
+    };
+    let wanted = match comparison {
+        Comparison::AtMost => Mode::Leq,
+        Comparison::Below => Mode::Lt,
+    };
+    if branches.iter().any(|b| b.mode != wanted) {
+        return None;
+    }
+    let roots: Vec<usize> = roots.iter().map(|&r| r as usize).collect();
+    PerfectTrees::build(&roots, comparison, |at| {
+        if at as u32 & LEAF != 0 {
+            return Shape::Leaf(at as u32 & !LEAF);
+        }
+        let branch = &branches[at];
+        Shape::Branch {
+            feature: branch.feature,
+            threshold: branch.threshold,
+            when_true: branch.when_true as usize,
+            when_false: branch.when_false as usize,
+        }
+    })
 }
 
 /// Checks that every tree is a tree: from its root, no node is reached twice (so

@@ -3,7 +3,7 @@ trains the three models the benchmark scores on generated data, exports them for
 millrace, writes the rows to score, and times scikit-learn itself on those rows,
 one row per call (as a PyFlink UDF calls predict_proba) and in batches of 10,000.
 
-Usage: sklearn.py OUT_DIR ROWS. Writes OUT_DIR/<model>.onnx, OUT_DIR/rows.f32 (ROWS
+Usage: baseline.py OUT_DIR ROWS. Writes OUT_DIR/<model>.onnx, OUT_DIR/rows.f32 (ROWS
 rows of 8 little-endian float32 features) and prints one JSON object:
 {"<model>": {"per_row": rows/s, "batched": rows/s}, ...}.
 """
