@@ -796,3 +796,71 @@ fn on_time_counts(panes: &[Value]) -> BTreeMap<(String, i64), i64> {
         })
         .collect()
 }
+
+#[test]
+fn a_scaffolded_evaluator_scores_with_its_own_model_format() {
+    let dir = tempfile::tempdir().unwrap();
+    let folder = dir.path().join("my-scorer");
+    let output = millrace()
+        .args([
+            "plugin",
+            "new",
+            folder.to_str().unwrap(),
+            "--kind",
+            "scorer",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    // The scaffold reads a JSON logistic regression.
+    write(
+        dir.path(),
+        "model.json",
+        r#"{"weights": [2.0, -1.0], "bias": 0.5}"#,
+    );
+    let input = write(
+        dir.path(),
+        "input.jsonl",
+        "{\"ts\": 0, \"x\": 1.0, \"y\": 3.0}\n{\"ts\": 1, \"x\": 2.0, \"y\": 0.5}\n",
+    );
+    let settings = format!(
+        ", features: [x, y], evaluator: {{ plugin: {} }}",
+        folder.display()
+    );
+    let (status, out, _, stderr) = score(&dir.path().join("model.json"), &input, &settings);
+    assert_eq!(status, 0, "{stderr}");
+    for (record, (x, y)) in out.iter().zip([(1.0, 3.0), (2.0, 0.5)]) {
+        let p = 1.0 / (1.0 + f64::exp(-(2.0 * x - y + 0.5)));
+        let value = &record["value"];
+        assert!(
+            (value["score"].as_f64().unwrap() - p).abs() < 1e-12,
+            "{value}"
+        );
+        assert_eq!(value["prediction"], json!(u8::from(p > 0.5)));
+        assert!(
+            value["model_version"]
+                .as_str()
+                .unwrap()
+                .starts_with("model@")
+        );
+    }
+    // Other languages have no scorer SDK yet, and say so.
+    let output = millrace()
+        .args([
+            "plugin",
+            "new",
+            dir.path().join("py").to_str().unwrap(),
+            "--kind",
+            "scorer",
+            "--lang",
+            "python",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("use --lang rust"));
+}

@@ -13,9 +13,9 @@ use arbitrary::{Arbitrary, Unstructured};
 use libfuzzer_sys::fuzz_target;
 use millrace_model::dead_letter::DeadLetter;
 use millrace_model::pipeline::Event;
+use millrace_model::time::{MAX_EVENT_TIME, MIN_EVENT_TIME, MIN_TIMESTAMP, Timestamp};
 use millrace_runner::source::{JsonLines, LineFormat, Poll, Source, TestStream};
 use millrace_runner::spec::{FieldPath, JsonLinesSpec, TimestampFormat};
-use millrace_model::time::{MAX_EVENT_TIME, MIN_EVENT_TIME, MIN_TIMESTAMP, Timestamp};
 
 /// Field paths a spec might name: those of the seed corpus, nested, odd.
 const PATHS: [&str; 8] = [

@@ -8,15 +8,13 @@
 
 use arbitrary::{Result, Unstructured};
 use libfuzzer_sys::fuzz_target;
+use millrace_model::window::Window;
 use millrace_wasm::bindings::combine::exports::millrace::plugin::combine_fn::Added;
 use millrace_wasm::bindings::dofn::exports::millrace::plugin::dofn::Output;
 use millrace_wasm::bindings::trigger::exports::millrace::plugin::trigger::Decision;
-use millrace_wasm::bindings::window::exports::millrace::plugin::window_fn::{
-    Assignment, Merges,
-};
+use millrace_wasm::bindings::window::exports::millrace::plugin::window_fn::{Assignment, Merges};
 use millrace_wasm::bindings::{Blobs, ElementError};
 use millrace_wasm::{combine, dofn, items, trigger, window};
-use millrace_model::window::Window;
 
 fuzz_target!(|data: &[u8]| {
     let mut u = Unstructured::new(data);

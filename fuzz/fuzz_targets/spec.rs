@@ -1,5 +1,6 @@
 //! The spec reader on arbitrary bytes: YAML and JSON text from a file (`millrace
-//! run`, `validate`) or from a tenant (`millrace serve`, plugins resolved by name).
+//! run`, `validate`) or from a tenant (`millrace serve`, plugins and models resolved
+//! by name).
 //! Every input must give a spec or a [`SpecError`] — never a panic, a hang or memory
 //! without bound — and an error must say where it is.
 
@@ -8,6 +9,7 @@
 use std::path::{Path, PathBuf};
 
 use libfuzzer_sys::fuzz_target;
+use millrace_runner::spec::score::ModelRef;
 use millrace_runner::spec::{self, SpecError};
 
 fuzz_target!(|data: &[u8]| {
@@ -18,7 +20,7 @@ fuzz_target!(|data: &[u8]| {
     };
     let file = Path::new("/specs/fuzz.yaml");
     check(file, spec::parse(file, text));
-    // A served spec names plugins that the tenant's registry resolves.
+    // A served spec names plugins and models that the tenant's registry resolves.
     let resolve = |name: &str| -> Result<PathBuf, String> {
         if name.len().is_multiple_of(2) {
             Ok(PathBuf::from("/registry").join(name))
@@ -26,7 +28,16 @@ fuzz_target!(|data: &[u8]| {
             Err(format!("no plugin {name:?}"))
         }
     };
-    check(file, spec::parse_with_plugins(file, text, &resolve));
+    let resolve_model = |name: &str| -> Result<ModelRef, String> {
+        resolve(name).map(|path| ModelRef {
+            path,
+            name: name.to_owned(),
+        })
+    };
+    check(
+        file,
+        spec::parse_with_registry(file, text, &resolve, &resolve_model),
+    );
 });
 
 /// A spec was read, or the error names the file and renders.

@@ -10,7 +10,9 @@
 use arbitrary::{Arbitrary, Result, Unstructured};
 use libfuzzer_sys::fuzz_target;
 use millrace_model::time::{MAX_DURATION, MAX_EVENT_TIME, MIN_EVENT_TIME};
-use millrace_model::window::{AssignedWindows, MAX_WINDOWS_PER_ELEMENT, MergeGroup, Window, WindowFn};
+use millrace_model::window::{
+    AssignedWindows, MAX_WINDOWS_PER_ELEMENT, MergeGroup, Window, WindowFn,
+};
 
 /// A window function and the elements' event times.
 #[derive(Debug)]
