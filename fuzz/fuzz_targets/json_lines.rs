@@ -17,9 +17,17 @@ use millrace_model::time::{MAX_EVENT_TIME, MIN_EVENT_TIME, MIN_TIMESTAMP, Timest
 use millrace_runner::source::{JsonLines, LineFormat, Poll, Source, TestStream};
 use millrace_runner::spec::{FieldPath, JsonLinesSpec, TimestampFormat};
 
-/// Field paths a spec might name: those of the seed corpus, nested, odd.
+/// Field paths a spec might name: those of the seed corpus, nested, odd (an empty
+/// name is not a field path: the spec reader refuses it).
 const PATHS: [&str; 8] = [
-    "ts", "player", "points", "key", "value", "meta.ts", "a.b", "",
+    "ts",
+    "player",
+    "points",
+    "key",
+    "value",
+    "meta.ts",
+    "a.b",
+    "ü.ß.deeper",
 ];
 
 /// Watermark bounds from none to the largest a spec accepts.
@@ -38,7 +46,10 @@ struct Config {
 
 impl Config {
     fn spec(&self) -> JsonLinesSpec {
-        let path = |index: u8| FieldPath::parse(PATHS[index as usize % PATHS.len()]);
+        // Every entry of PATHS is a field path.
+        let path = |index: u8| {
+            FieldPath::parse(PATHS[index as usize % PATHS.len()]).expect("a field path")
+        };
         JsonLinesSpec {
             path: None,
             timestamp: path(self.timestamp),
