@@ -153,14 +153,12 @@ pub struct PluginSpec {
     pub model: Option<Arc<ModelFile>>,
 }
 
-/// A model file, as a scorer receives it: its bytes, its sha256 and how messages
-/// and outputs name it.
+/// A model file, as a scorer receives it: its bytes and how messages and outputs
+/// name it.
 #[derive(Clone, PartialEq, Eq)]
 pub struct ModelFile {
     /// The file's bytes.
     pub bytes: Arc<[u8]>,
-    /// Their sha256, in hex.
-    pub sha256: String,
     /// The model as outputs and messages name it: `name@version` (the version
     /// shortened to 12 digits).
     pub shown: String,
@@ -184,28 +182,18 @@ impl ModelFile {
         let sha256 = hex(&Sha256::digest(&bytes));
         ModelFile {
             shown: format!("{name}@{}", &sha256[..12]),
-            sha256,
             bytes: Arc::from(bytes),
         }
     }
 
-    /// Reads the model file at `path`, named `name`.
+    /// Reads the model file at `path` (a regular file of at most
+    /// [`MAX_MODEL_FILE`], read as components are), named `name`.
     pub fn read(path: &Path, name: &str) -> Result<ModelFile, PluginError> {
-        let failed = |message: String| PluginError::Model {
-            model: path.display().to_string(),
-            message,
-        };
-        let size = std::fs::metadata(path)
-            .map_err(|err| failed(format!("cannot read it: {err}")))?
-            .len();
-        if size > MAX_MODEL_FILE {
-            return Err(failed(format!(
-                "it is {}, more than the {} a model may be",
-                format_bytes(size),
-                format_bytes(MAX_MODEL_FILE)
-            )));
-        }
-        let bytes = std::fs::read(path).map_err(|err| failed(format!("cannot read it: {err}")))?;
+        let bytes =
+            read_bounded_file(path, MAX_MODEL_FILE).map_err(|message| PluginError::Model {
+                model: path.display().to_string(),
+                message: format!("cannot read it: {message}"),
+            })?;
         Ok(ModelFile::new(name, bytes))
     }
 }
@@ -451,9 +439,11 @@ impl Runtime {
         } else {
             path.to_owned()
         };
-        let bytes = read_component_file(&wasm_path).map_err(|message| PluginError::Read {
-            path: path.to_owned(),
-            message,
+        let bytes = read_bounded_file(&wasm_path, MAX_COMPONENT_FILE).map_err(|message| {
+            PluginError::Read {
+                path: path.to_owned(),
+                message,
+            }
         })?;
         let hash = hex(&Sha256::digest(&bytes));
         let not_component = |message: String| PluginError::NotComponent {
@@ -1058,10 +1048,10 @@ pub fn read_json(bytes: &[u8]) -> Result<serde_json::Value, String> {
 /// component that embeds a model could be large, but not this large).
 pub const MAX_COMPONENT_FILE: u64 = 256 << 20;
 
-/// Reads a component file: only a regular file (not a device such as `/dev/zero`, a
-/// FIFO or a folder), and never more than [`MAX_COMPONENT_FILE`] bytes, even if the
+/// Reads a component or model file: only a regular file (not a device such as
+/// `/dev/zero`, a FIFO or a folder), and never more than `limit` bytes, even if the
 /// file grows while it is read.
-fn read_component_file(path: &Path) -> Result<Vec<u8>, String> {
+fn read_bounded_file(path: &Path, limit: u64) -> Result<Vec<u8>, String> {
     use std::io::Read;
     use std::os::unix::fs::OpenOptionsExt;
     // Non-blocking, so that opening a FIFO does not wait for a writer; the check
@@ -1075,20 +1065,15 @@ fn read_component_file(path: &Path) -> Result<Vec<u8>, String> {
     if !metadata.is_file() {
         return Err("it is not a regular file".to_owned());
     }
-    let too_large = || {
-        format!(
-            "it is larger than the limit of {} MiB",
-            MAX_COMPONENT_FILE >> 20
-        )
-    };
-    if metadata.len() > MAX_COMPONENT_FILE {
+    let too_large = || format!("it is larger than the limit of {}", format_bytes(limit));
+    if metadata.len() > limit {
         return Err(too_large());
     }
     let mut bytes = Vec::with_capacity(metadata.len() as usize);
-    file.take(MAX_COMPONENT_FILE + 1)
+    file.take(limit + 1)
         .read_to_end(&mut bytes)
         .map_err(|err| err.to_string())?;
-    if bytes.len() as u64 > MAX_COMPONENT_FILE {
+    if bytes.len() as u64 > limit {
         return Err(too_large());
     }
     Ok(bytes)
