@@ -40,9 +40,13 @@ struct Step {
     operator: Operator,
     input: usize,
     outputs: Vec<usize>,
+    /// Whether no later step reads `input` and it is no graph output, so the step
+    /// may take it rather than copy it.
+    takes_input: bool,
 }
 
 /// What a slot holds while a batch runs.
+#[derive(Clone)]
 enum Value {
     Empty,
     /// The batch's features, as the host sent them.
@@ -211,6 +215,7 @@ impl Model {
                 operator,
                 input,
                 outputs,
+                takes_input: false,
             });
         }
 
@@ -236,6 +241,12 @@ impl Model {
         }
         let (scores, outputs) =
             scores.ok_or("the graph has no numeric output (probabilities or values)")?;
+        for i in 0..steps.len() {
+            let slot = steps[i].input;
+            let read_later = steps[i + 1..].iter().any(|later| later.input == slot);
+            let is_output = slot == scores || labels.as_ref().is_some_and(|(l, _)| *l == slot);
+            steps[i].takes_input = !read_later && !is_output;
+        }
         let (kind, classes) = match &labels {
             Some((_, classes)) if classes.len() == outputs => {
                 (ModelKind::Classifier, classes.clone())
@@ -298,28 +309,30 @@ impl Model {
         let mut values: Vec<Value> = (0..self.slots).map(|_| Value::Empty).collect();
         values[self.input] = Value::Features;
         for step in &self.steps {
-            let input = std::mem::replace(&mut values[step.input], Value::Empty);
+            let input = if step.takes_input {
+                std::mem::replace(&mut values[step.input], Value::Empty)
+            } else {
+                values[step.input].clone()
+            };
             let mut labels = Vec::new();
             let wants_labels = step.outputs.len() == 2;
             let result = match &step.operator {
-                Operator::Identity => match &input {
-                    Value::Labels(l) => Value::Labels(l.clone()),
-                    Value::Rows(m) => Value::Rows(m.clone()),
+                Operator::Identity => match input {
                     Value::Features => Value::Rows(widen(features, self.features)),
-                    Value::Empty => Value::Empty,
+                    other => other,
                 },
                 Operator::Scaler(scaler) => {
-                    let mut m = rows_of(&input, features, self.features);
+                    let mut m = rows_of(input, features, self.features);
                     scaler.apply(&mut m);
                     Value::Rows(m)
                 }
                 Operator::Normalizer(normalizer) => {
-                    let mut m = rows_of(&input, features, self.features);
+                    let mut m = rows_of(input, features, self.features);
                     normalizer.apply(&mut m);
                     Value::Rows(m)
                 }
                 Operator::Linear(linear) => {
-                    let m = rows_of(&input, features, self.features);
+                    let m = rows_of(input, features, self.features);
                     Value::Rows(linear.apply(&m, wants_labels.then_some(&mut labels)))
                 }
                 Operator::Trees(trees) => {
@@ -334,8 +347,6 @@ impl Model {
                     Value::Rows(trees.apply(rows, wants_labels.then_some(&mut labels)))
                 }
             };
-            // A value read twice (by two nodes) is put back for the next reader.
-            values[step.input] = input;
             if wants_labels {
                 values[step.outputs[0]] = Value::Labels(labels);
                 values[step.outputs[1]] = result;
@@ -373,9 +384,9 @@ fn widen(features: &[f32], cols: usize) -> Matrix {
 }
 
 /// The rows a value holds (the features, widened, if it is the graph's input).
-fn rows_of(value: &Value, features: &[f32], cols: usize) -> Matrix {
+fn rows_of(value: Value, features: &[f32], cols: usize) -> Matrix {
     match value {
-        Value::Rows(m) => m.clone(),
+        Value::Rows(m) => m,
         _ => widen(features, cols),
     }
 }

@@ -18,7 +18,6 @@ pub mod features;
 pub mod monitor;
 pub mod reference;
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -353,7 +352,9 @@ pub struct Score<S> {
     batches: u64,
     latency: Histogram,
     scores: Histogram,
-    classes: BTreeMap<String, u64>,
+    /// Rows the live model predicted each class for, by class index (a swapped-in
+    /// model has the same classes).
+    classes: Vec<u64>,
     swaps: u64,
     max_swap_pause: f64,
     /// Why the last candidate was dropped, if one was.
@@ -416,7 +417,7 @@ impl<S: Scorer> Score<S> {
             batches: 0,
             latency: Histogram::exponential(1e-5, 10.0, 3),
             scores: Histogram::new(buckets),
-            classes: BTreeMap::new(),
+            classes: vec![0; info.classes.len()],
             swaps: 0,
             max_swap_pause: 0.0,
             candidate_dropped: None,
@@ -496,11 +497,8 @@ impl<S: Scorer> Score<S> {
         if !canary {
             self.rows += 1;
             self.scores.observe(score_of(info, label, values));
-            if let Some(label) = label {
-                *self
-                    .classes
-                    .entry(label_text(&info.classes[label as usize]))
-                    .or_default() += 1;
+            if let Some(count) = label.and_then(|label| self.classes.get_mut(label as usize)) {
+                *count += 1;
             }
         }
         let marks = Marks {
@@ -811,7 +809,12 @@ impl<R: ModelReplacement<S>, S: Scorer> Step<R> for Score<S> {
             batches: self.batches,
             latency: self.latency.clone(),
             scores: self.scores.clone(),
-            classes: self.classes.clone(),
+            classes: info
+                .classes
+                .iter()
+                .map(label_text)
+                .zip(self.classes.iter().copied())
+                .collect(),
             drift: self.drift.as_ref().map(|drift| DriftStatus {
                 window_rows: drift.window(),
                 windows: drift.windows(),
