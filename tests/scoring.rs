@@ -98,39 +98,53 @@ const REGRESSORS: [&str; 3] = [
     "boosting-regression",
 ];
 
+/// Scores `kind`'s test rows with its model; each output value beside what
+/// scikit-learn predicted for its row.
+fn scored_rows(kind: &str) -> Vec<(Value, Value)> {
+    let model = models().join(format!("{kind}.onnx"));
+    let input = models().join(format!("{kind}.input.jsonl"));
+    let (status, out, dead, stderr) = score(&model, &input, "");
+    assert_eq!(status, 0, "{kind}: {stderr}");
+    assert!(dead.is_empty(), "{kind}: {dead:?}");
+    let expected = expected(kind);
+    assert_eq!(out.len(), expected.len(), "{kind}");
+    out.into_iter()
+        .map(|record| {
+            let value = record["value"].clone();
+            let want = expected[&value["id"].as_u64().unwrap()].clone();
+            (value, want)
+        })
+        .collect()
+}
+
+/// The numbers of a JSON list, or of an object's fields in key order.
+fn numbers(value: &Value) -> Vec<f64> {
+    let items: Vec<&Value> = match value {
+        Value::Array(items) => items.iter().collect(),
+        Value::Object(fields) => fields.values().collect(),
+        other => panic!("{other} holds no numbers"),
+    };
+    items.iter().map(|n| n.as_f64().unwrap()).collect()
+}
+
+/// Checks that `value`'s probabilities are scikit-learn's `want` within 1e-6.
+fn assert_probabilities(value: &Value, want: &Value, what: &str) {
+    let (got, wanted) = (numbers(&value["probabilities"]), numbers(want));
+    assert_eq!(got.len(), wanted.len(), "{what}: {value}");
+    for (g, w) in got.iter().zip(&wanted) {
+        assert!(
+            (g - w).abs() <= 1e-6,
+            "{what}: {got:?} vs scikit-learn's {wanted:?}"
+        );
+    }
+}
+
 #[test]
 fn classifiers_predict_what_scikit_learn_predicts() {
     for kind in CLASSIFIERS {
-        let model = models().join(format!("{kind}.onnx"));
-        let (status, out, dead, stderr) =
-            score(&model, &models().join(format!("{kind}.input.jsonl")), "");
-        assert_eq!(status, 0, "{kind}: {stderr}");
-        assert!(dead.is_empty(), "{kind}: {dead:?}");
-        let expected = expected(kind);
-        assert_eq!(out.len(), expected.len(), "{kind}");
-        for record in &out {
-            let value = &record["value"];
-            let want = &expected[&value["id"].as_u64().unwrap()];
+        for (value, want) in scored_rows(kind) {
             assert_eq!(value["prediction"], want["label"], "{kind}: {value}");
-            let got: Vec<f64> = value["probabilities"]
-                .as_object()
-                .unwrap()
-                .values()
-                .map(|p| p.as_f64().unwrap())
-                .collect();
-            let wanted: Vec<f64> = want["probabilities"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|p| p.as_f64().unwrap())
-                .collect();
-            assert_eq!(got.len(), wanted.len(), "{kind}");
-            for (g, w) in got.iter().zip(&wanted) {
-                assert!(
-                    (g - w).abs() <= 1e-6,
-                    "{kind}: {got:?} vs scikit-learn's {wanted:?}"
-                );
-            }
+            assert_probabilities(&value, &want["probabilities"], kind);
             let version = value["model_version"].as_str().unwrap();
             assert!(
                 version.starts_with(&format!("{kind}@")) && version.len() == kind.len() + 13,
@@ -143,17 +157,8 @@ fn classifiers_predict_what_scikit_learn_predicts() {
 #[test]
 fn regressors_predict_what_scikit_learn_predicts() {
     for kind in REGRESSORS {
-        let model = models().join(format!("{kind}.onnx"));
-        let (status, out, _, stderr) =
-            score(&model, &models().join(format!("{kind}.input.jsonl")), "");
-        assert_eq!(status, 0, "{kind}: {stderr}");
-        let expected = expected(kind);
-        assert_eq!(out.len(), expected.len(), "{kind}");
-        for record in &out {
-            let value = &record["value"];
-            let want = expected[&value["id"].as_u64().unwrap()]["value"]
-                .as_f64()
-                .unwrap();
+        for (value, want) in scored_rows(kind) {
+            let want = want["value"].as_f64().unwrap();
             let got = value["prediction"].as_f64().unwrap();
             // Relative to the value's size: the file holds 32-bit weights.
             assert!(
@@ -374,31 +379,12 @@ fn drain(client: &Client, name: &str) -> (Value, Vec<Value>) {
     (status, parse_lines(&String::from_utf8(output).unwrap()))
 }
 
-/// scikit-learn's probabilities for test row `row` by model kind.
-fn sklearn_probabilities(kind: &str, row: u64) -> Vec<f64> {
-    let expected = expected(kind);
-    let rows = expected.len() as u64;
-    expected[&(row % rows)]["probabilities"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| p.as_f64().unwrap())
-        .collect()
-}
-
-/// Checks that `record` was scored as scikit-learn's `kind` scores its row.
-fn assert_scored_by(record: &Value, kind: &str) {
+/// Checks that `record` was scored as scikit-learn's model scores its row
+/// (`expected`, that model's predictions by row).
+fn assert_scored_by(record: &Value, expected: &BTreeMap<u64, Value>, kind: &str) {
     let value = &record["value"];
-    let want = sklearn_probabilities(kind, value["id"].as_u64().unwrap());
-    let got: Vec<f64> = value["probabilities"]
-        .as_object()
-        .unwrap()
-        .values()
-        .map(|p| p.as_f64().unwrap())
-        .collect();
-    for (g, w) in got.iter().zip(&want) {
-        assert!((g - w).abs() <= 1e-6, "{value} is not {kind}'s {want:?}");
-    }
+    let row = value["id"].as_u64().unwrap() % expected.len() as u64;
+    assert_probabilities(value, &expected[&row]["probabilities"], kind);
 }
 
 #[test]
@@ -473,6 +459,7 @@ fn models_swapped_twenty_times_under_load_lose_and_duplicate_nothing() {
     assert_eq!(ids.len() as u64, sent.load(Ordering::Relaxed));
     assert_eq!(records.len(), ids.len());
     // Every output was scored as scikit-learn's model of the version it names.
+    let predicted = kinds.map(expected);
     let mut seen = [0; 2];
     for record in &records {
         let version = record["value"]["model_version"].as_str().unwrap();
@@ -481,7 +468,7 @@ fn models_swapped_twenty_times_under_load_lose_and_duplicate_nothing() {
             .position(|v| version == format!("risk@{}", &v[..12]))
             .unwrap_or_else(|| panic!("{version} is neither version"));
         seen[which] += 1;
-        assert_scored_by(record, kinds[which]);
+        assert_scored_by(record, &predicted[which], kinds[which]);
     }
     assert!(seen.iter().all(|&n| n > 0), "{seen:?}");
     // Swaps happened in input order: the versions change 21 times at most along
@@ -577,6 +564,12 @@ fn a_shadow_is_compared_never_emitted_and_a_promoted_candidate_takes_over() {
     );
     assert!(agreement["p99_abs_difference"].as_f64().unwrap() >= mean_difference);
     assert!(agreement["cost_ratio"].as_f64().unwrap() > 0.0);
+    let metrics = String::from_utf8(client.call("GET", "/metrics", Body::Empty).unwrap()).unwrap();
+    let ratio = metrics
+        .lines()
+        .find(|line| line.starts_with("millrace_score_candidate_same_class_ratio{"))
+        .and_then(|line| line.rsplit(' ').next()?.parse::<f64>().ok());
+    assert_eq!(ratio, agreement["same_class_rate"].as_f64(), "{metrics}");
 
     // Promoted: the candidate scores from the next batch on.
     let promoted = move_model(
@@ -610,23 +603,42 @@ fn a_shadow_is_compared_never_emitted_and_a_promoted_candidate_takes_over() {
         "{nothing:?}"
     );
     send(600..700);
-    let (_, records) = drain(&client, "risk");
+    let (status, records) = drain(&client, "risk");
     assert_eq!(records.len(), 700, "the shadow emitted nothing of its own");
+    let (logistic, boosting) = (expected("logistic"), expected("boosting"));
     for record in &records {
         let value = &record["value"];
         let id = value["id"].as_u64().unwrap();
         let canary = value.get("canary") == Some(&json!(true));
         assert_eq!(canary, (500..600).contains(&id), "{value}");
-        let kind = if (400..500).contains(&id) || id >= 600 {
-            "boosting"
+        if (400..500).contains(&id) || id >= 600 {
+            assert_scored_by(record, &boosting, "boosting");
         } else {
-            "logistic"
-        };
-        assert_scored_by(record, kind);
+            assert_scored_by(record, &logistic, "logistic");
+        }
     }
     // Each step's scoring shows in the metrics.
     let metrics = String::from_utf8(client.call("GET", "/metrics", Body::Empty).unwrap()).unwrap();
-    assert!(metrics.contains("millrace_score_rows_total{"), "{metrics}");
+    for family in [
+        "millrace_score_model_info{",
+        "millrace_score_rows_total{",
+        "millrace_score_batch_seconds_bucket{",
+        "millrace_score_value_count{",
+        "millrace_score_class_total{",
+        "millrace_score_feature_psi{",
+    ] {
+        assert!(metrics.contains(family), "{family} missing from {metrics}");
+    }
+    // The score histogram counts each row the live model scored, once.
+    let rows = status["live"]["steps"][0]["model"]["rows"]
+        .as_u64()
+        .unwrap();
+    let counted = metrics
+        .lines()
+        .find(|line| line.starts_with("millrace_score_value_count{"))
+        .and_then(|line| line.rsplit(' ').next())
+        .and_then(|n| n.parse::<f64>().ok());
+    assert_eq!(counted, Some(rows as f64), "{metrics}");
 }
 
 /// Waits until the score step has scored `rows` rows; returns the status.
@@ -863,4 +875,92 @@ fn a_scaffolded_evaluator_scores_with_its_own_model_format() {
         .unwrap();
     assert_eq!(output.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&output.stderr).contains("use --lang rust"));
+}
+
+#[test]
+fn score_settings_that_cannot_be_read_name_their_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases = [
+        ("{ features: [a] }", "steps[0].score: missing \"model\""),
+        (
+            "{ model: m.onnx, features: [a..b] }",
+            "steps[0].score.features[0]: \"a..b\" is not a field path",
+        ),
+        (
+            "{ model: m.onnx, features: [] }",
+            "steps[0].score.features: expected a list of at least one field path",
+        ),
+        (
+            "{ model: m.onnx, output: { label: x } }",
+            "steps[0].score.output",
+        ),
+        (
+            "{ model: m.onnx, drift: { rows: 0 } }",
+            "steps[0].score.drift.rows: expected a whole number from 1",
+        ),
+        (
+            "{ model: m.onnx, buckets: [0.5, 0.1] }",
+            "steps[0].score.buckets[1]: expected a number above the one before",
+        ),
+        (
+            "{ model: m.onnx, evaluator: { config: {} } }",
+            "steps[0].score.evaluator: missing \"plugin\"",
+        ),
+    ];
+    for (score, message) in cases {
+        let spec = format!(
+            "name: s\nsource: {{ file: in.jsonl }}\nsteps:\n  - score: {score}\nsink: {{ file: out.jsonl }}\n"
+        );
+        let spec = write(dir.path(), "pipeline.yaml", &spec);
+        let output = millrace().arg("validate").arg(&spec).output().unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{score}: {stderr}");
+        assert!(
+            stderr.contains("pipeline.yaml") && stderr.contains(message),
+            "{score}: {stderr}"
+        );
+    }
+}
+
+#[test]
+fn a_served_score_step_runs_the_evaluator_its_spec_names() {
+    let (_served, _token, client) = served_with_tenant("ines");
+    // A component of another world is not an evaluator.
+    let sum = common::served::component("sum");
+    let refused = client.call("PUT", "/v1/plugins/onnx?kind=scorer", Body::Bytes(sum));
+    match refused {
+        Err(ClientError::Refused {
+            status: 400,
+            message,
+        }) => {
+            assert!(message.contains("millrace:plugin/scorer"), "{message}");
+        }
+        other => panic!("a CombineFn pushed as a scorer should be refused: {other:?}"),
+    }
+    let evaluator = common::served::component("onnx-scorer");
+    let version = common::served::push(&client, "onnx", "scorer", evaluator);
+    push_model(&client, "risk", &models().join("forest.onnx"));
+    let spec = SERVED_SPEC.replace(
+        "score: { model: risk }",
+        "score: { model: risk, evaluator: { plugin: onnx, limits: { memory: 32MiB } } }",
+    );
+    common::served::deploy(&client, "risk", &spec);
+    client
+        .call(
+            "POST",
+            "/v1/pipelines/risk/records",
+            Body::Bytes(lines(0..50).into_bytes()),
+        )
+        .unwrap();
+    let (status, records) = drain(&client, "risk");
+    assert_eq!(
+        status["pins"]["steps[0].score.evaluator"]["version"],
+        version.as_str(),
+        "{status}"
+    );
+    assert_eq!(records.len(), 50);
+    let forest = expected("forest");
+    for record in &records {
+        assert_scored_by(record, &forest, "forest");
+    }
 }

@@ -505,30 +505,27 @@ impl Deployment {
     /// Swaps `step` back to the version it ran before its last swap (a score
     /// step: its model).
     pub fn rollback(&self, step: &str, tenant: &TenantScope<'_>) -> Result<SwapRecord, ApiError> {
-        if let Some(pin) = self.pin(&model_pin(step))? {
-            let previous = pin.previous.last().ok_or_else(|| {
-                ApiError::conflict(format!(
-                    "{step} runs its first model version: there is nothing to roll back to"
-                ))
-            })?;
-            return self.swap_model(step, previous, tenant, true);
+        // A score step's pin is its model's; a plugin step's, its own path.
+        let (pin, model) = match self.pin(&model_pin(step))? {
+            Some(pin) => (pin, true),
+            None => (
+                self.pin(step)?.ok_or_else(|| {
+                    ApiError::not_found(format!("{} has no plugin step {step}", self.name))
+                })?,
+                false,
+            ),
+        };
+        let Some(previous) = pin.previous.last() else {
+            let what = if model { "model version" } else { "version" };
+            return Err(ApiError::conflict(format!(
+                "{step} runs its first {what}: there is nothing to roll back to"
+            )));
+        };
+        if model {
+            self.swap_model(step, previous, tenant, true)
+        } else {
+            self.swap(step, previous, tenant, true)
         }
-        let pin = self
-            .record
-            .lock()
-            .map_err(ApiError::internal)?
-            .pins
-            .get(step)
-            .cloned()
-            .ok_or_else(|| {
-                ApiError::not_found(format!("{} has no plugin step {step}", self.name))
-            })?;
-        let previous = pin.previous.last().ok_or_else(|| {
-            ApiError::conflict(format!(
-                "{step} runs its first version: there is nothing to roll back to"
-            ))
-        })?;
-        self.swap(step, previous, tenant, true)
     }
 
     /// Swaps the live model of the score step `step` to `reference`
