@@ -6,6 +6,7 @@
 //! ```json
 //! {"source":"events.jsonl","line":12,"reason":"missing field `ts`","input":"{\"user\":\"a\"}"}
 //! {"step":"steps[1].combine (sum)","reason":"sum needs numbers; got a string \"x\"","record":{"key":"a","value":"x","ts":5}}
+//! {"topic":"events","partition":3,"offset":1234,"reason":"not valid JSON: …","input":"{oops"}
 //! ```
 //!
 //! A line that is not UTF-8 text keeps its bytes: `input` is the text with each
@@ -41,6 +42,20 @@ pub enum Origin {
         #[serde(skip_serializing_if = "Option::is_none")]
         element: Option<usize>,
         /// The offending text (invalid UTF-8 replaced by U+FFFD).
+        input: String,
+        /// The exact bytes in base64, when they are not UTF-8 text.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        input_base64: Option<String>,
+    },
+    /// A message of a partitioned log (a Kafka record) that could not be read.
+    Message {
+        /// The topic.
+        topic: String,
+        /// The partition.
+        partition: i32,
+        /// The record's offset in the partition.
+        offset: i64,
+        /// The offending value (invalid UTF-8 replaced by U+FFFD).
         input: String,
         /// The exact bytes in base64, when they are not UTF-8 text.
         #[serde(skip_serializing_if = "Option::is_none")]
@@ -103,6 +118,34 @@ impl DeadLetter {
         }
     }
 
+    /// A dead letter for the message at `offset` of `topic`'s `partition`, whose
+    /// value is `bytes`: kept as text when it is UTF-8, with its bytes otherwise.
+    pub fn message(
+        topic: &str,
+        partition: i32,
+        offset: i64,
+        bytes: &[u8],
+        reason: impl Into<String>,
+    ) -> Self {
+        let (input, input_base64) = match std::str::from_utf8(bytes) {
+            Ok(text) => (text.to_owned(), None),
+            Err(_) => (
+                String::from_utf8_lossy(bytes).into_owned(),
+                Some(base64(bytes)),
+            ),
+        };
+        DeadLetter {
+            origin: Origin::Message {
+                topic: topic.to_owned(),
+                partition,
+                offset,
+                input,
+                input_base64,
+            },
+            reason: reason.into(),
+        }
+    }
+
     /// A dead letter for a record that `step` could not process.
     pub fn step(step: &str, record: &Record, reason: impl Into<String>) -> Self {
         DeadLetter {
@@ -134,6 +177,12 @@ impl std::fmt::Display for DeadLetter {
                     write!(f, ", element {element}")?;
                 }
             }
+            Origin::Message {
+                topic,
+                partition,
+                offset,
+                ..
+            } => write!(f, "{topic} partition {partition} offset {offset}")?,
             Origin::Step { step, record } => {
                 write!(f, "{step}, record with key {} at {}", record.key, record.ts)?;
             }

@@ -10,8 +10,11 @@ use millrace_model::pane::AccumulationMode;
 use millrace_model::pipeline::{AssignWindows, Event, Step};
 use millrace_model::record::{Key, Record};
 use millrace_model::state::{MemoryBackend, StateBackend, StateBatch};
-use millrace_model::time::{MAX_DURATION, MAX_EVENT_TIME, MAX_TIMESTAMP, MIN_EVENT_TIME};
+use millrace_model::time::{
+    MAX_DURATION, MAX_EVENT_TIME, MAX_TIMESTAMP, MIN_EVENT_TIME, MIN_TIMESTAMP,
+};
 use millrace_model::trigger::Trigger;
+use millrace_model::watermark::PartitionWatermarks;
 use millrace_model::window::{AssignedWindows, MAX_WINDOWS_PER_ELEMENT, Window, WindowFn};
 use proptest::prelude::*;
 use serde_json::json;
@@ -428,6 +431,90 @@ proptest! {
                 }
             }
             Err(_) => prop_assert!(windows.is_empty()),
+        }
+    }
+}
+
+/// What happens to a partitioned source: a record of a partition at an event
+/// time, a partition reaching its end, or the processing clock moving on.
+#[derive(Clone, Debug)]
+enum PartitionEvent {
+    Record { partition: u8, ts: i64 },
+    End { partition: u8 },
+    Tick { by: i64 },
+}
+
+fn partition_events() -> impl Strategy<Value = Vec<PartitionEvent>> {
+    prop::collection::vec(
+        prop_oneof![
+            6 => (0u8..4, 0i64..10_000).prop_map(|(partition, ts)| PartitionEvent::Record { partition, ts }),
+            1 => (0u8..4).prop_map(|partition| PartitionEvent::End { partition }),
+            // Whole half seconds, like the idle timeouts, so that ticks land on them.
+            2 => (0i64..6).prop_map(|n| PartitionEvent::Tick { by: n * 500 }),
+        ],
+        0..80,
+    )
+}
+
+proptest! {
+    /// A partitioned source's watermark never moves back, and is what a plain
+    /// reading of the rules gives: the least of the live partitions' watermarks
+    /// (latest event time minus the bound; a partition without records holds it
+    /// at −∞), where a partition is live unless it ended or had no record for the
+    /// idle timeout; when every partition ended, the greatest of theirs; when
+    /// none is live otherwise, where it was.
+    #[test]
+    fn partition_watermarks_follow_the_least_live_partition(
+        events in partition_events(),
+        bound in 0i64..2_000,
+        idle in prop::option::of((1i64..10).prop_map(|n| n * 500)),
+    ) {
+        let mut watermarks = PartitionWatermarks::new(bound, idle);
+        let mut latest: BTreeMap<u8, Option<i64>> = BTreeMap::new();
+        let mut active_at: BTreeMap<u8, i64> = BTreeMap::new();
+        let mut ended: BTreeMap<u8, bool> = BTreeMap::new();
+        for partition in 0u8..4 {
+            watermarks.read(partition, MIN_TIMESTAMP, 0);
+            latest.insert(partition, None);
+            active_at.insert(partition, 0);
+            ended.insert(partition, false);
+        }
+        let mut now = 0;
+        let mut expected = MIN_TIMESTAMP;
+        for event in events {
+            match event {
+                PartitionEvent::Record { partition, ts } => {
+                    watermarks.observe(&partition, ts, now);
+                    let seen = latest.get_mut(&partition).unwrap();
+                    *seen = Some(seen.map_or(ts, |seen: i64| seen.max(ts)));
+                    active_at.insert(partition, now);
+                    ended.insert(partition, false);
+                }
+                PartitionEvent::End { partition } => {
+                    watermarks.end(&partition);
+                    ended.insert(partition, true);
+                }
+                PartitionEvent::Tick { by } => now += by,
+            }
+            let own = |p: &u8| latest[p].map_or(MIN_TIMESTAMP, |l| l - bound);
+            let live: Vec<u8> = (0u8..4)
+                .filter(|p| !ended[p] && idle.is_none_or(|idle| now - active_at[p] < idle))
+                .collect();
+            let implied = if !live.is_empty() {
+                live.iter().map(own).min()
+            } else if ended.values().all(|&e| e) {
+                (0u8..4).map(|p| own(&p)).max()
+            } else {
+                None
+            };
+            if let Some(implied) = implied {
+                expected = expected.max(implied);
+            }
+            let before = watermarks.emitted();
+            let advanced = watermarks.advance(now);
+            prop_assert_eq!(watermarks.emitted(), expected);
+            prop_assert!(watermarks.emitted() >= before);
+            prop_assert_eq!(advanced.is_some(), expected > before);
         }
     }
 }

@@ -11,7 +11,7 @@ use serde_json::Value;
 
 use super::{RunError, io_error};
 use crate::sink::dead_letters::DeadLetterWriter;
-use crate::sink::{FileOutput, Sink, StagedFile};
+use crate::sink::{FileOutput, Marker, Sink, StagedFile, Transaction};
 use crate::source_set::SourceSet;
 use crate::spec::CheckpointSpec;
 use millrace_model::graph::Pipeline;
@@ -93,8 +93,20 @@ pub struct Durable {
     /// outputs: an idle pipeline takes no new checkpoint while they stay the same.
     last_positions: Option<Positions>,
     next_id: u64,
+    /// The directory's lineage: kept from the checkpoint resumed, else new.
+    lineage: u32,
     /// Held for the run, so that two runs never share the directory.
     _lock: File,
+}
+
+/// What a checkpoint makes durable and then publishes besides the state.
+pub struct Outputs<'a> {
+    /// The sinks.
+    pub sinks: &'a mut [Box<dyn Sink>],
+    /// The exactly-once Kafka sinks' transaction, committed with the checkpoint.
+    pub transaction: Option<&'a dyn Transaction>,
+    /// The dead-letter output.
+    pub dead_letters: &'a mut DeadLetterWriter,
 }
 
 /// Where the counters of a resumed run start.
@@ -157,6 +169,7 @@ impl Durable {
             records_at_last: 0,
             last_positions: None,
             next_id,
+            lineage: new_lineage(),
             _lock: lock,
         })
     }
@@ -169,13 +182,31 @@ impl Durable {
     /// Restores the pipeline and the source from the checkpoint to resume, if any:
     /// the one `options` names, or else the newest that is good — damaged ones are
     /// skipped with a warning. A run that had finished is not resumed: it starts
-    /// over. Returns the manifest of the checkpoint resumed.
+    /// over. With a `transaction`, a checkpoint whose transaction never committed
+    /// is dropped (its output went with its transaction) and the one before it is
+    /// resumed, so its output is produced again. Returns the manifest of the
+    /// checkpoint resumed.
     pub fn resume<R>(
         &mut self,
         options: &StateOptions,
         pipeline: &mut Pipeline<R>,
         source: &mut SourceSet,
+        transaction: Option<&dyn Transaction>,
     ) -> Result<Option<Manifest>, RunError> {
+        let committed = transaction
+            .map(Transaction::committed)
+            .transpose()
+            .map_err(io_error("cannot resume the output's transactions"))?;
+        if let Some(committed) = committed {
+            match committed {
+                Some(marker) => tracing::info!(
+                    "the output's last committed transaction: checkpoint {:08x}/{}",
+                    marker.lineage,
+                    marker.checkpoint
+                ),
+                None => tracing::info!("the output's last committed transaction: none"),
+            }
+        }
         let listed = self
             .checkpoints
             .list()
@@ -209,6 +240,11 @@ impl Durable {
                     continue;
                 }
             };
+            if let Some(committed) = committed
+                && !self.was_committed(&manifest, committed)?
+            {
+                continue;
+            }
             if manifest.finished && options.from_checkpoint.is_none() {
                 tracing::info!("the last run finished; starting over");
                 self.checkpoints
@@ -244,11 +280,73 @@ impl Durable {
                 manifest.records_read
             );
             self.next_id = self.next_id.max(manifest.id + 1);
+            if let Some(lineage) = manifest.lineage {
+                self.lineage = lineage;
+            }
             self.records_at_last = source.records_read();
             self.last_positions = Some(Positions::of(&manifest));
             return Ok(Some(manifest));
         }
         Ok(None)
+    }
+
+    /// Whether `manifest`'s output was committed, given the marker of the last
+    /// transaction committed. One that was not is removed, so the checkpoint that
+    /// replaces it takes its number (and its records' headers say which attempt at
+    /// that checkpoint they belong to).
+    fn was_committed(
+        &mut self,
+        manifest: &Manifest,
+        committed: Option<Marker>,
+    ) -> Result<bool, RunError> {
+        let ours = manifest.lineage.is_some_and(|lineage| {
+            committed.is_some_and(|c| c.lineage == lineage && manifest.id <= c.checkpoint)
+        });
+        if ours {
+            if let Some(committed) = committed
+                && committed.checkpoint > manifest.id
+            {
+                tracing::warn!(
+                    "resuming from checkpoint {} although the output of checkpoint {} was \
+                     committed: that output is written again",
+                    manifest.id,
+                    committed.checkpoint
+                );
+            }
+            return Ok(true);
+        }
+        let last = committed.map_or_else(
+            || "none was".to_owned(),
+            |c| {
+                let lineage = if Some(c.lineage) == manifest.lineage {
+                    "this state's"
+                } else {
+                    "another state's"
+                };
+                format!(
+                    "the last committed was checkpoint {} of {lineage}",
+                    c.checkpoint
+                )
+            },
+        );
+        tracing::warn!(
+            "checkpoint {}: its output's transaction never committed ({last}); resuming from \
+             the checkpoint before it, whose output is produced again",
+            manifest.id
+        );
+        self.checkpoints
+            .remove(manifest.id)
+            .map_err(io_error("cannot remove an uncommitted checkpoint"))?;
+        self.next_id = manifest.id;
+        Ok(false)
+    }
+
+    /// The marker of the checkpoint to be taken next.
+    pub fn next_marker(&self) -> Marker {
+        Marker {
+            lineage: self.lineage,
+            checkpoint: self.next_id,
+        }
     }
 
     /// The output file `target`, staged under `name`: resumed from `resumed`'s
@@ -287,12 +385,16 @@ impl Durable {
     pub fn checkpoint<R>(
         &mut self,
         pipeline: &mut Pipeline<R>,
-        source: &SourceSet,
-        sinks: &mut [Box<dyn Sink>],
-        dead_letters: &mut DeadLetterWriter,
+        source: &mut SourceSet,
+        outputs: Outputs<'_>,
         counters: Counters,
         finished: bool,
     ) -> Result<Option<Manifest>, RunError> {
+        let Outputs {
+            sinks,
+            transaction,
+            dead_letters,
+        } = outputs;
         let started = Instant::now();
         let mut batch = StateBatch::default();
         pipeline.snapshot(&mut batch)?;
@@ -312,11 +414,21 @@ impl Durable {
                 .prepare()
                 .map_err(io_error("cannot write the dead-letter output"))?,
         );
+        if let Some(transaction) = transaction {
+            transaction
+                .prepare()
+                .map_err(io_error("cannot write the output"))?;
+        }
         let positions = Positions {
             source: source.position(),
             sinks: commits,
         };
-        if !finished && changes == 0 && self.last_positions.as_ref() == Some(&positions) {
+        let sent = transaction.map_or(0, Transaction::pending);
+        if !finished
+            && changes == 0
+            && sent == 0
+            && self.last_positions.as_ref() == Some(&positions)
+        {
             self.last = Instant::now();
             return Ok(None);
         }
@@ -341,6 +453,7 @@ impl Durable {
             emitted: counters.emitted,
             retractions: counters.retractions,
             dead_lettered: counters.dead_lettered,
+            lineage: Some(self.lineage),
             files: Vec::new(),
             checksum: String::new(),
         };
@@ -349,6 +462,14 @@ impl Durable {
             .complete(manifest)
             .map_err(io_error("cannot complete the checkpoint"))?;
         fail_point("checkpoint:before-publish");
+        // The transaction commits first: until it has, a crash drops this
+        // checkpoint, and files must then not show its output either.
+        if let Some(transaction) = transaction {
+            transaction
+                .commit(self.next_marker())
+                .map_err(io_error("cannot commit the output"))?;
+            fail_point("checkpoint:after-commit");
+        }
         for sink in sinks.iter_mut() {
             sink.publish()
                 .map_err(io_error("cannot publish the output"))?;
@@ -357,7 +478,14 @@ impl Durable {
             .publish()
             .map_err(io_error("cannot publish the dead-letter output"))?;
         fail_point("checkpoint:after-publish");
+        self.checkpoints
+            .prune()
+            .map_err(io_error("cannot remove old checkpoints"))?;
+        source.checkpointed();
         self.next_id = id + 1;
+        if let Some(transaction) = transaction {
+            transaction.begin(self.next_marker());
+        }
         self.last = Instant::now();
         self.records_at_last = source.records_read();
         self.last_positions = Some(Positions::of(&manifest));
@@ -370,6 +498,11 @@ impl Durable {
         );
         Ok(Some(manifest))
     }
+}
+
+/// A new state directory's lineage: random, 31 bits (it is part of a Kafka offset).
+fn new_lineage() -> u32 {
+    fastrand::u32(..) & 0x7fff_ffff
 }
 
 /// Where a checkpoint left the input and the outputs.

@@ -11,9 +11,16 @@
 //! A run whose input can be read again from a position checkpoints every
 //! `checkpoint.interval` of processing time, and once more when its input ends; a
 //! run that did not finish resumes from its last good checkpoint ([`durable`]).
+//! Kafka topics are read and written by [`kafka`], exactly once with a Kafka
+//! transaction per checkpoint.
 
 mod control;
 mod durable;
+#[cfg(feature = "kafka")]
+pub mod kafka;
+#[cfg(not(feature = "kafka"))]
+#[path = "kafka/disabled.rs"]
+mod kafka;
 pub mod sink;
 pub mod source;
 pub mod source_set;
@@ -23,7 +30,7 @@ pub use control::{
     CheckpointTaken, Command, Control, KEPT_CHECKPOINTS, KEPT_SWAP_PAUSES, LiveStatus, SwapPoint,
 };
 pub use durable::{Backend, StateOptions, pipeline_dir};
-pub use durable::{Counters, Durable};
+pub use durable::{Counters, Durable, Outputs};
 
 use std::io::{self, IsTerminal};
 use std::path::{Path, PathBuf};
@@ -32,7 +39,7 @@ use std::time::{Duration, Instant};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::sink::dead_letters::{self, DeadLetterWriter};
-use crate::sink::{FileOutput, JsonLinesSink, Sink};
+use crate::sink::{FileOutput, JsonLinesSink, Sink, Transaction};
 use crate::source::{Clock, Generator, JsonLines, Nexmark, Poll, Source, TestStream};
 use crate::source_set::SourceSet;
 use crate::spec::{
@@ -172,6 +179,16 @@ pub enum RunError {
 fn io_error(what: impl Into<String>) -> impl FnOnce(io::Error) -> RunError {
     let what = what.into();
     move |source| RunError::Io { what, source }
+}
+
+/// A spec that this run cannot carry out, at `path` inside it.
+fn spec_error(spec: &PipelineSpec, path: impl Into<String>, message: &str) -> RunError {
+    RunError::Spec(SpecError {
+        file: spec.file.clone(),
+        path: path.into(),
+        message: message.to_owned(),
+        mark: None,
+    })
 }
 
 /// A pipeline the runner builds: its plugins can be swapped for [`Prepared`] ones
@@ -436,14 +453,7 @@ pub fn open_source(
     input: Option<&Endpoint>,
 ) -> Result<Box<dyn Source>, RunError> {
     let open_error = |path: &PathBuf| io_error(format!("cannot open the input {}", path.display()));
-    let refuse = |path: String, message: &str| {
-        RunError::Spec(SpecError {
-            file: spec.file.clone(),
-            path,
-            message: message.to_owned(),
-            mark: None,
-        })
-    };
+    let refuse = |path: String, message: &str| spec_error(spec, path, message);
     Ok(match (&source.spec, input) {
         (SourceSpec::TestStream { path }, None) => {
             Box::new(TestStream::open(path).map_err(open_error(path))?)
@@ -462,6 +472,16 @@ pub fn open_source(
         (SourceSpec::File(format) | SourceSpec::Stdin(format), Some(Endpoint::Standard))
         | (SourceSpec::Stdin(format), None) => Box::new(JsonLines::stdin(format)),
         (SourceSpec::Generator(generator), None) => Box::new(Generator::new(generator)),
+        (SourceSpec::Kafka(kafka), None) => {
+            kafka::open_source(kafka, &format!("millrace-{}", spec.name))
+                .map_err(io_error(format!("cannot open the input {}", source.path)))?
+        }
+        (SourceSpec::Kafka(_), Some(_)) => {
+            return Err(refuse(
+                format!("{}.kafka", source.path),
+                "a Kafka source reads its topics, so --input does not apply",
+            ));
+        }
         (SourceSpec::Nexmark(nexmark), None) => Box::new(
             Nexmark::new(nexmark)
                 .map_err(|err| refuse(format!("{}.nexmark", source.path), &err.to_string()))?,
@@ -525,11 +545,21 @@ fn several(spec: &PipelineSpec, flag: &str, what: &str) -> RunError {
     })
 }
 
-/// Where sink `sink` writes: a file, or standard output.
+/// Where sink `sink` writes: a file, standard output (`None`), or a Kafka topic
+/// (`None` too: see [`sink_description`]).
 fn sink_target(sink: &SinkNode, output: Option<&Endpoint>) -> Option<PathBuf> {
     match (output, &sink.spec) {
-        (Some(Endpoint::Standard), _) | (None, SinkSpec::Stdout) => None,
+        (Some(Endpoint::Standard), _) | (None, SinkSpec::Stdout | SinkSpec::Kafka(_)) => None,
         (Some(Endpoint::Path(path)), _) | (None, SinkSpec::File(path)) => Some(path.clone()),
+    }
+}
+
+/// What sink `sink` writes to, for the state's fingerprint.
+fn sink_description(sink: &SinkNode, output: Option<&Endpoint>) -> String {
+    match (output, &sink.spec) {
+        (None, SinkSpec::Kafka(kafka)) => format!("kafka {}", kafka.topic),
+        _ => sink_target(sink, output)
+            .map_or_else(|| "stdout".to_owned(), |path| path.display().to_string()),
     }
 }
 
@@ -559,6 +589,15 @@ fn io_description(spec: &PipelineSpec, options: &RunOptions) -> (serde_json::Val
             SourceSpec::Ingest(_) => "ingest".to_owned(),
             SourceSpec::Generator(generator) => format!("{generator:?}"),
             SourceSpec::Nexmark(nexmark) => format!("{nexmark:?}"),
+            // Not the brokers: a cluster keeps its offsets when its addresses change.
+            SourceSpec::Kafka(kafka) => format!(
+                "kafka {:?} group {}",
+                kafka.topics,
+                kafka
+                    .group
+                    .clone()
+                    .unwrap_or_else(|| format!("millrace-{}", spec.name))
+            ),
         },
     };
     let input = match spec.sources.as_slice() {
@@ -568,15 +607,15 @@ fn io_description(spec: &PipelineSpec, options: &RunOptions) -> (serde_json::Val
             .map(|source| serde_json::Value::from(describe_source(source)))
             .collect(),
     };
-    let describe = |target: Option<PathBuf>, stream: &str| {
-        target.map_or_else(|| stream.to_owned(), |path| path.display().to_string())
-    };
     let mut outputs: Vec<String> = spec
         .sinks
         .iter()
-        .map(|sink| describe(sink_target(sink, options.output.as_ref()), "stdout"))
+        .map(|sink| sink_description(sink, options.output.as_ref()))
         .collect();
-    outputs.push(describe(dead_letter_target(spec, options), "stderr"));
+    outputs.push(
+        dead_letter_target(spec, options)
+            .map_or_else(|| "stderr".to_owned(), |path| path.display().to_string()),
+    );
     (input, outputs)
 }
 
@@ -618,18 +657,28 @@ fn run_with(
         }));
     };
     let checkpointing = options.state.backend != Backend::None && sources.position().is_some();
+    let settings = spec.checkpoint.clone().unwrap_or(CheckpointSpec {
+        interval: 10_000,
+        records: None,
+        keep: 3,
+    });
+    let mut kafka = kafka::Outputs::open(
+        spec,
+        options.output.is_some(),
+        checkpointing,
+        Duration::from_millis(settings.interval.max(0) as u64),
+    )?;
+    let transaction = kafka.transaction.as_deref();
     let mut durable = None;
     let mut resumed = None;
     if checkpointing {
         let (input, outputs) = io_description(spec, options);
         let fingerprint = checkpoint::fingerprint(input, outputs, pipeline.describe());
-        let settings = spec.checkpoint.clone().unwrap_or(CheckpointSpec {
-            interval: 10_000,
-            records: None,
-            keep: 3,
-        });
         let mut state = Durable::open(&spec.name, &options.state, fingerprint, &settings)?;
-        resumed = state.resume(&options.state, &mut pipeline, &mut sources)?;
+        resumed = state.resume(&options.state, &mut pipeline, &mut sources, transaction)?;
+        if let Some(transaction) = transaction {
+            transaction.begin(state.next_marker());
+        }
         durable = Some(state);
     }
     let file = |name: &str, target: &Path| match &durable {
@@ -638,7 +687,11 @@ fn run_with(
             .map_err(io_error(format!("cannot create {}", target.display()))),
     };
     let mut sinks: Vec<Box<dyn Sink>> = Vec::with_capacity(spec.sinks.len());
-    for sink in &spec.sinks {
+    for (sink, kafka_sink) in spec.sinks.iter().zip(&mut kafka.sinks) {
+        if let Some(kafka_sink) = kafka_sink.take() {
+            sinks.push(kafka_sink);
+            continue;
+        }
         sinks.push(match sink_target(sink, options.output.as_ref()) {
             // A chain's one sink keeps the staging name it always had.
             Some(path) if spec.sinks.len() == 1 => {
@@ -684,6 +737,7 @@ fn run_with(
         base,
         retractions: 0,
         control,
+        transaction: kafka.transaction.clone(),
         checkpoints: 0,
         checkpointed: None,
         swapped_at: None,
@@ -697,7 +751,17 @@ fn run_with(
         let _ = driver.dead_letters.prepare();
         let _ = driver.dead_letters.publish();
     }
-    let flushed = driver.flush();
+    let mut flushed = driver.flush();
+    if result.is_ok() && driver.durable.is_none() {
+        // Without checkpoints nothing else waits for the sinks' last records.
+        for sink in &mut driver.sinks {
+            flushed = flushed.and_then(|()| {
+                sink.prepare()
+                    .map(drop)
+                    .map_err(io_error("cannot write the output"))
+            });
+        }
+    }
     result?;
     flushed?;
     let mut totals = StepStats::default();
@@ -804,6 +868,9 @@ struct Driver {
     retractions: u64,
     out: PipelineOutput,
     control: Option<Control>,
+    /// The transaction of the exactly-once Kafka sinks, committed with each
+    /// checkpoint.
+    transaction: Option<std::sync::Arc<dyn Transaction>>,
     /// Checkpoints this run completed.
     checkpoints: u64,
     /// When the durable state last caught up with the pipeline.
@@ -975,11 +1042,15 @@ impl Driver {
         let counters = self.counters();
         if let Some(durable) = &mut self.durable {
             let started = Instant::now();
+            let outputs = durable::Outputs {
+                sinks: &mut self.sinks,
+                transaction: self.transaction.as_deref(),
+                dead_letters: &mut self.dead_letters,
+            };
             let taken = durable.checkpoint(
                 &mut self.pipeline,
-                &self.sources,
-                &mut self.sinks,
-                &mut self.dead_letters,
+                &mut self.sources,
+                outputs,
                 counters,
                 finished,
             )?;

@@ -7,6 +7,7 @@
 //!   ([`JsonLines::follow`]) never ends: lines appended to it are read as they come
 //!   (the log behind `millrace serve`'s ingest endpoint).
 //! - [`Generator`] makes records for benchmarks and demos.
+//! - [`crate::kafka::KafkaSource`] reads Kafka topics.
 //!
 //! Lines that cannot be read become [`DeadLetter`]s with their line number and the
 //! reason; the source carries on.
@@ -87,6 +88,10 @@ pub trait Source: Send {
             "this input cannot be read again from a position",
         ))
     }
+
+    /// A checkpoint that recorded the current [`Source::position`] is complete
+    /// (a Kafka source commits its offsets to its group, for lag tools to see).
+    fn checkpointed(&mut self) {}
 }
 
 /// Wakes a waiting source (or its pipeline) when there is something to do: lines
@@ -335,7 +340,7 @@ impl LineReader {
 }
 
 /// Reads a position field.
-fn field<T: serde::de::DeserializeOwned>(position: &Value, name: &str) -> io::Result<T> {
+pub(crate) fn field<T: serde::de::DeserializeOwned>(position: &Value, name: &str) -> io::Result<T> {
     position
         .get(name)
         .cloned()
@@ -471,7 +476,7 @@ fn test_element(element: Value) -> Result<Record, String> {
 }
 
 /// Reads an event time written in `format`; it must be in the supported range.
-fn read_timestamp(value: &Value, format: TimestampFormat) -> Result<Timestamp, String> {
+pub(crate) fn read_timestamp(value: &Value, format: TimestampFormat) -> Result<Timestamp, String> {
     let ts = match (format, value) {
         (TimestampFormat::Auto | TimestampFormat::Millis, Value::Number(n)) => n
             .as_i64()
@@ -632,7 +637,7 @@ impl LineFormat {
     }
 }
 
-fn take_field(value: Value, path: &FieldPath) -> Option<Value> {
+pub(crate) fn take_field(value: Value, path: &FieldPath) -> Option<Value> {
     let mut current = value;
     for part in path.parts() {
         let Value::Object(mut map) = current else {

@@ -147,6 +147,13 @@ impl SourceSet {
         })
     }
 
+    /// A checkpoint of every source's current position is complete.
+    pub fn checkpointed(&mut self) {
+        for source in &mut self.sources {
+            source.checkpointed();
+        }
+    }
+
     /// Continues every source from `position`, which [`SourceSet::position`]
     /// returned.
     pub fn seek(&mut self, position: &Value) -> io::Result<()> {

@@ -36,7 +36,7 @@ use millrace_runner::sink::dead_letters::DeadLetterWriter;
 use millrace_runner::source::{Generator, Poll, Source};
 use millrace_runner::source_set::SourceSet;
 use millrace_runner::spec::{CheckpointSpec, GeneratorSpec};
-use millrace_runner::{Backend, Counters, Durable, StateOptions};
+use millrace_runner::{Backend, Counters, Durable, Outputs, StateOptions};
 
 /// Options of `millrace bench`.
 #[derive(Debug, Args)]
@@ -401,7 +401,7 @@ impl Checkpointing {
     }
 
     /// Takes a checkpoint if one is due (or `now`).
-    fn maybe(&mut self, pipeline: &mut Pipeline, source: &SourceSet, now: bool) {
+    fn maybe(&mut self, pipeline: &mut Pipeline, source: &mut SourceSet, now: bool) {
         let Some(durable) = &mut self.durable else {
             return;
         };
@@ -413,8 +413,11 @@ impl Checkpointing {
             .checkpoint(
                 pipeline,
                 source,
-                &mut self.sinks,
-                &mut self.dead_letters,
+                Outputs {
+                    sinks: &mut self.sinks,
+                    transaction: None,
+                    dead_letters: &mut self.dead_letters,
+                },
                 Counters::default(),
                 now,
             )
@@ -463,7 +466,7 @@ fn drive(args: &BenchArgs, mut pipeline: Option<Pipeline>, checkpoints: &mut Che
             break;
         }
         if let Some(pipeline) = &mut pipeline {
-            checkpoints.maybe(pipeline, &source, false);
+            checkpoints.maybe(pipeline, &mut source, false);
         }
     }
     if let Some(pipeline) = &mut pipeline {
@@ -471,7 +474,7 @@ fn drive(args: &BenchArgs, mut pipeline: Option<Pipeline>, checkpoints: &mut Che
             .handle(0, Event::Watermark(MAX_TIMESTAMP), &mut out)
             .expect("built-in steps do not fail");
         records_out += out.sinks[0].len() as u64;
-        checkpoints.maybe(pipeline, &source, true);
+        checkpoints.maybe(pipeline, &mut source, true);
     }
     records_out
 }
@@ -492,7 +495,7 @@ fn checkpoint_growth(args: &BenchArgs) -> ExitCode {
         };
         let strategy = WindowingStrategy::default();
         let mut pipeline = pipeline(strategy.clone());
-        let source = sources(args);
+        let mut source = sources(args);
         let mut out = PipelineOutput::new(1);
         // Checkpoints are taken explicitly here, never on a timer.
         let settings = CheckpointSpec {
@@ -525,9 +528,12 @@ fn checkpoint_growth(args: &BenchArgs) -> ExitCode {
             let manifest = durable
                 .checkpoint(
                     pipeline,
-                    &source,
-                    &mut sinks,
-                    &mut dead,
+                    &mut source,
+                    Outputs {
+                        sinks: &mut sinks,
+                        transaction: None,
+                        dead_letters: &mut dead,
+                    },
                     Counters::default(),
                     false,
                 )
@@ -561,7 +567,7 @@ fn checkpoint_growth(args: &BenchArgs) -> ExitCode {
         let mut restored = crate::bench::pipeline(strategy);
         let mut source = sources(args);
         durable
-            .resume(&resume, &mut restored, &mut source)
+            .resume(&resume, &mut restored, &mut source, None)
             .expect("the checkpoint restores");
         let recover = started.elapsed();
         drop(durable);

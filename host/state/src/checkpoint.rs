@@ -74,6 +74,11 @@ pub struct Manifest {
     /// Dead letters written so far.
     #[serde(default)]
     pub dead_lettered: u64,
+    /// The state directory's lineage: random, chosen when it started afresh, the
+    /// same in every checkpoint resumed from it. An outside transaction (Kafka's)
+    /// names a checkpoint by lineage and number.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lineage: Option<u32>,
     /// The checkpoint's files and their sizes.
     pub files: Vec<(String, u64)>,
     /// SHA-256 of the manifest with this field empty.
@@ -176,8 +181,10 @@ impl Checkpoints {
     }
 
     /// Completes the checkpoint written into [`Self::partial_path`]: records its
-    /// files and checksum in `manifest`, makes it durable, moves it into place and
-    /// drops the oldest checkpoints beyond the number to keep.
+    /// files and checksum in `manifest`, makes it durable and moves it into place.
+    /// The oldest checkpoints beyond the number to keep stay until [`Self::prune`]:
+    /// one whose output an outside transaction has still to commit may yet be
+    /// dropped, and the one before it is then resumed.
     pub fn complete(&self, mut manifest: Manifest) -> io::Result<Manifest> {
         let partial = self.partial_path(manifest.id);
         fs::create_dir_all(&partial)?;
@@ -189,11 +196,22 @@ impl Checkpoints {
         sync_dir(&partial)?;
         fs::rename(&partial, self.path(manifest.id))?;
         sync_dir(&self.dir)?;
+        Ok(manifest)
+    }
+
+    /// Drops the oldest checkpoints beyond the number to keep.
+    pub fn prune(&self) -> io::Result<()> {
         let ids = self.ids()?;
         for old in ids.iter().take(ids.len().saturating_sub(self.keep)) {
             fs::remove_dir_all(self.path(*old))?;
         }
-        Ok(manifest)
+        Ok(())
+    }
+
+    /// Drops checkpoint `id`.
+    pub fn remove(&self, id: u64) -> io::Result<()> {
+        fs::remove_dir_all(self.path(id))?;
+        sync_dir(&self.dir)
     }
 
     /// Removes every checkpoint.
@@ -312,6 +330,7 @@ mod tests {
             emitted: 0,
             retractions: 0,
             dead_lettered: 0,
+            lineage: None,
             files: vec![],
             checksum: String::new(),
         }
@@ -328,8 +347,13 @@ mod tests {
             fs::write(partial.join("data"), vec![1u8; id as usize]).unwrap();
             checkpoints.complete(manifest(id)).unwrap();
         }
+        let ids = |checkpoints: &Checkpoints| -> Vec<u64> {
+            checkpoints.list().unwrap().iter().map(|l| l.id).collect()
+        };
+        assert_eq!(ids(&checkpoints), [1, 2, 3]);
+        checkpoints.prune().unwrap();
         let listed = checkpoints.list().unwrap();
-        assert_eq!(listed.iter().map(|l| l.id).collect::<Vec<_>>(), [2, 3]);
+        assert_eq!(ids(&checkpoints), [2, 3]);
         let third = listed[1].manifest.as_ref().unwrap();
         assert_eq!(third.files, [("data".to_owned(), 3)]);
 

@@ -53,6 +53,40 @@ pub trait Sink: Send {
     }
 }
 
+/// A checkpoint as an outside transaction names it: the state directory's
+/// lineage (random, chosen when it starts afresh, so that a directory started
+/// over is not taken for its predecessor) and the checkpoint's number.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Marker {
+    /// The state directory's lineage (31 bits).
+    pub lineage: u32,
+    /// The checkpoint's number.
+    pub checkpoint: u64,
+}
+
+/// Output that a transaction outside millrace commits: a Kafka transaction per
+/// checkpoint. Its records are sent as they come, inside the open transaction;
+/// the checkpoint is written first, then the transaction commits with the
+/// checkpoint's [`Marker`]. After a crash, [`Transaction::committed`] says which
+/// checkpoint's transaction committed last, and newer checkpoints are dropped,
+/// since their output is gone with their transaction.
+pub trait Transaction: Send + Sync {
+    /// The marker of the last transaction committed (`None`: none was).
+    fn committed(&self) -> io::Result<Option<Marker>>;
+
+    /// Output from now on belongs to the checkpoint `marker` names.
+    fn begin(&self, marker: Marker);
+
+    /// Records sent since the last commit.
+    fn pending(&self) -> u64;
+
+    /// Before a checkpoint: waits until everything sent is acknowledged.
+    fn prepare(&self) -> io::Result<()>;
+
+    /// The checkpoint `marker` names is complete: commits its transaction.
+    fn commit(&self, marker: Marker) -> io::Result<()>;
+}
+
 /// An output file: written directly, or staged until checkpoints publish it.
 pub enum FileOutput {
     /// Written as it comes (no checkpoints), or a standard stream.
@@ -293,13 +327,7 @@ impl Sink for JsonLinesSink {
     }
 
     fn trace_versions(&mut self, versions: Option<&[(String, String)]>) {
-        self.versions = versions.map(|versions| {
-            let map: serde_json::Map<String, serde_json::Value> = versions
-                .iter()
-                .map(|(step, version)| (step.clone(), version.clone().into()))
-                .collect();
-            serde_json::Value::Object(map).to_string()
-        });
+        self.versions = versions.map(versions_object);
     }
 
     fn flush(&mut self) -> io::Result<()> {
@@ -321,6 +349,15 @@ impl Sink for JsonLinesSink {
     fn description(&self) -> &str {
         &self.description
     }
+}
+
+/// The plugin version of each step, by step name, as a JSON object's text.
+pub(crate) fn versions_object(versions: &[(String, String)]) -> String {
+    let map: serde_json::Map<String, serde_json::Value> = versions
+        .iter()
+        .map(|(step, version)| (step.clone(), version.clone().into()))
+        .collect();
+    serde_json::Value::Object(map).to_string()
 }
 
 /// Counts records and drops them; for benchmarks.
@@ -379,7 +416,11 @@ fn write_head(out: &mut impl Write, record: &Record) -> io::Result<()> {
 }
 
 /// Writes one record with `versions` (a JSON object) in its pane metadata.
-fn write_traced_record(out: &mut impl Write, record: &Record, versions: &str) -> io::Result<()> {
+pub(crate) fn write_traced_record(
+    out: &mut impl Write,
+    record: &Record,
+    versions: &str,
+) -> io::Result<()> {
     write_head(out, record)?;
     let mut pane = serde_json::to_vec(&record.pane)?;
     pane.pop(); // the closing brace, to add a field before it

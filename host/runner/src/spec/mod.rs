@@ -14,6 +14,7 @@
 
 pub mod document;
 mod graph;
+pub mod kafka;
 pub mod score;
 pub mod view;
 
@@ -161,6 +162,8 @@ pub enum SourceSpec {
     Nexmark(NexmarkSpec),
     /// JSON Lines pushed to `millrace serve`'s ingest endpoint.
     Ingest(JsonLinesSpec),
+    /// Records of Kafka topics.
+    Kafka(Box<KafkaSourceSpec>),
 }
 
 /// How records are read from JSON Lines.
@@ -182,6 +185,7 @@ pub struct JsonLinesSpec {
     pub bundle_size: usize,
 }
 
+pub use kafka::{Delivery, KafkaSinkSpec, KafkaSourceSpec, StartAt, Topics};
 pub use millrace_model::field::FieldPath;
 
 /// How an event time is written in input.
@@ -327,6 +331,8 @@ pub enum SinkSpec {
     File(PathBuf),
     /// Standard output.
     Stdout,
+    /// A Kafka topic.
+    Kafka(Box<KafkaSinkSpec>),
 }
 
 /// Where dead letters go.
@@ -785,6 +791,7 @@ impl Reader<'_> {
             "generator",
             "nexmark",
             "ingest",
+            "kafka",
         ];
         let (kind, body, mark) = self.choice(at, node, &kinds, "source")?;
         let at = at.key(kind);
@@ -805,6 +812,7 @@ impl Reader<'_> {
             "stdin" => Ok(SourceSpec::Stdin(self.json_lines(&at, body, false)?)),
             "ingest" => Ok(SourceSpec::Ingest(self.json_lines(&at, body, false)?)),
             "nexmark" => Ok(SourceSpec::Nexmark(self.nexmark(&at, body)?)),
+            "kafka" => Ok(SourceSpec::Kafka(Box::new(self.kafka_source(&at, body)?))),
             _ => Ok(SourceSpec::Generator(self.generator(&at, body)?)),
         }
     }
@@ -836,14 +844,7 @@ impl Reader<'_> {
             spec.timestamp = self.field_path(&at.key("timestamp"), node)?;
         }
         if let Some(node) = map.get("timestamp_format") {
-            let at = at.key("timestamp_format");
-            spec.timestamp_format = match self.string(&at, node)?.as_str() {
-                "auto" => TimestampFormat::Auto,
-                "millis" => TimestampFormat::Millis,
-                "seconds" => TimestampFormat::Seconds,
-                "rfc3339" => TimestampFormat::Rfc3339,
-                _ => return Err(self.expected(&at, "auto, millis, seconds or rfc3339", node)),
-            };
+            spec.timestamp_format = self.timestamp_format(&at.key("timestamp_format"), node)?;
         }
         if let Some(node) = map.get("key") {
             spec.key = Some(self.field_path(&at.key("key"), node)?);
@@ -863,6 +864,16 @@ impl Reader<'_> {
                 self.count_up_to(&at.key("bundle_size"), node, 1, MAX_BUNDLE_SIZE)? as usize;
         }
         Ok(spec)
+    }
+
+    fn timestamp_format(&self, at: &At, node: &Node) -> Result<TimestampFormat> {
+        Ok(match self.string(at, node)?.as_str() {
+            "auto" => TimestampFormat::Auto,
+            "millis" => TimestampFormat::Millis,
+            "seconds" => TimestampFormat::Seconds,
+            "rfc3339" => TimestampFormat::Rfc3339,
+            _ => return Err(self.expected(at, "auto, millis, seconds or rfc3339", node)),
+        })
     }
 
     fn generator(&self, at: &At, node: &Node) -> Result<GeneratorSpec> {
@@ -1525,6 +1536,12 @@ impl Reader<'_> {
     }
 
     fn sink(&self, at: &At, node: &Node) -> Result<SinkSpec> {
+        let (kind, body, mark) = self.choice(at, node, &["file", "stdout", "kafka"], "sink")?;
+        if kind == "kafka" {
+            let body = body.cloned().unwrap_or_else(|| empty_at(mark));
+            let sink = self.kafka_sink(&at.key("kafka"), &body)?;
+            return Ok(SinkSpec::Kafka(Box::new(sink)));
+        }
         Ok(match self.file_or(at, node, "stdout", "sink")? {
             Some(path) => SinkSpec::File(path),
             None => SinkSpec::Stdout,

@@ -291,7 +291,7 @@ fn missing_sections_and_syntax_errors() {
     assert_eq!(err.message, "missing \"sink\"");
     let err = error("source: [\n");
     assert!(err.message.starts_with("not valid YAML or JSON"), "{err}");
-    let err = error("source: { kafka: x }\nsink: { stdout: {} }\n");
+    let err = error("source: { pulsar: x }\nsink: { stdout: {} }\n");
     assert_eq!(err.path, "source");
     let err = error(&format!("{HEAD}steps: {{ combine: sum }}\n"));
     assert_eq!(err.path, "steps");
@@ -698,3 +698,153 @@ fn graph_errors_name_the_path_and_what_is_wrong() {
         "{no_input}"
     );
 }
+
+#[test]
+fn reads_kafka_sources_and_sinks() {
+    let spec = spec(
+        "name: sums
+source:
+  kafka:
+    brokers: 127.0.0.1:9092
+    topics: [events, more-events]
+    until: end
+    key: user
+    timestamp: meta.ts
+    watermark: { max_out_of_orderness: 5s, idle_partition: 30s }
+    options: { session.timeout.ms: 6000, fetch.wait.max.ms: \"50\", check.crcs: true }
+sinks:
+  out:
+    kafka: { brokers: 127.0.0.1:9092, topic: sums, key: value.user }
+  loose:
+    kafka: { brokers: 127.0.0.1:9092, topic: sums.loose, delivery: at_least_once, key: null }
+",
+    )
+    .unwrap();
+    let SourceSpec::Kafka(source) = &spec.sources[0].spec else {
+        panic!("a Kafka source");
+    };
+    assert_eq!(
+        source.topics,
+        Topics::Named(vec!["events".into(), "more-events".into()])
+    );
+    assert_eq!(source.group, None);
+    assert_eq!(source.start, StartAt::Earliest);
+    assert!(source.until_end);
+    assert_eq!(source.key, Some(FieldPath::field("user")));
+    assert_eq!(source.timestamp, Some(FieldPath::parse("meta.ts").unwrap()));
+    assert_eq!(source.max_out_of_orderness, 5_000);
+    assert_eq!(source.idle_partition, Some(30_000));
+    assert_eq!(
+        source.options,
+        [
+            ("session.timeout.ms".to_owned(), "6000".to_owned()),
+            ("fetch.wait.max.ms".to_owned(), "50".to_owned()),
+            ("check.crcs".to_owned(), "true".to_owned()),
+        ]
+    );
+    let SinkSpec::Kafka(out) = &spec.sinks[0].spec else {
+        panic!("a Kafka sink");
+    };
+    assert_eq!(out.delivery, Delivery::ExactlyOnce);
+    assert_eq!(out.key, Some(FieldPath::parse("value.user").unwrap()));
+    let SinkSpec::Kafka(loose) = &spec.sinks[1].spec else {
+        panic!("a Kafka sink");
+    };
+    assert_eq!(loose.delivery, Delivery::AtLeastOnce);
+    assert_eq!(loose.key, None);
+    let pattern = spec_source("kafka: { brokers: b:9092, pattern: \"events-.*\" }");
+    assert_eq!(pattern.topics, Topics::Pattern("^events-.*".into()));
+}
+
+fn spec_source(source: &str) -> KafkaSourceSpec {
+    let spec = spec(&format!("source: {{ {source} }}\nsink: stdout\n")).unwrap();
+    let SourceSpec::Kafka(kafka) = spec.sources[0].spec.clone() else {
+        panic!("a Kafka source");
+    };
+    *kafka
+}
+
+#[test]
+fn kafka_errors_name_the_key_and_what_was_expected() {
+    for (source, path, message) in [
+        ("kafka: { topic: t }", "source.kafka", "missing \"brokers\""),
+        (
+            "kafka: { brokers: b }",
+            "source.kafka",
+            "give `topic`, `topics` or `pattern`",
+        ),
+        (
+            "kafka: { brokers: b, topic: t, topics: [u] }",
+            "source.kafka",
+            "not topic and topics",
+        ),
+        (
+            "kafka: { brokers: b, topic: \"a b\" }",
+            "source.kafka.topic",
+            "Kafka topic name",
+        ),
+        (
+            "kafka: { brokers: b, topics: [] }",
+            "source.kafka.topics",
+            "at least one topic",
+        ),
+        (
+            "kafka: { brokers: b, topic: t, start: first }",
+            "source.kafka.start",
+            "earliest or latest",
+        ),
+        (
+            "kafka: { brokers: b, topic: t, until: later }",
+            "source.kafka.until",
+            "end or never",
+        ),
+        (
+            "kafka: { brokers: b, topic: t, options: { group.id: g } }",
+            "source.kafka.options.group.id",
+            "millrace sets group.id itself",
+        ),
+        (
+            "kafka: { brokers: b, topic: t, options: { linger.ms: [1] } }",
+            "source.kafka.options.linger.ms",
+            "text, a number or true/false",
+        ),
+        (
+            "kafka: { brokers: b, topic: t, colour: red }",
+            "source.kafka",
+            "colour",
+        ),
+    ] {
+        let err = error(&format!("source: {{ {source} }}\nsink: stdout\n"));
+        assert_eq!(err.path, path, "{source}: {err}");
+        assert!(err.to_string().contains(message), "{source}: {err}");
+    }
+    for (sink, path, message) in [
+        ("kafka: { brokers: b }", "sink.kafka", "missing \"topic\""),
+        (
+            "kafka: { brokers: b, topic: t, delivery: twice }",
+            "sink.kafka.delivery",
+            "exactly_once or at_least_once",
+        ),
+        (
+            "kafka: { brokers: b, topic: t, options: { transactional.id: x } }",
+            "sink.kafka.options.transactional.id",
+            "millrace sets transactional.id itself",
+        ),
+        (
+            "kafak: { brokers: b, topic: t }",
+            "sink",
+            "did you mean \"kafka\"",
+        ),
+        (
+            "kafka: { brokers: b, topic: t, key: user }",
+            "sink.kafka.key",
+            "value.user",
+        ),
+    ] {
+        let err = error(&format!("{HEAD_SOURCE}sink: {{ {sink} }}\n"));
+        assert_eq!(err.path, path, "{sink}: {err}");
+        assert!(err.to_string().contains(message), "{sink}: {err}");
+    }
+}
+
+const HEAD_SOURCE: &str = "source: { test_stream: input.jsonl }\n";

@@ -165,6 +165,15 @@ pub fn describe_sink(sink: &SinkSpec) -> String {
     match sink {
         SinkSpec::File(path) => format!("file {}", path.display()),
         SinkSpec::Stdout => "stdout".to_owned(),
+        SinkSpec::Kafka(kafka) => format!(
+            "Kafka topic {} at {} ({})",
+            kafka.topic,
+            kafka.brokers,
+            match kafka.delivery {
+                super::Delivery::ExactlyOnce => "exactly once, a transaction per checkpoint",
+                super::Delivery::AtLeastOnce => "at least once",
+            }
+        ),
     }
 }
 
@@ -191,6 +200,25 @@ pub fn describe_source(source: &SourceSpec) -> String {
         SourceSpec::Nexmark(nexmark) => format!(
             "Nexmark events ({} at {} per second, seed {})",
             nexmark.config.num_events, nexmark.config.first_event_rate, nexmark.config.seed
+        ),
+        SourceSpec::Kafka(kafka) => format!(
+            "Kafka {} at {} as group {} (event time from {}, watermark {} behind{})",
+            match &kafka.topics {
+                super::Topics::Named(names) => format!("topics {}", names.join(", ")),
+                super::Topics::Pattern(pattern) => format!("topics matching {pattern:?}"),
+            },
+            kafka.brokers,
+            kafka.group.as_deref().unwrap_or("millrace-<name>"),
+            kafka.timestamp.as_ref().map_or_else(
+                || "the Kafka timestamp".to_owned(),
+                |path| format!("{:?}", path.to_string())
+            ),
+            format_duration(kafka.max_out_of_orderness),
+            if kafka.until_end {
+                ", up to the end"
+            } else {
+                ""
+            }
         ),
         SourceSpec::Generator(generator) => format!(
             "generator of {} records over {} keys",

@@ -1,0 +1,51 @@
+//! Stand-ins for the Kafka source and sinks when the runner is built without its
+//! `kafka` feature (the fuzz targets: they need no librdkafka). A spec that names
+//! Kafka is then refused with a message saying why.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::sink::{Sink, Transaction};
+use crate::source::Source;
+use crate::spec::{KafkaSourceSpec, PipelineSpec, SinkSpec};
+use crate::{RunError, spec_error};
+
+const WITHOUT: &str = "this millrace was built without Kafka (millrace-runner's `kafka` feature)";
+
+/// See the `kafka` feature's `Outputs`: none here.
+pub(crate) struct Outputs {
+    pub(crate) transaction: Option<Arc<dyn Transaction>>,
+    pub(crate) sinks: Vec<Option<Box<dyn Sink>>>,
+}
+
+impl Outputs {
+    pub(crate) fn open(
+        spec: &PipelineSpec,
+        replaced: bool,
+        _checkpointing: bool,
+        _interval: Duration,
+    ) -> Result<Outputs, RunError> {
+        if let Some(sink) = spec
+            .sinks
+            .iter()
+            .find(|sink| matches!(sink.spec, SinkSpec::Kafka(_)))
+            && !replaced
+        {
+            return Err(spec_error(spec, format!("{}.kafka", sink.path), WITHOUT));
+        }
+        Ok(Outputs {
+            transaction: None,
+            sinks: spec.sinks.iter().map(|_| None).collect(),
+        })
+    }
+}
+
+pub(crate) fn open_source(
+    _spec: &KafkaSourceSpec,
+    _default_group: &str,
+) -> std::io::Result<Box<dyn Source>> {
+    Err(std::io::Error::new(
+        std::io::ErrorKind::Unsupported,
+        WITHOUT,
+    ))
+}

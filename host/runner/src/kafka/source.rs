@@ -1,0 +1,667 @@
+//! The Kafka source: a consumer-group member whose offsets live in millrace's
+//! checkpoints.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, RebalanceProtocol};
+use rdkafka::error::KafkaError;
+use rdkafka::message::{BorrowedMessage, Message};
+use rdkafka::types::RDKafkaRespErr;
+use rdkafka::{ClientContext, Offset, TopicPartitionList};
+use serde_json::{Value, json};
+
+use super::{client_config, kafka_error};
+use crate::source::{Clock, Poll, Source, field, read_timestamp, take_field};
+use crate::spec::{FieldPath, KafkaSourceSpec, StartAt, TimestampFormat, Topics};
+use millrace_model::dead_letter::DeadLetter;
+use millrace_model::pipeline::Event;
+use millrace_model::record::{Key, Record};
+use millrace_model::time::{MIN_TIMESTAMP, Timestamp, event_time, wall_clock_now};
+use millrace_model::watermark::PartitionWatermarks;
+
+/// How long one poll of the consumer waits at most, so that idle partitions and
+/// the end of a bounded read are noticed while no records come.
+const MAX_WAIT: Duration = Duration::from_millis(100);
+
+/// How long a metadata request (the partitions of a topic) may take.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A topic and partition.
+type TopicPartition = (String, i32);
+
+/// What the consumer's rebalance callback (which runs inside `poll`) hands the
+/// source: where to start partitions it is given, and what it was given or lost.
+#[derive(Default)]
+struct Rebalances {
+    /// The next offset of each partition, as the resumed checkpoint recorded it.
+    starts: BTreeMap<TopicPartition, i64>,
+    assigned: Vec<TopicPartition>,
+    revoked: Vec<TopicPartition>,
+}
+
+/// The consumer's context: it assigns partitions at the offsets of the checkpoint,
+/// not the group's, which may be behind it.
+struct SourceContext {
+    rebalances: Mutex<Rebalances>,
+}
+
+impl ClientContext for SourceContext {
+    fn error(&self, error: KafkaError, reason: &str) {
+        // The end of a partition comes here too (`enable.partition.eof`), and
+        // the source sees it in its poll; the rest is worth a warning: librdkafka
+        // retries what it can, and what it cannot surfaces through the calls.
+        if !matches!(error, KafkaError::PartitionEOF(_))
+            && !reason.contains("reached end of partition")
+        {
+            tracing::warn!("Kafka: {error}: {reason}");
+        }
+    }
+}
+
+impl ConsumerContext for SourceContext {
+    fn rebalance(
+        &self,
+        consumer: &BaseConsumer<Self>,
+        err: RDKafkaRespErr,
+        partitions: &mut TopicPartitionList,
+    ) {
+        let Ok(mut rebalances) = self.rebalances.lock() else {
+            return;
+        };
+        let cooperative = matches!(
+            consumer.rebalance_protocol(),
+            RebalanceProtocol::Cooperative
+        );
+        let listed: Vec<TopicPartition> = partitions
+            .elements()
+            .iter()
+            .map(|e| (e.topic().to_owned(), e.partition()))
+            .collect();
+        let result = match err {
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => {
+                for (topic, partition) in &listed {
+                    if let Some(&offset) = rebalances.starts.get(&(topic.clone(), *partition)) {
+                        let _ = partitions.set_partition_offset(
+                            topic,
+                            *partition,
+                            Offset::Offset(offset),
+                        );
+                    }
+                }
+                rebalances.assigned.extend(listed);
+                if cooperative {
+                    consumer.incremental_assign(partitions)
+                } else {
+                    consumer.assign(partitions)
+                }
+            }
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS => {
+                rebalances.revoked.extend(listed);
+                if cooperative {
+                    consumer.incremental_unassign(partitions)
+                } else {
+                    consumer.unassign()
+                }
+            }
+            other => {
+                tracing::warn!("Kafka: rebalance failed: {other:?}");
+                consumer.unassign()
+            }
+        };
+        if let Err(err) = result {
+            tracing::warn!("Kafka: cannot apply the group's assignment: {err}");
+        }
+    }
+}
+
+/// The partitions of `topic`; an error names a topic the brokers do not have.
+fn topic_partitions(
+    consumer: &BaseConsumer<SourceContext>,
+    topic: &str,
+    brokers: &str,
+) -> io::Result<Vec<i32>> {
+    let metadata = consumer
+        .fetch_metadata(Some(topic), REQUEST_TIMEOUT)
+        .map_err(kafka_error(&format!(
+            "cannot read the metadata of {topic} from {brokers}"
+        )))?;
+    let found = metadata.topics().iter().find(|t| t.name() == topic);
+    match found {
+        Some(found) if found.error().is_none() && !found.partitions().is_empty() => {
+            Ok(found.partitions().iter().map(|p| p.id()).collect())
+        }
+        _ => Err(io::Error::new(
+            io::ErrorKind::NotFound,
+            format!("Kafka: the brokers at {brokers} have no topic {topic:?}"),
+        )),
+    }
+}
+
+/// How a Kafka record becomes a millrace record.
+#[derive(Clone, Debug)]
+struct MessageFormat {
+    key: Option<FieldPath>,
+    value: Option<FieldPath>,
+    timestamp: Option<FieldPath>,
+    timestamp_format: TimestampFormat,
+}
+
+impl MessageFormat {
+    fn read(&self, message: &BorrowedMessage<'_>) -> Result<Record, String> {
+        let payload = message
+            .payload()
+            .ok_or("the record has no value (a tombstone)")?;
+        let text =
+            std::str::from_utf8(payload).map_err(|err| format!("the value is not UTF-8: {err}"))?;
+        let value: Value =
+            serde_json::from_str(text).map_err(|err| format!("not valid JSON: {err}"))?;
+        let ts = match &self.timestamp {
+            Some(path) => {
+                let field = path.get(&value).ok_or_else(|| {
+                    format!("missing the event-time field {:?}", path.to_string())
+                })?;
+                read_timestamp(field, self.timestamp_format)
+                    .map_err(|err| format!("field {:?}: {err}", path.to_string()))?
+            }
+            None => {
+                let millis = message
+                    .timestamp()
+                    .to_millis()
+                    .ok_or("the record has no Kafka timestamp")?;
+                event_time(millis).map_err(|err| format!("its Kafka timestamp: {err}"))?
+            }
+        };
+        let key = match (&self.key, message.key()) {
+            (Some(path), _) => Key::from_value(
+                path.get(&value)
+                    .ok_or_else(|| format!("missing the key field {:?}", path.to_string()))?,
+            ),
+            (None, None) => Key::null(),
+            (None, Some(bytes)) => {
+                let text = std::str::from_utf8(bytes)
+                    .map_err(|err| format!("the Kafka key is not UTF-8: {err}"))?;
+                Key::from_value(&Value::String(text.to_owned()))
+            }
+        };
+        let value = match &self.value {
+            None => value,
+            Some(path) => take_field(value, path)
+                .ok_or_else(|| format!("missing the value field {:?}", path.to_string()))?,
+        };
+        Ok(Record::new(key, value, ts))
+    }
+}
+
+/// One partition the source reads.
+#[derive(Clone, Copy, Debug, Default)]
+struct PartitionState {
+    /// The offset of the next record to read, once one is known.
+    next: Option<i64>,
+    /// For a bounded read: the end offset, once a fetch has told it.
+    end: Option<i64>,
+    ended: bool,
+}
+
+/// Records of Kafka topics, read as a member of a consumer group.
+pub struct KafkaSource {
+    consumer: BaseConsumer<SourceContext>,
+    reading: Reading,
+}
+
+/// Everything of a [`KafkaSource`] but its consumer, so that a message, which
+/// borrows the consumer, can be handled while it lives.
+struct Reading {
+    group: String,
+    format: MessageFormat,
+    partitions: BTreeMap<TopicPartition, PartitionState>,
+    /// Partitions the resumed checkpoint had that the group has not given this
+    /// reader yet: kept, so the next checkpoint still has them. Offset and latest
+    /// event time.
+    waiting: BTreeMap<TopicPartition, (i64, Timestamp)>,
+    watermarks: PartitionWatermarks<TopicPartition>,
+    /// Partitions a rebalance revoked that none has assigned again yet. Under the
+    /// eager protocol a rebalance revokes everything, then assigns: one still
+    /// missing once others are assigned went to another member of the group.
+    taken_back: BTreeSet<TopicPartition>,
+    until_end: bool,
+    /// Whether idle partitions stop holding the watermark.
+    idle_partition: bool,
+    bundle_size: usize,
+    /// A record held back to start the next bundle after a watermark advance,
+    /// with its partition and offset.
+    carried: Option<(Record, TopicPartition, i64)>,
+    records: u64,
+}
+
+impl KafkaSource {
+    /// Subscribes to `spec`'s topics as a member of its group (`default_group` if
+    /// it names none).
+    pub fn open(spec: &KafkaSourceSpec, default_group: &str) -> io::Result<Self> {
+        let group = spec
+            .group
+            .clone()
+            .unwrap_or_else(|| default_group.to_owned());
+        let mut config = client_config(&spec.brokers, &spec.options);
+        config
+            .set("group.id", &group)
+            .set("enable.auto.commit", "false")
+            .set("enable.auto.offset.store", "false")
+            .set("isolation.level", "read_committed")
+            .set("enable.partition.eof", "true")
+            .set(
+                "auto.offset.reset",
+                match spec.start {
+                    StartAt::Earliest => "earliest",
+                    StartAt::Latest => "latest",
+                },
+            );
+        let consumer: BaseConsumer<SourceContext> = config
+            .create_with_context(SourceContext {
+                rebalances: Mutex::new(Rebalances::default()),
+            })
+            .map_err(kafka_error("cannot create the consumer"))?;
+        let subscription = match &spec.topics {
+            Topics::Named(names) => names.clone(),
+            Topics::Pattern(pattern) => vec![pattern.clone()],
+        };
+        // Every partition of the named topics holds the watermark until it is
+        // read, so that none of its records is late for being assigned last.
+        let mut watermarks =
+            PartitionWatermarks::new(spec.max_out_of_orderness, spec.idle_partition);
+        if let Topics::Named(names) = &spec.topics {
+            let now = wall_clock_now();
+            for topic in names {
+                for partition in topic_partitions(&consumer, topic, &spec.brokers)? {
+                    watermarks.hold((topic.clone(), partition), MIN_TIMESTAMP, now);
+                }
+            }
+        }
+        let subscription: Vec<&str> = subscription.iter().map(String::as_str).collect();
+        consumer
+            .subscribe(&subscription)
+            .map_err(kafka_error("cannot subscribe"))?;
+        Ok(KafkaSource {
+            consumer,
+            reading: Reading {
+                group,
+                format: MessageFormat {
+                    key: spec.key.clone(),
+                    value: spec.value.clone(),
+                    timestamp: spec.timestamp.clone(),
+                    timestamp_format: spec.timestamp_format,
+                },
+                partitions: BTreeMap::new(),
+                waiting: BTreeMap::new(),
+                taken_back: BTreeSet::new(),
+                watermarks,
+                until_end: spec.until_end,
+                idle_partition: spec.idle_partition.is_some(),
+                bundle_size: spec.bundle_size.max(1),
+                carried: None,
+                records: 0,
+            },
+        })
+    }
+
+    /// Takes in what the last rebalances revoked and assigned. A revoked partition
+    /// keeps its place (offset, latest event time) in `waiting` and is assigned
+    /// again there; one that another member keeps is an error (see
+    /// [`Reading::taken_back`]).
+    fn rebalanced(&mut self) -> io::Result<()> {
+        let context = self.consumer.context();
+        let (assigned, revoked) = match context.rebalances.lock() {
+            Ok(mut rebalances) => (
+                std::mem::take(&mut rebalances.assigned),
+                std::mem::take(&mut rebalances.revoked),
+            ),
+            Err(_) => return Ok(()),
+        };
+        if assigned.is_empty() && revoked.is_empty() {
+            return Ok(());
+        }
+        let now = wall_clock_now();
+        for partition in revoked {
+            let Some(state) = self.reading.partitions.remove(&partition) else {
+                continue;
+            };
+            let latest = self.reading.watermarks.latest(&partition);
+            if let Some(next) = state.next {
+                self.reading
+                    .waiting
+                    .insert(partition.clone(), (next, latest));
+            }
+            self.reading.watermarks.hold(partition.clone(), latest, now);
+            self.reading.taken_back.insert(partition);
+        }
+        for partition in assigned {
+            self.reading.taken_back.remove(&partition);
+            let (next, latest) = match self.reading.waiting.remove(&partition) {
+                Some((offset, latest)) => (Some(offset), latest),
+                None => (None, MIN_TIMESTAMP),
+            };
+            self.reading.watermarks.read(partition.clone(), latest, now);
+            self.reading.partitions.insert(
+                partition,
+                PartitionState {
+                    next,
+                    end: None,
+                    ended: false,
+                },
+            );
+        }
+        // Where the partitions are now is where a later assignment starts them.
+        if let Ok(mut rebalances) = context.rebalances.lock() {
+            for (partition, (offset, _)) in &self.reading.waiting {
+                rebalances.starts.insert(partition.clone(), *offset);
+            }
+        }
+        let eager = !matches!(
+            self.consumer.rebalance_protocol(),
+            RebalanceProtocol::Cooperative
+        );
+        if !self.reading.taken_back.is_empty() && (!self.reading.partitions.is_empty() || !eager) {
+            let names: Vec<String> = self
+                .reading
+                .taken_back
+                .iter()
+                .map(|(t, p)| format!("{t}/{p}"))
+                .collect();
+            return Err(io::Error::other(format!(
+                "Kafka: the group {} gave partitions {} to another member; a pipeline reads \
+                 its topics as its group's only member, so two runs of it must not share a group",
+                self.reading.group,
+                names.join(", ")
+            )));
+        }
+        Ok(())
+    }
+
+    /// Where each partition's reading is: for a bounded read, marks those that
+    /// reached their end offset; with idle partitions, keeps those with a backlog
+    /// (records the brokers have that were not read yet, as the last fetch saw
+    /// them) from counting as idle, since their records are only slow to come
+    /// through, behind another partition's. `at_end` are the partition numbers
+    /// whose end the consumer reported in this poll: only then is the consumer's
+    /// position (which moves past transaction markers, unlike the offsets of the
+    /// records read) taken as where a partition is.
+    fn note_progress(&mut self, at_end: &[i32], now: i64) -> io::Result<()> {
+        let idle_matters = self.reading.idle_partition;
+        if !self.reading.until_end && !idle_matters {
+            return Ok(());
+        }
+        let positions = if at_end.is_empty() {
+            TopicPartitionList::new()
+        } else {
+            self.consumer
+                .position()
+                .map_err(kafka_error("cannot read the consumer's positions"))?
+        };
+        for (key, state) in &mut self.reading.partitions {
+            let position =
+                positions.find_partition(&key.0, key.1).and_then(|element| {
+                    match element.offset() {
+                        Offset::Offset(offset) if at_end.contains(&key.1) => Some(offset),
+                        _ => None,
+                    }
+                });
+            let high = cached_high_watermark(&self.consumer, &key.0, key.1);
+            if self.reading.until_end && state.end.is_none() {
+                // The end of a bounded read: the partition's high watermark as the
+                // first fetch after its assignment gave it (the brokers' answer to
+                // a separate offsets request is not always as exact).
+                state.end = high;
+            }
+            let Some(at) = position.max(state.next) else {
+                continue;
+            };
+            if !state.ended
+                && let Some(end) = state.end
+                && at >= end
+            {
+                state.ended = true;
+                self.reading.watermarks.end(key);
+            }
+            if idle_matters && high.is_some_and(|high| high > at) {
+                self.reading.watermarks.behind(key, now);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The high watermark of `topic`'s `partition` as the consumer's last fetch
+/// response gave it (no request is made).
+fn cached_high_watermark(
+    consumer: &BaseConsumer<SourceContext>,
+    topic: &str,
+    partition: i32,
+) -> Option<i64> {
+    let topic = std::ffi::CString::new(topic).ok()?;
+    let (mut low, mut high) = (-1i64, -1i64);
+    // SAFETY: the client pointer is valid while `consumer` lives, `topic` is a
+    // NUL-terminated string that outlives the call, and librdkafka only writes
+    // the two offsets it is given.
+    let err = unsafe {
+        rdkafka::bindings::rd_kafka_get_watermark_offsets(
+            consumer.client().native_ptr(),
+            topic.as_ptr(),
+            partition,
+            &raw mut low,
+            &raw mut high,
+        )
+    };
+    (err == rdkafka::bindings::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR && high >= 0)
+        .then_some(high)
+}
+
+impl Reading {
+    /// Handles one message: a record into `records`, or a dead letter. Returns
+    /// whether the bundle must end before it (the record is carried to the next).
+    fn take(
+        &mut self,
+        message: &BorrowedMessage<'_>,
+        records: &mut Vec<Record>,
+        dead: &mut Vec<DeadLetter>,
+        now: i64,
+    ) -> bool {
+        let key = (message.topic().to_owned(), message.partition());
+        let offset = message.offset();
+        let state = self.partitions.entry(key.clone()).or_insert_with(|| {
+            // A record can come in the poll that assigned its partition.
+            self.watermarks.read(key.clone(), MIN_TIMESTAMP, now);
+            PartitionState::default()
+        });
+        state.next = Some(offset + 1);
+        match self.format.read(message) {
+            Ok(record) => {
+                // As for files: a record behind the watermark its predecessors
+                // imply starts a new bundle after that watermark, so lateness is
+                // judged record by record whatever the bundle size.
+                let implied = self.watermarks.current(now);
+                let behind = record.timestamp < implied && implied > self.watermarks.emitted();
+                self.watermarks.observe(&key, record.timestamp, now);
+                if behind {
+                    self.carried = Some((record, key, offset));
+                    return true;
+                }
+                records.push(record);
+            }
+            Err(reason) => dead.push(DeadLetter::message(
+                &key.0,
+                key.1,
+                offset,
+                message.payload().unwrap_or_default(),
+                reason,
+            )),
+        }
+        false
+    }
+
+    /// Whether a bounded read is complete: every partition known (from the
+    /// topics' metadata, the checkpoint or an assignment) is read to its end.
+    fn all_ended(&self) -> bool {
+        self.until_end
+            && !self.partitions.is_empty()
+            && self.waiting.is_empty()
+            && self.watermarks.len() == self.partitions.len()
+            && self.partitions.values().all(|state| state.ended)
+    }
+}
+
+impl Source for KafkaSource {
+    fn poll(
+        &mut self,
+        events: &mut Vec<Event>,
+        dead: &mut Vec<DeadLetter>,
+        timeout: Option<Duration>,
+    ) -> io::Result<Poll> {
+        let mut records: Vec<Record> = Vec::new();
+        if let Some((record, _, _)) = self.reading.carried.take() {
+            records.push(record);
+        }
+        let first_wait = timeout.map_or(MAX_WAIT, |timeout| timeout.min(MAX_WAIT));
+        let dead_before = dead.len();
+        let mut read_any = !records.is_empty();
+        let mut at_end: Vec<i32> = Vec::new();
+        while records.len() < self.reading.bundle_size {
+            let wait = if read_any { Duration::ZERO } else { first_wait };
+            let now = wall_clock_now();
+            let polled = self.consumer.poll(wait);
+            match polled {
+                None => break,
+                Some(Err(KafkaError::PartitionEOF(partition))) => at_end.push(partition),
+                Some(Err(err)) => {
+                    if matches!(err, KafkaError::MessageConsumptionFatal(_)) {
+                        return Err(kafka_error("reading failed")(err));
+                    }
+                    tracing::warn!("Kafka: {err}");
+                    break;
+                }
+                Some(Ok(message)) => {
+                    read_any = true;
+                    let carry = self.reading.take(&message, &mut records, dead, now);
+                    drop(message);
+                    if carry {
+                        break;
+                    }
+                }
+            }
+            self.rebalanced()?;
+        }
+        self.rebalanced()?;
+        self.note_progress(&at_end, wall_clock_now())?;
+        self.reading.records += records.len() as u64;
+        let produced = !records.is_empty() || dead.len() > dead_before;
+        if !records.is_empty() {
+            events.push(Event::Records(records));
+        }
+        if let Some(watermark) = self.reading.watermarks.advance(wall_clock_now()) {
+            events.push(Event::Watermark(watermark));
+        }
+        Ok(
+            if self.reading.carried.is_none() && self.reading.all_ended() {
+                Poll::End
+            } else if produced || !events.is_empty() {
+                Poll::Events
+            } else {
+                Poll::Idle
+            },
+        )
+    }
+
+    fn clock(&self) -> Clock {
+        Clock::Wall
+    }
+
+    fn records_read(&self) -> u64 {
+        self.reading.records
+    }
+
+    fn is_live(&self) -> bool {
+        !self.reading.until_end
+    }
+
+    fn position(&self) -> Option<Value> {
+        let reading = &self.reading;
+        let mut partitions: Vec<Value> = Vec::new();
+        for (key, state) in &reading.partitions {
+            // A carried record has been read but not delivered: resume at it.
+            let offset = match &reading.carried {
+                Some((_, carried, offset)) if carried == key => Some(*offset),
+                _ => state.next,
+            };
+            if let Some(offset) = offset {
+                partitions.push(json!({
+                    "topic": key.0,
+                    "partition": key.1,
+                    "offset": offset,
+                    "latest": reading.watermarks.latest(key),
+                }));
+            }
+        }
+        for ((topic, partition), (offset, latest)) in &reading.waiting {
+            partitions.push(json!({
+                "topic": topic, "partition": partition, "offset": offset, "latest": latest,
+            }));
+        }
+        Some(json!({
+            "group": reading.group,
+            "partitions": partitions,
+            "records": reading.records,
+            "watermark": reading.watermarks.emitted(),
+        }))
+    }
+
+    fn seek(&mut self, position: &Value) -> io::Result<()> {
+        let partitions: Vec<Value> = field(position, "partitions")?;
+        let mut starts = BTreeMap::new();
+        for partition in &partitions {
+            let key: TopicPartition = (field(partition, "topic")?, field(partition, "partition")?);
+            let offset: i64 = field(partition, "offset")?;
+            let latest: Timestamp = field(partition, "latest")?;
+            starts.insert(key.clone(), offset);
+            self.reading
+                .watermarks
+                .hold(key.clone(), latest, wall_clock_now());
+            self.reading.waiting.insert(key, (offset, latest));
+        }
+        if let Ok(mut rebalances) = self.consumer.context().rebalances.lock() {
+            rebalances.starts = starts;
+        }
+        self.reading.records = field(position, "records")?;
+        self.reading
+            .watermarks
+            .restore_emitted(field(position, "watermark")?);
+        Ok(())
+    }
+
+    fn checkpointed(&mut self) {
+        let mut offsets = TopicPartitionList::new();
+        let Some(position) = self.position() else {
+            return;
+        };
+        let Some(partitions) = position["partitions"].as_array() else {
+            return;
+        };
+        for partition in partitions {
+            if let (Some(topic), Some(number), Some(offset)) = (
+                partition["topic"].as_str(),
+                partition["partition"].as_i64(),
+                partition["offset"].as_i64(),
+            ) {
+                let _ = offsets.add_partition_offset(topic, number as i32, Offset::Offset(offset));
+            }
+        }
+        if offsets.count() > 0
+            && let Err(err) = self.consumer.commit(&offsets, CommitMode::Sync)
+        {
+            tracing::warn!(
+                "Kafka: cannot commit the offsets of a checkpoint to the group {}: {err}",
+                self.reading.group
+            );
+        }
+    }
+}

@@ -1,0 +1,414 @@
+//! Kafka in and out through the real binary and a real Kafka-protocol broker
+//! (tansu, on 127.0.0.1): a windowed sum from a topic of several partitions, with
+//! out-of-order events and malformed records, to a topic exactly once, to one at
+//! least once, and to a file; runs killed with SIGKILL at random moments, and at
+//! each step of a checkpoint's commit, resume to the output of an uninterrupted
+//! run; idle partitions stop holding the watermark back.
+//!
+//! Expected sums come from a plain reference implementation over the events the
+//! test produced, not from the engine.
+
+mod common;
+#[path = "common/kafka.rs"]
+mod kafka_broker;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{fresh_state_dir, parse_lines, write};
+use kafka_broker::{Broker, committed_records};
+use serde_json::{Value, json};
+
+const WINDOW: i64 = 10_000;
+const START: i64 = 1_700_000_000_000;
+
+/// Events over `users` users in `partitions` partitions (a user's events all in
+/// one, as Kafka's key partitioning puts them), up to 2 s out of order within a
+/// partition; the Kafka timestamp is the event time. Returns them and the
+/// reference sums: (user, window start) → sum of scores.
+fn events(
+    count: usize,
+    users: u32,
+    partitions: i32,
+) -> (
+    Vec<(i32, String, String, i64)>,
+    BTreeMap<(String, i64), i64>,
+) {
+    let mut rng = fastrand::Rng::with_seed(5);
+    let mut records = Vec::with_capacity(count);
+    let mut sums = BTreeMap::new();
+    for i in 0..count {
+        let user = rng.u32(0..users);
+        let ts = START + i as i64 * 3 - rng.i64(0..2_000);
+        let score = rng.i64(1..10);
+        let name = format!("u{user}");
+        records.push((
+            (user % partitions as u32) as i32,
+            name.clone(),
+            json!({"user": name, "score": score}).to_string(),
+            ts,
+        ));
+        *sums.entry((name, ts - ts.rem_euclid(WINDOW))).or_insert(0) += score;
+    }
+    (records, sums)
+}
+
+/// The sums in pane records, checked to be on-time and final.
+fn sums_of(records: &[Value]) -> BTreeMap<(String, i64), i64> {
+    let mut sums = BTreeMap::new();
+    for record in records {
+        assert_eq!(record["pane"]["timing"], "ON_TIME", "{record}");
+        assert_eq!(record["retraction"], false, "{record}");
+        let key = (
+            record["key"].as_str().unwrap().to_owned(),
+            record["window"]["start"].as_i64().unwrap(),
+        );
+        let previous = sums.insert(key.clone(), record["value"].as_i64().unwrap());
+        assert!(previous.is_none(), "two panes for {key:?}");
+    }
+    sums
+}
+
+/// A scratch folder with a spec reading `events` from `broker` into `sums`
+/// (exactly once), `sums-again` (at least once) and `out.jsonl`.
+struct Scenario {
+    dir: tempfile::TempDir,
+    broker: Broker,
+    group: String,
+}
+
+impl Scenario {
+    fn new(partitions: i32, until: &str) -> Scenario {
+        let broker = Broker::start();
+        broker.create_topic("events", partitions);
+        broker.create_topic("sums", 1);
+        broker.create_topic("sums-again", 1);
+        let dir = tempfile::tempdir().unwrap();
+        let group = format!("sums-{}", fastrand::u32(..));
+        write(
+            dir.path(),
+            "pipeline.yaml",
+            &format!(
+                "name: kafka-sums
+source:
+  kafka:
+    brokers: {address}
+    topic: events
+    group: {group}
+    until: {until}
+    value: score
+    watermark: {{ max_out_of_orderness: 5s, idle_partition: 2s }}
+    bundle_size: 200
+    options: {{ session.timeout.ms: 6000, group.instance.id: {group}-member }}
+steps:
+  - window: {{ fixed: {{ size: 10s }} }}
+  - combine: sum
+sinks:
+  exactly:
+    kafka: {{ brokers: {address}, topic: sums, transactional_id: {group} }}
+  again:
+    kafka: {{ brokers: {address}, topic: sums-again, delivery: at_least_once, key: key }}
+  file:
+    file: out.jsonl
+checkpoint: {{ interval: 300ms }}
+",
+                address = broker.address,
+            ),
+        );
+        Scenario { dir, broker, group }
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    fn command(&self, state: &Path) -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_millrace"));
+        command
+            .current_dir(self.dir.path())
+            .args(["run", "pipeline.yaml", "--state-dir"])
+            .arg(state)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        command
+    }
+
+    fn run(&self, state: &Path) -> Output {
+        let output = self.command(state).output().unwrap();
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        output
+    }
+
+    fn file_output(&self) -> Vec<Value> {
+        parse_lines(&std::fs::read_to_string(self.path("out.jsonl")).unwrap())
+    }
+}
+
+#[test]
+fn a_windowed_sum_reads_partitions_and_writes_kafka_exactly_once_and_a_file() {
+    let scenario = Scenario::new(4, "end");
+    let (mut events, expected) = events(6_000, 40, 4);
+    // Malformed records, each dead-lettered with its place in the log.
+    events.insert(100, (1, "u1".into(), "not json".into(), START + 400));
+    events.insert(
+        2_000,
+        (2, "u2".into(), r#"{"user": "u2"}"#.into(), START + 5_000),
+    );
+    scenario.broker.produce("events", &events);
+    let output = scenario.run(&fresh_state_dir());
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("dead-lettered 2 "),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+
+    assert_eq!(sums_of(&scenario.file_output()), expected);
+    let exactly = scenario.broker.read_committed("sums", 1);
+    let records: Vec<Value> = exactly
+        .iter()
+        .map(|r| serde_json::from_str(&r.value).unwrap())
+        .collect();
+    assert_eq!(sums_of(&records), expected);
+    let again: Vec<Value> = scenario
+        .broker
+        .read_committed("sums-again", 1)
+        .iter()
+        .map(|r| serde_json::from_str(&r.value).unwrap())
+        .collect();
+    assert_eq!(sums_of(&again), expected);
+
+    // Keys, timestamps and headers carry what the pane record says.
+    for (read, record) in exactly.iter().zip(&records) {
+        assert_eq!(read.key.as_deref(), record["key"].as_str());
+        let start = record["window"]["start"].as_i64().unwrap();
+        assert_eq!(read.headers["millrace-window-start"], start.to_string());
+        assert_eq!(
+            read.headers["millrace-window-end"],
+            (start + WINDOW).to_string()
+        );
+        assert_eq!(read.headers["millrace-pane-timing"], "ON_TIME");
+        assert_eq!(read.headers["millrace-pane-index"], "0");
+        assert_eq!(read.headers["millrace-retraction"], "false");
+    }
+
+    // Dead letters name the topic, partition and offset of what they hold.
+    let input = scenario.broker.read_committed("events", 4);
+    let dead = parse_lines(&std::fs::read_to_string(scenario.path("out.dead.jsonl")).unwrap());
+    assert_eq!(dead.len(), 2, "{dead:?}");
+    for letter in &dead {
+        assert_eq!(letter["topic"], "events");
+        let partition = letter["partition"].as_i64().unwrap() as i32;
+        let offset = letter["offset"].as_i64().unwrap();
+        let original = input
+            .iter()
+            .find(|r| r.partition == partition && r.offset == offset)
+            .expect("the dead letter's offset is in the log");
+        assert_eq!(letter["input"], original.value.as_str());
+    }
+    // Partitions interleave as the broker hands them out: in either order.
+    let mut reasons: Vec<&str> = dead.iter().map(|d| d["reason"].as_str().unwrap()).collect();
+    reasons.sort_unstable();
+    assert!(
+        reasons[0].starts_with("missing the value field \"score\""),
+        "{reasons:?}"
+    );
+    assert!(reasons[1].starts_with("not valid JSON"), "{reasons:?}");
+
+    // The group's committed offsets are at the end of every partition, for lag
+    // tools to see.
+    let ends: Vec<Option<i64>> = (0..4)
+        .map(|p| {
+            input
+                .iter()
+                .filter(|r| r.partition == p)
+                .map(|r| r.offset + 1)
+                .max()
+        })
+        .collect();
+    assert_eq!(
+        scenario.broker.committed(&scenario.group, "events", 4),
+        ends
+    );
+}
+
+/// The newest checkpoint in the state directory `state`.
+fn newest_checkpoint(state: &Path) -> Option<u64> {
+    std::fs::read_dir(state.join("kafka-sums/checkpoints"))
+        .ok()?
+        .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse().ok())
+        .max()
+}
+
+#[test]
+fn killed_at_random_moments_a_kafka_pipeline_commits_each_record_once() {
+    let scenario = Scenario::new(4, "end");
+    let (events, expected) = events(100_000, 200, 4);
+    scenario.broker.produce("events", &events);
+    let state = fresh_state_dir();
+    let mut rng = fastrand::Rng::with_seed(3);
+    let mut kills = 0;
+    let mut logs = Vec::new();
+    loop {
+        let mut child = scenario
+            .command(&state)
+            .env("RUST_LOG", "info")
+            .spawn()
+            .unwrap();
+        // Five runs are killed each at a random moment after it completed a
+        // checkpoint of its own (so that every run makes progress), wherever
+        // that falls: reading, writing, inside the next checkpoint or commit.
+        let killed = kills < 5 && {
+            let before = newest_checkpoint(&state);
+            let deadline = Instant::now() + Duration::from_secs(120);
+            while newest_checkpoint(&state) == before
+                && child.try_wait().unwrap().is_none()
+                && Instant::now() < deadline
+            {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            std::thread::sleep(Duration::from_millis(rng.u64(0..400)));
+            child.try_wait().unwrap().is_none()
+        };
+        if killed {
+            child.kill().unwrap(); // SIGKILL
+        }
+        let output = child.wait_with_output().unwrap();
+        logs.push(String::from_utf8_lossy(&output.stderr).into_owned());
+        if killed {
+            kills += 1;
+            continue;
+        }
+        assert!(output.status.success(), "{}", logs.last().unwrap());
+        break;
+    }
+    assert!(kills >= 5, "only {kills} runs were killed");
+
+    // The file sink publishes each checkpoint's output once, exactly.
+    assert_eq!(sums_of(&scenario.file_output()), expected);
+    // Over committed transactions (as far as tansu can show; see common/kafka.rs),
+    // each sum is in the topic once.
+    let committed: Vec<Value> =
+        committed_records(&scenario.broker.read_committed("sums", 1), &logs)
+            .iter()
+            .map(|value| serde_json::from_str(value).unwrap())
+            .collect();
+    assert_eq!(sums_of(&committed), expected);
+    // At least once: every sum is there, some of them more than once.
+    let again: Vec<Value> = scenario
+        .broker
+        .read_committed("sums-again", 1)
+        .iter()
+        .map(|r| serde_json::from_str(&r.value).unwrap())
+        .collect();
+    let mut seen = BTreeMap::new();
+    for record in &again {
+        seen.insert(
+            (
+                record["key"].as_str().unwrap().to_owned(),
+                record["window"]["start"].as_i64().unwrap(),
+            ),
+            record["value"].as_i64().unwrap(),
+        );
+    }
+    assert_eq!(seen, expected);
+}
+
+#[test]
+fn a_crash_between_a_checkpoint_and_its_commit_resumes_from_the_one_before() {
+    let scenario = Scenario::new(2, "end");
+    let (events, expected) = events(8_000, 30, 2);
+    scenario.broker.produce("events", &events);
+    let state = fresh_state_dir();
+    let mut logs = Vec::new();
+    for point in [
+        // The checkpoint is complete, its transaction not committed: the next
+        // run drops it and produces its output again.
+        "checkpoint:before-publish@2",
+        // Committed, but the file not published: the next run resumes from it
+        // (its first checkpoint, since a finished run's last is a case of its
+        // own: a run after one that finished starts over).
+        "checkpoint:after-commit@1",
+    ] {
+        let crashed = scenario
+            .command(&state)
+            .env("MILLRACE_FAIL_AT", point)
+            .env("RUST_LOG", "info")
+            .output()
+            .unwrap();
+        assert!(!crashed.status.success(), "{point}: the run was aborted");
+        let stderr = String::from_utf8_lossy(&crashed.stderr).into_owned();
+        assert!(
+            stderr.contains(point.split('@').next().unwrap()),
+            "{point}: {stderr}"
+        );
+        logs.push(stderr);
+    }
+    assert!(
+        logs[1].contains("checkpoint 2: its output's transaction never committed (the last committed was checkpoint 1 of this state's)"),
+        "{}",
+        logs[1]
+    );
+    let resumed = scenario
+        .command(&state)
+        .env("RUST_LOG", "info")
+        .output()
+        .unwrap();
+    logs.push(String::from_utf8_lossy(&resumed.stderr).into_owned());
+    let stderr = &logs[2];
+    assert!(resumed.status.success(), "{stderr}");
+    assert!(!stderr.contains("never committed"), "{stderr}");
+    assert_eq!(sums_of(&scenario.file_output()), expected);
+    assert!(stderr.contains("read 8000 records"), "{stderr}");
+    let committed: Vec<Value> =
+        committed_records(&scenario.broker.read_committed("sums", 1), &logs)
+            .iter()
+            .map(|value| serde_json::from_str(value).unwrap())
+            .collect();
+    assert_eq!(sums_of(&committed), expected);
+}
+
+#[test]
+fn an_idle_partition_stops_holding_the_watermark_back() {
+    let scenario = Scenario::new(2, "never");
+    // Only partition 0 gets events: partition 1 is idle from the start.
+    let records: Vec<(i32, String, String, i64)> = (0..50)
+        .map(|i| {
+            (
+                0,
+                "u0".to_owned(),
+                json!({"score": 1}).to_string(),
+                START + i * 1_000,
+            )
+        })
+        .collect();
+    scenario.broker.produce("events", &records);
+    let mut child = scenario.command(&fresh_state_dir()).spawn().unwrap();
+    // The watermark trails partition 0's latest event by 5 s: the windows up to
+    // START + 40 s close once partition 1 has been idle for 2 s, while the run
+    // waits for more records.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut closed = Vec::new();
+    while Instant::now() < deadline && closed.len() < 4 {
+        std::thread::sleep(Duration::from_millis(200));
+        closed = std::fs::read_to_string(scenario.path("out.jsonl"))
+            .map(|text| parse_lines(&text))
+            .unwrap_or_default();
+    }
+    let still_running = child.try_wait().unwrap().is_none();
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(still_running, "a source that is not bounded keeps waiting");
+    let sums = sums_of(&closed);
+    for window in 0..4 {
+        assert_eq!(
+            sums.get(&("u0".to_owned(), START + window * WINDOW)),
+            Some(&10)
+        );
+    }
+}
