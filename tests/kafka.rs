@@ -18,24 +18,20 @@ use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use common::{fresh_state_dir, parse_lines, write};
-use kafka_broker::{Broker, committed_records};
+use kafka_broker::{Broker, Outgoing, committed_records};
 use serde_json::{Value, json};
 
 const WINDOW: i64 = 10_000;
+
+/// Sums by (user, window start).
+type Sums = BTreeMap<(String, i64), i64>;
 const START: i64 = 1_700_000_000_000;
 
 /// Events over `users` users in `partitions` partitions (a user's events all in
 /// one, as Kafka's key partitioning puts them), up to 2 s out of order within a
 /// partition; the Kafka timestamp is the event time. Returns them and the
 /// reference sums: (user, window start) → sum of scores.
-fn events(
-    count: usize,
-    users: u32,
-    partitions: i32,
-) -> (
-    Vec<(i32, String, String, i64)>,
-    BTreeMap<(String, i64), i64>,
-) {
+fn events(count: usize, users: u32, partitions: i32) -> (Vec<Outgoing>, Sums) {
     let mut rng = fastrand::Rng::with_seed(5);
     let mut records = Vec::with_capacity(count);
     let mut sums = BTreeMap::new();
@@ -56,7 +52,7 @@ fn events(
 }
 
 /// The sums in pane records, checked to be on-time and final.
-fn sums_of(records: &[Value]) -> BTreeMap<(String, i64), i64> {
+fn sums_of(records: &[Value]) -> Sums {
     let mut sums = BTreeMap::new();
     for record in records {
         assert_eq!(record["pane"]["timing"], "ON_TIME", "{record}");
@@ -143,6 +139,16 @@ checkpoint: {{ interval: 300ms }}
             String::from_utf8_lossy(&output.stderr)
         );
         output
+    }
+
+    /// The sums in the exactly-once topic's committed records, given every run's
+    /// log (see `committed_records`).
+    fn committed_sums(&self, logs: &[String]) -> Sums {
+        let committed: Vec<Value> = committed_records(&self.broker.read_committed("sums", 1), logs)
+            .iter()
+            .map(|value| serde_json::from_str(value).unwrap())
+            .collect();
+        sums_of(&committed)
     }
 
     fn file_output(&self) -> Vec<Value> {
@@ -293,12 +299,7 @@ fn killed_at_random_moments_a_kafka_pipeline_commits_each_record_once() {
     assert_eq!(sums_of(&scenario.file_output()), expected);
     // Over committed transactions (as far as tansu can show; see common/kafka.rs),
     // each sum is in the topic once.
-    let committed: Vec<Value> =
-        committed_records(&scenario.broker.read_committed("sums", 1), &logs)
-            .iter()
-            .map(|value| serde_json::from_str(value).unwrap())
-            .collect();
-    assert_eq!(sums_of(&committed), expected);
+    assert_eq!(scenario.committed_sums(&logs), expected);
     // At least once: every sum is there, some of them more than once.
     let again: Vec<Value> = scenario
         .broker
@@ -365,19 +366,14 @@ fn a_crash_between_a_checkpoint_and_its_commit_resumes_from_the_one_before() {
     assert!(!stderr.contains("never committed"), "{stderr}");
     assert_eq!(sums_of(&scenario.file_output()), expected);
     assert!(stderr.contains("read 8000 records"), "{stderr}");
-    let committed: Vec<Value> =
-        committed_records(&scenario.broker.read_committed("sums", 1), &logs)
-            .iter()
-            .map(|value| serde_json::from_str(value).unwrap())
-            .collect();
-    assert_eq!(sums_of(&committed), expected);
+    assert_eq!(scenario.committed_sums(&logs), expected);
 }
 
 #[test]
 fn an_idle_partition_stops_holding_the_watermark_back() {
     let scenario = Scenario::new(2, "never");
     // Only partition 0 gets events: partition 1 is idle from the start.
-    let records: Vec<(i32, String, String, i64)> = (0..50)
+    let records: Vec<Outgoing> = (0..50)
         .map(|i| {
             (
                 0,

@@ -18,140 +18,29 @@
 //!   transaction per checkpoint, that is half the interval on average plus the
 //!   commit.
 //!
-//! `MILLRACE_TANSU` names the broker binary (default: where `tests/kafka/setup.sh`
-//! puts it).
+//! The broker is the tests' (`tests/common/kafka.rs`): `MILLRACE_TANSU` names its
+//! binary (default: where `tests/kafka/setup.sh` puts it).
 
-use std::path::{Path, PathBuf};
+mod common;
+#[path = "../../tests/common/kafka.rs"]
+mod kafka_broker;
+
+use std::path::Path;
 use std::time::{Duration, Instant};
 
+use common::cpu_time;
+use kafka_broker::{Broker, send};
 use millrace_runner::{Backend, RunOptions, StateOptions};
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
-use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::error::KafkaError;
 use rdkafka::message::Message;
-use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+use rdkafka::producer::Producer;
 use serde_json::{Value, json};
-
-/// CPU time this process has used.
-fn cpu_time() -> Duration {
-    // SAFETY: getrusage only writes into the struct it is given.
-    let usage = unsafe {
-        let mut usage = std::mem::zeroed::<libc::rusage>();
-        libc::getrusage(libc::RUSAGE_SELF, &mut usage);
-        usage
-    };
-    let time = |t: libc::timeval| {
-        Duration::new(
-            u64::try_from(t.tv_sec).unwrap_or(0),
-            u32::try_from(t.tv_usec).unwrap_or(0) * 1000,
-        )
-    };
-    time(usage.ru_utime) + time(usage.ru_stime)
-}
 
 fn env_number(name: &str, default: u64) -> u64 {
     std::env::var(name)
         .ok()
         .and_then(|text| text.parse().ok())
         .unwrap_or(default)
-}
-
-/// A tansu broker on a free port, killed when dropped.
-struct Broker {
-    child: std::process::Child,
-    address: String,
-}
-
-impl Broker {
-    fn start() -> Broker {
-        let binary = std::env::var_os("MILLRACE_TANSU").map_or_else(
-            || {
-                PathBuf::from(std::env::var_os("HOME").unwrap_or_default())
-                    .join(".cache/millrace/kafka/tansu")
-            },
-            PathBuf::from,
-        );
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|listener| listener.local_addr())
-            .expect("a free port")
-            .port();
-        let address = format!("127.0.0.1:{port}");
-        let url = format!("tcp://{address}");
-        let child = std::process::Command::new(&binary)
-            .args([
-                "broker",
-                "--listener-url",
-                &url,
-                "--advertised-listener-url",
-                &url,
-            ])
-            .args(["--storage-engine", "memory://tansu/"])
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap_or_else(|err| panic!("{}: {err} (run scripts/setup)", binary.display()));
-        while std::net::TcpStream::connect(&address).is_err() {
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        Broker { child, address }
-    }
-
-    fn config(&self) -> ClientConfig {
-        let mut config = ClientConfig::new();
-        config
-            .set("bootstrap.servers", &self.address)
-            .set("log_level", "3");
-        config
-    }
-
-    fn create_topic(&self, topic: &str, partitions: i32) {
-        let admin: AdminClient<DefaultClientContext> = self.config().create().unwrap();
-        let topics = [NewTopic::new(topic, partitions, TopicReplication::Fixed(1))];
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        for result in runtime
-            .block_on(admin.create_topics(&topics, &AdminOptions::new()))
-            .unwrap()
-        {
-            result.unwrap();
-        }
-    }
-
-    fn producer(&self) -> BaseProducer {
-        self.config()
-            .set("linger.ms", "5")
-            .set("enable.idempotence", "true")
-            .create()
-            .unwrap()
-    }
-}
-
-impl Drop for Broker {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn send(producer: &BaseProducer, topic: &str, key: &str, value: &str, timestamp: i64) {
-    let mut record = BaseRecord::to(topic)
-        .key(key)
-        .payload(value)
-        .timestamp(timestamp);
-    loop {
-        match producer.send(record) {
-            Ok(()) => return,
-            Err((KafkaError::MessageProduction(_), back)) => {
-                record = back;
-                producer.poll(Duration::from_millis(5));
-            }
-            Err((err, _)) => panic!("cannot produce: {err}"),
-        }
-    }
 }
 
 fn run(dir: &Path, spec: &str) -> millrace_runner::RunSummary {
@@ -189,7 +78,8 @@ fn main() {
         let ts = start + i as i64 - rng.i64(0..1_000);
         let score = rng.u32(1..10);
         let value = json!({"user": user, "score": score}).to_string();
-        send(&producer, "events", &user, &value, ts);
+        let partition = (user[1..].parse::<u32>().unwrap_or(0) % 4) as i32;
+        send(&producer, "events", &(partition, user.clone(), value, ts));
         lines.push_str(&json!({"user": user, "score": score, "ts": ts}).to_string());
         lines.push('\n');
     }
@@ -297,13 +187,8 @@ checkpoint: {{ interval: 1s }}
         let due = (started.elapsed().as_secs_f64() * rate as f64) as u64;
         while sent < due.min(total) {
             let value = json!({"sent": now_us(), "n": sent}).to_string();
-            send(
-                &producer,
-                "timed",
-                "k",
-                &value,
-                1_700_000_000_000 + sent as i64,
-            );
+            let record = (0, "k".to_owned(), value, 1_700_000_000_000 + sent as i64);
+            send(&producer, "timed", &record);
             sent += 1;
         }
         producer.poll(Duration::ZERO);

@@ -24,9 +24,12 @@
 //! `MILLRACE_ML_PYTHON` names the Python with scikit-learn (default: the venv
 //! `scripts/setup` makes); `SCORING_ROWS` the rows per model (default 200,000).
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use common::cpu_time;
 use millrace_model::pipeline::{Step, StepOutput, SwapError};
 use millrace_model::record::{Key, Record};
 use millrace_model::score::{ModelChange, ModelReplacement, Score, ScoreSettings, Scorer};
@@ -43,23 +46,6 @@ const MODELS: [&str; 3] = [
 ];
 const FEATURES: usize = 8;
 const BATCH: usize = 1024;
-
-/// CPU time this process has used.
-fn cpu_time() -> Duration {
-    // SAFETY: getrusage only writes into the struct it is given.
-    let usage = unsafe {
-        let mut usage = std::mem::zeroed::<libc::rusage>();
-        libc::getrusage(libc::RUSAGE_SELF, &mut usage);
-        usage
-    };
-    let time = |t: libc::timeval| {
-        Duration::new(
-            u64::try_from(t.tv_sec).unwrap_or(0),
-            u32::try_from(t.tv_usec).unwrap_or(0) * 1000,
-        )
-    };
-    time(usage.ru_utime) + time(usage.ru_stime)
-}
 
 /// Rows per CPU-second of `run`, which handles `rows` rows; the best of three.
 fn rows_per_cpu_second(rows: usize, mut run: impl FnMut()) -> f64 {

@@ -44,6 +44,29 @@ fn tansu() -> PathBuf {
     path
 }
 
+/// A record to produce: partition, key, value, Kafka timestamp.
+pub type Outgoing = (i32, String, String, i64);
+
+/// Sends `record` with `producer`, waiting while its queue is full.
+pub fn send(producer: &BaseProducer, topic: &str, (partition, key, value, timestamp): &Outgoing) {
+    let mut record = BaseRecord::to(topic)
+        .partition(*partition)
+        .key(key.as_str())
+        .payload(value.as_str())
+        .timestamp(*timestamp);
+    loop {
+        match producer.send(record) {
+            Ok(()) => break,
+            Err((KafkaError::MessageProduction(_), back)) => {
+                record = back;
+                producer.poll(Duration::from_millis(10));
+            }
+            Err((err, _)) => panic!("cannot produce: {err}"),
+        }
+    }
+    producer.poll(Duration::ZERO);
+}
+
 /// A broker of its own, stopped when dropped.
 pub struct Broker {
     child: Child,
@@ -99,7 +122,8 @@ impl Broker {
         Broker { child, address }
     }
 
-    fn config(&self) -> ClientConfig {
+    /// A client configuration for this broker.
+    pub fn config(&self) -> ClientConfig {
         let mut config = ClientConfig::new();
         config
             .set("bootstrap.servers", &self.address)
@@ -124,32 +148,20 @@ impl Broker {
         }
     }
 
-    /// Produces `records` (partition, key, value, Kafka timestamp) in order and
-    /// waits until all are acknowledged.
-    pub fn produce(&self, topic: &str, records: &[(i32, String, String, i64)]) {
-        let producer: BaseProducer = self
-            .config()
+    /// An idempotent producer to this broker.
+    pub fn producer(&self) -> BaseProducer {
+        self.config()
             .set("enable.idempotence", "true")
             .set("linger.ms", "5")
             .create()
-            .unwrap();
-        for (partition, key, value, timestamp) in records {
-            let mut record = BaseRecord::to(topic)
-                .partition(*partition)
-                .key(key.as_str())
-                .payload(value.as_str())
-                .timestamp(*timestamp);
-            loop {
-                match producer.send(record) {
-                    Ok(()) => break,
-                    Err((KafkaError::MessageProduction(_), back)) => {
-                        record = back;
-                        producer.poll(Duration::from_millis(10));
-                    }
-                    Err((err, _)) => panic!("cannot produce: {err}"),
-                }
-            }
-            producer.poll(Duration::ZERO);
+            .unwrap()
+    }
+
+    /// Produces `records` in order and waits until all are acknowledged.
+    pub fn produce(&self, topic: &str, records: &[Outgoing]) {
+        let producer = self.producer();
+        for record in records {
+            send(&producer, topic, record);
         }
         producer.flush(Duration::from_secs(30)).unwrap();
     }

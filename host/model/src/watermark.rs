@@ -207,15 +207,16 @@ impl<P: Ord> PartitionWatermarks<P> {
             let own = state.watermark.current();
             least = Some(least.map_or(own, |least| least.min(own)));
         }
-        if least.is_none() && !self.partitions.is_empty() {
-            if self.partitions.values().all(|state| state.ended) {
-                // Every partition ended: nothing more comes.
-                least = self
-                    .partitions
-                    .values()
-                    .map(|state| state.watermark.current())
-                    .max();
-            }
+        if least.is_none()
+            && !self.partitions.is_empty()
+            && self.partitions.values().all(|state| state.ended)
+        {
+            // Every partition ended: nothing more comes.
+            least = self
+                .partitions
+                .values()
+                .map(|state| state.watermark.current())
+                .max();
         }
         least.map_or(self.emitted, |least| least.max(self.emitted))
     }

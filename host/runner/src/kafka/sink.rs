@@ -156,13 +156,7 @@ impl KafkaOutput {
     ) -> io::Result<()> {
         let headers = match &self.transactions {
             Some(transactions) => {
-                let mut state = lock(&transactions.state)?;
-                if !state.open {
-                    self.producer
-                        .begin_transaction()
-                        .map_err(kafka_error("cannot begin a transaction"))?;
-                    state.open = true;
-                }
+                let mut state = self.open_transaction(transactions)?;
                 state.pending += 1;
                 let checkpoint = state
                     .current
@@ -197,6 +191,21 @@ impl KafkaOutput {
                 Err((err, _)) => return Err(kafka_error("cannot send a record")(err)),
             }
         }
+    }
+
+    /// The transactions' state, with a transaction open (begun now if none was).
+    fn open_transaction<'t>(
+        &self,
+        transactions: &'t Transactions,
+    ) -> io::Result<std::sync::MutexGuard<'t, TransactionState>> {
+        let mut state = lock(&transactions.state)?;
+        if !state.open {
+            self.producer
+                .begin_transaction()
+                .map_err(kafka_error("cannot begin a transaction"))?;
+            state.open = true;
+        }
+        Ok(state)
     }
 
     /// Serves delivery reports.
@@ -273,13 +282,7 @@ impl Transaction for KafkaOutput {
         let Some(transactions) = &self.transactions else {
             return Ok(());
         };
-        let mut state = lock(&transactions.state)?;
-        if !state.open {
-            self.producer
-                .begin_transaction()
-                .map_err(kafka_error("cannot begin a transaction"))?;
-            state.open = true;
-        }
+        let mut state = self.open_transaction(transactions)?;
         let mut offsets = TopicPartitionList::new();
         offsets
             .add_partition_offset(

@@ -130,9 +130,11 @@ fn topic_partitions(
         )))?;
     let found = metadata.topics().iter().find(|t| t.name() == topic);
     match found {
-        Some(found) if found.error().is_none() && !found.partitions().is_empty() => {
-            Ok(found.partitions().iter().map(|p| p.id()).collect())
-        }
+        Some(found) if found.error().is_none() && !found.partitions().is_empty() => Ok(found
+            .partitions()
+            .iter()
+            .map(rdkafka::metadata::MetadataPartition::id)
+            .collect()),
         _ => Err(io::Error::new(
             io::ErrorKind::NotFound,
             format!("Kafka: the brokers at {brokers} have no topic {topic:?}"),
