@@ -51,6 +51,13 @@ fn events(count: usize, users: u32, partitions: i32) -> (Vec<Outgoing>, Sums) {
     (records, sums)
 }
 
+/// The pane records in what was read back from a topic.
+fn records_of(read: &[kafka_broker::Read]) -> Vec<Value> {
+    read.iter()
+        .map(|r| serde_json::from_str(&r.value).unwrap())
+        .collect()
+}
+
 /// The sums in pane records, checked to be on-time and final.
 fn sums_of(records: &[Value]) -> Sums {
     let mut sums = BTreeMap::new();
@@ -176,17 +183,9 @@ fn a_windowed_sum_reads_partitions_and_writes_kafka_exactly_once_and_a_file() {
 
     assert_eq!(sums_of(&scenario.file_output()), expected);
     let exactly = scenario.broker.read_committed("sums", 1);
-    let records: Vec<Value> = exactly
-        .iter()
-        .map(|r| serde_json::from_str(&r.value).unwrap())
-        .collect();
+    let records = records_of(&exactly);
     assert_eq!(sums_of(&records), expected);
-    let again: Vec<Value> = scenario
-        .broker
-        .read_committed("sums-again", 1)
-        .iter()
-        .map(|r| serde_json::from_str(&r.value).unwrap())
-        .collect();
+    let again = records_of(&scenario.broker.read_committed("sums-again", 1));
     assert_eq!(sums_of(&again), expected);
 
     // Keys, timestamps and headers carry what the pane record says.
@@ -301,12 +300,7 @@ fn killed_at_random_moments_a_kafka_pipeline_commits_each_record_once() {
     // each sum is in the topic once.
     assert_eq!(scenario.committed_sums(&logs), expected);
     // At least once: every sum is there, some of them more than once.
-    let again: Vec<Value> = scenario
-        .broker
-        .read_committed("sums-again", 1)
-        .iter()
-        .map(|r| serde_json::from_str(&r.value).unwrap())
-        .collect();
+    let again = records_of(&scenario.broker.read_committed("sums-again", 1));
     let mut seen = BTreeMap::new();
     for record in &again {
         seen.insert(

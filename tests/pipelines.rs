@@ -155,7 +155,7 @@ sink: { stdout: {} }
         .unwrap();
     let stdout = child.stdout.take().unwrap();
     let (lines_tx, lines) = mpsc::channel();
-    std::thread::spawn(move || {
+    let reader = std::thread::spawn(move || {
         for line in BufReader::new(stdout).lines().map_while(Result::ok) {
             if lines_tx.send(line).is_err() {
                 break;
@@ -175,6 +175,8 @@ sink: { stdout: {} }
     drop(stdin);
     let status = child.wait().unwrap();
     assert!(status.success());
+    // The last lines may still be on their way through the reader thread.
+    reader.join().unwrap();
     let rest: Vec<Value> = lines
         .try_iter()
         .map(|l| serde_json::from_str(&l).unwrap())

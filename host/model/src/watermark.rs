@@ -136,11 +136,6 @@ impl<P: Ord> PartitionWatermarks<P> {
         self.entry(partition, latest, now).held = true;
     }
 
-    /// Stops tracking `partition` (it is no longer this reader's concern).
-    pub fn remove(&mut self, partition: &P) {
-        self.partitions.remove(partition);
-    }
-
     /// Notes a record of `partition` at event time `timestamp`, read at `now`.
     pub fn observe(&mut self, partition: &P, timestamp: Timestamp, now: i64) {
         if let Some(state) = self.partitions.get_mut(partition) {
@@ -192,16 +187,39 @@ impl<P: Ord> PartitionWatermarks<P> {
         self.emitted = emitted;
     }
 
+    /// Whether `state` holds the watermark at `now`: not ended, and held or not
+    /// idle.
+    fn live(&self, state: &Partition, now: i64) -> bool {
+        !state.ended
+            && (state.held
+                || self
+                    .idle_after
+                    .is_none_or(|idle| now.saturating_sub(state.active_at) < idle))
+    }
+
+    /// Whether a record of `partition` at `timestamp`, read at `now`, is behind the
+    /// watermark the partitions imply while that is ahead of the one emitted (a
+    /// source then starts a new bundle with it, so that the watermark reaches the
+    /// steps before it does). Cheap for the common record: one that is not behind
+    /// its own live partition's watermark is not behind the least of them.
+    pub fn is_behind(&self, partition: &P, timestamp: Timestamp, now: i64) -> bool {
+        if let Some(state) = self.partitions.get(partition)
+            && self.live(state, now)
+            && timestamp >= state.watermark.current()
+        {
+            return false;
+        }
+        let implied = self.current(now);
+        timestamp < implied && implied > self.emitted
+    }
+
     /// The watermark the partitions imply at processing time `now` (not less than
     /// the one emitted).
     pub fn current(&self, now: i64) -> Timestamp {
-        let live = self.partitions.values().filter(|state| {
-            !state.ended
-                && (state.held
-                    || self
-                        .idle_after
-                        .is_none_or(|idle| now.saturating_sub(state.active_at) < idle))
-        });
+        let live = self
+            .partitions
+            .values()
+            .filter(|state| self.live(state, now));
         let mut least = None::<Timestamp>;
         for state in live {
             let own = state.watermark.current();
@@ -284,9 +302,11 @@ mod tests {
         assert_eq!(watermarks.latest(&3), 1_000);
         assert_eq!(watermarks.advance(0), None);
         watermarks.observe(&3, 1_010, 0);
+        // Behind the watermark its predecessors imply, before it is emitted.
+        assert!(watermarks.is_behind(&3, 1_000, 0));
+        assert!(!watermarks.is_behind(&3, 1_005, 0));
         assert_eq!(watermarks.advance(0), Some(1_005));
-        watermarks.remove(&3);
-        assert_eq!(watermarks.current(0), 1_005);
+        assert!(!watermarks.is_behind(&3, 1_000, 0));
     }
 
     #[test]

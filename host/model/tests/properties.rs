@@ -484,6 +484,11 @@ proptest! {
         for event in events {
             match event {
                 PartitionEvent::Record { partition, ts } => {
+                    let implied = watermarks.current(now);
+                    prop_assert_eq!(
+                        watermarks.is_behind(&partition, ts, now),
+                        ts < implied && implied > watermarks.emitted()
+                    );
                     watermarks.observe(&partition, ts, now);
                     let seen = latest.get_mut(&partition).unwrap();
                     *seen = Some(seen.map_or(ts, |seen: i64| seen.max(ts)));

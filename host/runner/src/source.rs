@@ -476,7 +476,7 @@ fn test_element(element: Value) -> Result<Record, String> {
 }
 
 /// Reads an event time written in `format`; it must be in the supported range.
-pub(crate) fn read_timestamp(value: &Value, format: TimestampFormat) -> Result<Timestamp, String> {
+fn read_timestamp(value: &Value, format: TimestampFormat) -> Result<Timestamp, String> {
     let ts = match (format, value) {
         (TimestampFormat::Auto | TimestampFormat::Millis, Value::Number(n)) => n
             .as_i64()
@@ -581,48 +581,40 @@ impl Source for TestStream {
     }
 }
 
-/// Turns JSON objects into records as a [`JsonLinesSpec`] says.
+/// Which fields of a JSON value hold a record's event time, key and value: what
+/// the JSON Lines and Kafka sources share.
 #[derive(Clone, Debug)]
-pub struct LineFormat {
-    timestamp: FieldPath,
-    timestamp_format: TimestampFormat,
-    key: Option<FieldPath>,
-    value: Option<FieldPath>,
+pub(crate) struct RecordFields {
+    /// The event-time field (`None`: the source has its own, Kafka's timestamp).
+    pub(crate) timestamp: Option<FieldPath>,
+    pub(crate) timestamp_format: TimestampFormat,
+    /// The key field (`None`: the source's own key, or the null key).
+    pub(crate) key: Option<FieldPath>,
+    /// The value field (`None`: the whole value).
+    pub(crate) value: Option<FieldPath>,
 }
 
-impl LineFormat {
-    /// The format of `spec`.
-    pub fn new(spec: &JsonLinesSpec) -> Self {
-        LineFormat {
-            timestamp: spec.timestamp.clone(),
-            timestamp_format: spec.timestamp_format,
-            key: spec.key.clone(),
-            value: spec.value.clone(),
-        }
-    }
-
-    /// Reads one line into a record.
-    pub fn read(&self, line: &str) -> Result<Record, String> {
-        let value: Value =
-            serde_json::from_str(line).map_err(|err| format!("not valid JSON: {err}"))?;
-        let Value::Object(_) = value else {
-            return Err("expected a JSON object".to_owned());
+impl RecordFields {
+    /// `value` as a record; `timestamp` and `key` give the event time and key
+    /// when no field is named for them.
+    pub(crate) fn read(
+        &self,
+        value: Value,
+        timestamp: impl FnOnce() -> Result<Timestamp, String>,
+        key: impl FnOnce() -> Result<Key, String>,
+    ) -> Result<Record, String> {
+        let ts = match &self.timestamp {
+            Some(path) => path
+                .get(&value)
+                .ok_or_else(|| format!("missing the event-time field {:?}", path.to_string()))
+                .and_then(|ts| {
+                    read_timestamp(ts, self.timestamp_format)
+                        .map_err(|err| format!("field {:?}: {err}", path.to_string()))
+                })?,
+            None => timestamp()?,
         };
-        let ts = self
-            .timestamp
-            .get(&value)
-            .ok_or_else(|| {
-                format!(
-                    "missing the event-time field {:?}",
-                    self.timestamp.to_string()
-                )
-            })
-            .and_then(|ts| {
-                read_timestamp(ts, self.timestamp_format)
-                    .map_err(|err| format!("field {:?}: {err}", self.timestamp.to_string()))
-            })?;
         let key = match &self.key {
-            None => Key::null(),
+            None => key()?,
             Some(path) => Key::from_value(
                 path.get(&value)
                     .ok_or_else(|| format!("missing the key field {:?}", path.to_string()))?,
@@ -637,7 +629,42 @@ impl LineFormat {
     }
 }
 
-pub(crate) fn take_field(value: Value, path: &FieldPath) -> Option<Value> {
+/// Turns JSON objects into records as a [`JsonLinesSpec`] says.
+#[derive(Clone, Debug)]
+pub struct LineFormat {
+    fields: RecordFields,
+}
+
+impl LineFormat {
+    /// The format of `spec`.
+    pub fn new(spec: &JsonLinesSpec) -> Self {
+        LineFormat {
+            fields: RecordFields {
+                timestamp: Some(spec.timestamp.clone()),
+                timestamp_format: spec.timestamp_format,
+                key: spec.key.clone(),
+                value: spec.value.clone(),
+            },
+        }
+    }
+
+    /// Reads one line into a record.
+    pub fn read(&self, line: &str) -> Result<Record, String> {
+        let value: Value =
+            serde_json::from_str(line).map_err(|err| format!("not valid JSON: {err}"))?;
+        let Value::Object(_) = value else {
+            return Err("expected a JSON object".to_owned());
+        };
+        // A line's event-time field is always named (`ts` by default).
+        self.fields.read(
+            value,
+            || Err("no event-time field".to_owned()),
+            || Ok(Key::null()),
+        )
+    }
+}
+
+fn take_field(value: Value, path: &FieldPath) -> Option<Value> {
     let mut current = value;
     for part in path.parts() {
         let Value::Object(mut map) = current else {

@@ -344,19 +344,32 @@ impl KafkaSink {
 
 /// The Kafka key of `record`: the field `path` of its output record, as text
 /// when it is a string and as JSON otherwise; `None` when it has no such field.
+/// The record's key itself (the default) is copied from its JSON text, not
+/// parsed; nothing is cloned to reach a field of the value.
 fn record_key(record: &Record, path: &FieldPath) -> Option<Vec<u8>> {
     let (first, rest) = path.parts().split_first()?;
-    let field = match first.as_str() {
-        "key" => record.key.to_value(),
-        "value" => record.value.clone(),
-        "ts" => Value::from(record.timestamp),
-        "window" => match record.window {
-            Window::Global => Value::from("global"),
-            Window::Interval { start, end } => serde_json::json!({"start": start, "end": end}),
-        },
+    let owned;
+    let root = match first.as_str() {
+        "key" if rest.is_empty() => return Some(key_text(record.key.as_json())),
+        "key" => {
+            owned = record.key.to_value();
+            &owned
+        }
+        "value" => &record.value,
+        "ts" => {
+            owned = Value::from(record.timestamp);
+            &owned
+        }
+        "window" => {
+            owned = match record.window {
+                Window::Global => Value::from("global"),
+                Window::Interval { start, end } => serde_json::json!({"start": start, "end": end}),
+            };
+            &owned
+        }
         _ => return None,
     };
-    let mut at = &field;
+    let mut at = root;
     for part in rest {
         at = at.get(part)?;
     }
@@ -364,6 +377,21 @@ fn record_key(record: &Record, path: &FieldPath) -> Option<Vec<u8>> {
         Value::String(text) => text.as_bytes().to_vec(),
         other => other.to_string().into_bytes(),
     })
+}
+
+/// A key's JSON text as a Kafka key: a string's characters, anything else as is.
+fn key_text(json: &str) -> Vec<u8> {
+    match json
+        .strip_prefix('"')
+        .and_then(|rest| rest.strip_suffix('"'))
+    {
+        Some(plain) if !plain.contains('\\') => plain.as_bytes().to_vec(),
+        Some(_) => match serde_json::from_str::<Value>(json) {
+            Ok(Value::String(text)) => text.into_bytes(),
+            _ => json.as_bytes().to_vec(),
+        },
+        None => json.as_bytes().to_vec(),
+    }
 }
 
 /// The pane metadata as headers.
@@ -486,6 +514,12 @@ mod tests {
         record.window = Window::Interval { start: 0, end: 10 };
         let key = |path: &str| record_key(&record, &FieldPath::parse(path).unwrap());
         assert_eq!(key("key"), Some(b"TeamX".to_vec()));
+        assert_eq!(
+            key_text(r#""a \"quoted\" key""#),
+            b"a \"quoted\" key".to_vec()
+        );
+        assert_eq!(key_text("[1,2]"), b"[1,2]".to_vec());
+        assert_eq!(key_text("null"), b"null".to_vec());
         assert_eq!(key("value.user"), Some(b"ann".to_vec()));
         assert_eq!(key("value.n"), Some(b"3".to_vec()));
         assert_eq!(key("window.start"), Some(b"0".to_vec()));

@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, RebalanceProtocol};
@@ -14,8 +14,8 @@ use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use serde_json::{Value, json};
 
 use super::{client_config, kafka_error};
-use crate::source::{Clock, Poll, Source, field, read_timestamp, take_field};
-use crate::spec::{FieldPath, KafkaSourceSpec, StartAt, TimestampFormat, Topics};
+use crate::source::{Clock, Poll, RecordFields, Source, field};
+use crate::spec::{KafkaSourceSpec, StartAt, Topics};
 use millrace_model::dead_letter::DeadLetter;
 use millrace_model::pipeline::Event;
 use millrace_model::record::{Key, Record};
@@ -29,17 +29,39 @@ const MAX_WAIT: Duration = Duration::from_millis(100);
 /// How long a metadata request (the partitions of a topic) may take.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// A topic and partition.
-type TopicPartition = (String, i32);
+/// A topic (its name shared, not copied per record) and partition.
+type TopicPartition = (Arc<str>, i32);
+
+/// A topic and partition as librdkafka lists them.
+type Listed = (String, i32);
 
 /// What the consumer's rebalance callback (which runs inside `poll`) hands the
 /// source: where to start partitions it is given, and what it was given or lost.
 #[derive(Default)]
 struct Rebalances {
     /// The next offset of each partition, as the resumed checkpoint recorded it.
-    starts: BTreeMap<TopicPartition, i64>,
-    assigned: Vec<TopicPartition>,
-    revoked: Vec<TopicPartition>,
+    starts: BTreeMap<Listed, i64>,
+    assigned: Vec<Listed>,
+    revoked: Vec<Listed>,
+}
+
+/// The names of the topics a source has seen, each allocated once.
+#[derive(Default)]
+struct TopicNames(Vec<Arc<str>>);
+
+impl TopicNames {
+    /// `(topic, partition)` as a key, the name taken from those already seen.
+    fn key(&mut self, topic: &str, partition: i32) -> TopicPartition {
+        let name = match self.0.iter().find(|name| &***name == topic) {
+            Some(name) => name.clone(),
+            None => {
+                let name: Arc<str> = Arc::from(topic);
+                self.0.push(name.clone());
+                name
+            }
+        };
+        (name, partition)
+    }
 }
 
 /// The consumer's context: it assigns partitions at the offsets of the checkpoint,
@@ -75,7 +97,7 @@ impl ConsumerContext for SourceContext {
             consumer.rebalance_protocol(),
             RebalanceProtocol::Cooperative
         );
-        let listed: Vec<TopicPartition> = partitions
+        let listed: Vec<Listed> = partitions
             .elements()
             .iter()
             .map(|e| (e.topic().to_owned(), e.partition()))
@@ -142,58 +164,41 @@ fn topic_partitions(
     }
 }
 
-/// How a Kafka record becomes a millrace record.
+/// How a Kafka record becomes a millrace record: its value is JSON; event time
+/// and key come from fields of it, or else from the record's timestamp and key.
 #[derive(Clone, Debug)]
 struct MessageFormat {
-    key: Option<FieldPath>,
-    value: Option<FieldPath>,
-    timestamp: Option<FieldPath>,
-    timestamp_format: TimestampFormat,
+    fields: RecordFields,
 }
 
 impl MessageFormat {
-    fn read(&self, message: &BorrowedMessage<'_>) -> Result<Record, String> {
-        let payload = message
-            .payload()
-            .ok_or("the record has no value (a tombstone)")?;
+    /// The record of a Kafka record's value `payload`, `key` and `timestamp`.
+    fn read(
+        &self,
+        payload: Option<&[u8]>,
+        key: Option<&[u8]>,
+        timestamp: Option<i64>,
+    ) -> Result<Record, String> {
+        let payload = payload.ok_or("the record has no value (a tombstone)")?;
         let text =
             std::str::from_utf8(payload).map_err(|err| format!("the value is not UTF-8: {err}"))?;
         let value: Value =
             serde_json::from_str(text).map_err(|err| format!("not valid JSON: {err}"))?;
-        let ts = match &self.timestamp {
-            Some(path) => {
-                let field = path.get(&value).ok_or_else(|| {
-                    format!("missing the event-time field {:?}", path.to_string())
-                })?;
-                read_timestamp(field, self.timestamp_format)
-                    .map_err(|err| format!("field {:?}: {err}", path.to_string()))?
-            }
-            None => {
-                let millis = message
-                    .timestamp()
-                    .to_millis()
-                    .ok_or("the record has no Kafka timestamp")?;
-                event_time(millis).map_err(|err| format!("its Kafka timestamp: {err}"))?
-            }
-        };
-        let key = match (&self.key, message.key()) {
-            (Some(path), _) => Key::from_value(
-                path.get(&value)
-                    .ok_or_else(|| format!("missing the key field {:?}", path.to_string()))?,
-            ),
-            (None, None) => Key::null(),
-            (None, Some(bytes)) => {
-                let text = std::str::from_utf8(bytes)
-                    .map_err(|err| format!("the Kafka key is not UTF-8: {err}"))?;
-                Key::from_value(&Value::String(text.to_owned()))
-            }
-        };
-        let value = match &self.value {
-            None => value,
-            Some(path) => take_field(value, path)
-                .ok_or_else(|| format!("missing the value field {:?}", path.to_string()))?,
-        };
-        Ok(Record::new(key, value, ts))
+        self.fields.read(
+            value,
+            || {
+                let millis = timestamp.ok_or("the record has no Kafka timestamp")?;
+                event_time(millis).map_err(|err| format!("its Kafka timestamp: {err}"))
+            },
+            || match key {
+                None => Ok(Key::null()),
+                Some(bytes) => {
+                    let text = std::str::from_utf8(bytes)
+                        .map_err(|err| format!("the Kafka key is not UTF-8: {err}"))?;
+                    Ok(Key::from_value(&Value::String(text.to_owned())))
+                }
+            },
+        )
     }
 }
 
@@ -218,6 +223,7 @@ pub struct KafkaSource {
 struct Reading {
     group: String,
     format: MessageFormat,
+    names: TopicNames,
     partitions: BTreeMap<TopicPartition, PartitionState>,
     /// Partitions the resumed checkpoint had that the group has not given this
     /// reader yet: kept, so the next checkpoint still has them. Offset and latest
@@ -273,11 +279,12 @@ impl KafkaSource {
         // read, so that none of its records is late for being assigned last.
         let mut watermarks =
             PartitionWatermarks::new(spec.max_out_of_orderness, spec.idle_partition);
-        if let Topics::Named(names) = &spec.topics {
+        let mut names = TopicNames::default();
+        if let Topics::Named(topics) = &spec.topics {
             let now = wall_clock_now();
-            for topic in names {
+            for topic in topics {
                 for partition in topic_partitions(&consumer, topic, &spec.brokers)? {
-                    watermarks.hold((topic.clone(), partition), MIN_TIMESTAMP, now);
+                    watermarks.hold(names.key(topic, partition), MIN_TIMESTAMP, now);
                 }
             }
         }
@@ -290,11 +297,14 @@ impl KafkaSource {
             reading: Reading {
                 group,
                 format: MessageFormat {
-                    key: spec.key.clone(),
-                    value: spec.value.clone(),
-                    timestamp: spec.timestamp.clone(),
-                    timestamp_format: spec.timestamp_format,
+                    fields: RecordFields {
+                        timestamp: spec.timestamp.clone(),
+                        timestamp_format: spec.timestamp_format,
+                        key: spec.key.clone(),
+                        value: spec.value.clone(),
+                    },
                 },
+                names,
                 partitions: BTreeMap::new(),
                 waiting: BTreeMap::new(),
                 taken_back: BTreeSet::new(),
@@ -325,7 +335,8 @@ impl KafkaSource {
             return Ok(());
         }
         let now = wall_clock_now();
-        for partition in revoked {
+        for (topic, number) in revoked {
+            let partition = self.reading.names.key(&topic, number);
             let Some(state) = self.reading.partitions.remove(&partition) else {
                 continue;
             };
@@ -338,7 +349,8 @@ impl KafkaSource {
             self.reading.watermarks.hold(partition.clone(), latest, now);
             self.reading.taken_back.insert(partition);
         }
-        for partition in assigned {
+        for (topic, number) in assigned {
+            let partition = self.reading.names.key(&topic, number);
             self.reading.taken_back.remove(&partition);
             let (next, latest) = match self.reading.waiting.remove(&partition) {
                 Some((offset, latest)) => (Some(offset), latest),
@@ -357,7 +369,9 @@ impl KafkaSource {
         // Where the partitions are now is where a later assignment starts them.
         if let Ok(mut rebalances) = context.rebalances.lock() {
             for (partition, (offset, _)) in &self.reading.waiting {
-                rebalances.starts.insert(partition.clone(), *offset);
+                rebalances
+                    .starts
+                    .insert((partition.0.to_string(), partition.1), *offset);
             }
         }
         let eager = !matches!(
@@ -469,7 +483,7 @@ impl Reading {
         dead: &mut Vec<DeadLetter>,
         now: i64,
     ) -> bool {
-        let key = (message.topic().to_owned(), message.partition());
+        let key = self.names.key(message.topic(), message.partition());
         let offset = message.offset();
         let state = self.partitions.entry(key.clone()).or_insert_with(|| {
             // A record can come in the poll that assigned its partition.
@@ -477,13 +491,16 @@ impl Reading {
             PartitionState::default()
         });
         state.next = Some(offset + 1);
-        match self.format.read(message) {
+        let timestamp = message.timestamp().to_millis();
+        match self
+            .format
+            .read(message.payload(), message.key(), timestamp)
+        {
             Ok(record) => {
                 // As for files: a record behind the watermark its predecessors
                 // imply starts a new bundle after that watermark, so lateness is
                 // judged record by record whatever the bundle size.
-                let implied = self.watermarks.current(now);
-                let behind = record.timestamp < implied && implied > self.watermarks.emitted();
+                let behind = self.watermarks.is_behind(&key, record.timestamp, now);
                 self.watermarks.observe(&key, record.timestamp, now);
                 if behind {
                     self.carried = Some((record, key, offset));
@@ -500,6 +517,24 @@ impl Reading {
             )),
         }
         false
+    }
+
+    /// Where each partition resumes: the offset of its next record (a carried
+    /// record has been read but not delivered: it resumes at that one) and its
+    /// latest event time; also for the partitions still waiting to be assigned.
+    fn offsets(&self) -> impl Iterator<Item = (&TopicPartition, i64, Timestamp)> {
+        let read = self.partitions.iter().filter_map(|(key, state)| {
+            let offset = match &self.carried {
+                Some((_, carried, offset)) if carried == key => Some(*offset),
+                _ => state.next,
+            };
+            Some((key, offset?, self.watermarks.latest(key)))
+        });
+        let waiting = self
+            .waiting
+            .iter()
+            .map(|(key, (offset, latest))| (key, *offset, *latest));
+        read.chain(waiting)
     }
 
     /// Whether a bounded read is complete: every partition known (from the
@@ -587,33 +622,18 @@ impl Source for KafkaSource {
     }
 
     fn position(&self) -> Option<Value> {
-        let reading = &self.reading;
-        let mut partitions: Vec<Value> = Vec::new();
-        for (key, state) in &reading.partitions {
-            // A carried record has been read but not delivered: resume at it.
-            let offset = match &reading.carried {
-                Some((_, carried, offset)) if carried == key => Some(*offset),
-                _ => state.next,
-            };
-            if let Some(offset) = offset {
-                partitions.push(json!({
-                    "topic": key.0,
-                    "partition": key.1,
-                    "offset": offset,
-                    "latest": reading.watermarks.latest(key),
-                }));
-            }
-        }
-        for ((topic, partition), (offset, latest)) in &reading.waiting {
-            partitions.push(json!({
-                "topic": topic, "partition": partition, "offset": offset, "latest": latest,
-            }));
-        }
+        let partitions: Vec<Value> = self
+            .reading
+            .offsets()
+            .map(|((topic, partition), offset, latest)| {
+                json!({"topic": &**topic, "partition": partition, "offset": offset, "latest": latest})
+            })
+            .collect();
         Some(json!({
-            "group": reading.group,
+            "group": self.reading.group,
             "partitions": partitions,
-            "records": reading.records,
-            "watermark": reading.watermarks.emitted(),
+            "records": self.reading.records,
+            "watermark": self.reading.watermarks.emitted(),
         }))
     }
 
@@ -621,10 +641,11 @@ impl Source for KafkaSource {
         let partitions: Vec<Value> = field(position, "partitions")?;
         let mut starts = BTreeMap::new();
         for partition in &partitions {
-            let key: TopicPartition = (field(partition, "topic")?, field(partition, "partition")?);
+            let listed: Listed = (field(partition, "topic")?, field(partition, "partition")?);
+            let key = self.reading.names.key(&listed.0, listed.1);
             let offset: i64 = field(partition, "offset")?;
             let latest: Timestamp = field(partition, "latest")?;
-            starts.insert(key.clone(), offset);
+            starts.insert(listed, offset);
             self.reading
                 .watermarks
                 .hold(key.clone(), latest, wall_clock_now());
@@ -642,20 +663,8 @@ impl Source for KafkaSource {
 
     fn checkpointed(&mut self) {
         let mut offsets = TopicPartitionList::new();
-        let Some(position) = self.position() else {
-            return;
-        };
-        let Some(partitions) = position["partitions"].as_array() else {
-            return;
-        };
-        for partition in partitions {
-            if let (Some(topic), Some(number), Some(offset)) = (
-                partition["topic"].as_str(),
-                partition["partition"].as_i64(),
-                partition["offset"].as_i64(),
-            ) {
-                let _ = offsets.add_partition_offset(topic, number as i32, Offset::Offset(offset));
-            }
+        for ((topic, partition), offset, _) in self.reading.offsets() {
+            let _ = offsets.add_partition_offset(topic, *partition, Offset::Offset(offset));
         }
         if offsets.count() > 0
             && let Err(err) = self.consumer.commit(&offsets, CommitMode::Sync)
@@ -665,5 +674,84 @@ impl Source for KafkaSource {
                 self.reading.group
             );
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::spec::{FieldPath, TimestampFormat};
+    use serde_json::json;
+
+    fn format(key: Option<&str>, timestamp: Option<&str>, value: Option<&str>) -> MessageFormat {
+        let path = |p: Option<&str>| p.map(|p| FieldPath::parse(p).unwrap());
+        MessageFormat {
+            fields: RecordFields {
+                timestamp: path(timestamp),
+                timestamp_format: TimestampFormat::Auto,
+                key: path(key),
+                value: path(value),
+            },
+        }
+    }
+
+    #[test]
+    fn records_take_the_kafka_key_and_timestamp_unless_fields_are_named() {
+        let payload = br#"{"user": "ann", "at": "2024-01-01T00:00:01Z", "score": 7}"#;
+        let plain = format(None, None, None)
+            .read(Some(payload), Some(b"k1"), Some(1_000))
+            .unwrap();
+        assert_eq!(plain.key, Key::from_value(&json!("k1")));
+        assert_eq!(plain.timestamp, 1_000);
+        assert_eq!(plain.value["score"], 7);
+        let fields = format(Some("user"), Some("at"), Some("score"))
+            .read(Some(payload), Some(b"k1"), Some(1_000))
+            .unwrap();
+        assert_eq!(fields.key, Key::from_value(&json!("ann")));
+        assert_eq!(fields.timestamp, 1_704_067_201_000);
+        assert_eq!(fields.value, json!(7));
+        let keyless = format(None, None, None)
+            .read(Some(b"[1]"), None, Some(5))
+            .unwrap();
+        assert_eq!(keyless.key, Key::null());
+    }
+
+    #[test]
+    fn what_cannot_be_read_says_why() {
+        let plain = format(None, None, None);
+        let error = |payload: Option<&[u8]>, key: Option<&[u8]>, ts: Option<i64>| {
+            plain.read(payload, key, ts).unwrap_err()
+        };
+        assert_eq!(
+            error(None, None, Some(1)),
+            "the record has no value (a tombstone)"
+        );
+        assert!(error(Some(b"\xff"), None, Some(1)).starts_with("the value is not UTF-8"));
+        assert!(error(Some(b"{"), None, Some(1)).starts_with("not valid JSON"));
+        assert_eq!(
+            error(Some(b"1"), None, None),
+            "the record has no Kafka timestamp"
+        );
+        assert!(
+            error(Some(b"1"), Some(b"\xfe"), Some(1)).starts_with("the Kafka key is not UTF-8")
+        );
+        assert!(error(Some(b"1"), None, Some(i64::MAX)).starts_with("its Kafka timestamp"));
+        let named = format(Some("user"), Some("at"), Some("score"));
+        assert_eq!(
+            named
+                .read(Some(br#"{"user": "a"}"#), None, None)
+                .unwrap_err(),
+            "missing the event-time field \"at\""
+        );
+        assert_eq!(
+            named.read(Some(br#"{"at": 5}"#), None, None).unwrap_err(),
+            "missing the key field \"user\""
+        );
+        assert_eq!(
+            named
+                .read(Some(br#"{"at": 5, "user": "a"}"#), None, None)
+                .unwrap_err(),
+            "missing the value field \"score\""
+        );
     }
 }
