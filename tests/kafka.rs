@@ -402,3 +402,70 @@ fn an_idle_partition_stops_holding_the_watermark_back() {
         );
     }
 }
+
+/// Starts a run, then, once it has checkpointed, a second run of the spec as
+/// `change` rewrites it; returns the first run's stderr, which must have failed.
+fn second_run_stops_the_first(change: impl Fn(&str) -> String) -> String {
+    let scenario = Scenario::new(4, "never");
+    let (events, _) = events(2_000, 20, 4);
+    scenario.broker.produce("events", &events);
+    let first_state = fresh_state_dir();
+    let mut first = scenario.command(&first_state).spawn().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while newest_checkpoint(&first_state).is_none_or(|id| id < 2) {
+        assert!(
+            Instant::now() < deadline,
+            "the first run never checkpointed"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let spec = std::fs::read_to_string(scenario.path("pipeline.yaml")).unwrap();
+    let other = change(&spec);
+    assert_ne!(spec, other);
+    write(scenario.dir.path(), "second.yaml", &other);
+    let mut second = Command::new(env!("CARGO_BIN_EXE_millrace"))
+        .current_dir(scenario.dir.path())
+        .args(["run", "second.yaml", "--state-dir"])
+        .arg(fresh_state_dir())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while first.try_wait().unwrap().is_none() {
+        assert!(Instant::now() < deadline, "the first run went on");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let output = first.wait_with_output().unwrap();
+    second.kill().unwrap();
+    second.wait().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert!(!output.status.success(), "{stderr}");
+    stderr
+}
+
+#[test]
+fn a_second_run_with_the_same_transactional_id_fences_the_first() {
+    // Another group member too, but its producer's `init_transactions` fences
+    // the first run's, whose next commit fails: it stops, saying why.
+    let stderr = second_run_stops_the_first(|spec| spec.replace("-member }", "-other-member }"));
+    assert!(
+        stderr.contains("There is a newer producer with the same transactionalId")
+            && stderr.contains("fenced this one, which stops"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_second_member_of_the_group_makes_the_first_stop_with_a_reason() {
+    // Its own transactional id: only the group's rebalance tells the first run.
+    let stderr = second_run_stops_the_first(|spec| {
+        spec.replace("-member }", "-other-member }")
+            .replace("transactional_id: sums-", "transactional_id: other-sums-")
+    });
+    assert!(
+        stderr.contains("gave partitions")
+            && stderr.contains("two runs of it must not share a group"),
+        "{stderr}"
+    );
+}
