@@ -446,9 +446,12 @@ fn second_run_stops_the_first(change: impl Fn(&str) -> String) -> String {
 
 #[test]
 fn a_second_run_with_the_same_transactional_id_fences_the_first() {
-    // Another group member too, but its producer's `init_transactions` fences
-    // the first run's, whose next commit fails: it stops, saying why.
-    let stderr = second_run_stops_the_first(|spec| spec.replace("-member }", "-other-member }"));
+    // In another group, so that only its producer's `init_transactions`, which
+    // fences the first run's, can stop the first run: its next commit fails.
+    let stderr = second_run_stops_the_first(|spec| {
+        spec.replace("    group: sums-", "    group: other-sums-")
+            .replace("-member }", "-other-member }")
+    });
     assert!(
         stderr.contains("There is a newer producer with the same transactionalId")
             && stderr.contains("fenced this one, which stops"),
