@@ -431,10 +431,14 @@ fn second_run_stops_the_first(change: impl Fn(&str) -> String) -> String {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
+    // More input, so that the first run has output to commit (a run with nothing
+    // new to checkpoint commits nothing, and so learns nothing of a fencing).
+    let (more, _) = events(20, 20, 4);
     let deadline = Instant::now() + Duration::from_secs(60);
     while first.try_wait().unwrap().is_none() {
         assert!(Instant::now() < deadline, "the first run went on");
-        std::thread::sleep(Duration::from_millis(50));
+        scenario.broker.produce("events", &more);
+        std::thread::sleep(Duration::from_millis(300));
     }
     let output = first.wait_with_output().unwrap();
     second.kill().unwrap();
