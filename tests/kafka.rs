@@ -407,8 +407,8 @@ fn an_idle_partition_stops_holding_the_watermark_back() {
 /// `change` rewrites it; returns the first run's stderr, which must have failed.
 fn second_run_stops_the_first(change: impl Fn(&str) -> String) -> String {
     let scenario = Scenario::new(4, "never");
-    let (events, _) = events(2_000, 20, 4);
-    scenario.broker.produce("events", &events);
+    let (input, _) = events(2_000, 20, 4);
+    scenario.broker.produce("events", &input);
     let first_state = fresh_state_dir();
     let mut first = scenario.command(&first_state).spawn().unwrap();
     let deadline = Instant::now() + Duration::from_secs(60);
