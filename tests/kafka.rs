@@ -476,3 +476,120 @@ fn a_second_member_of_the_group_makes_the_first_stop_with_a_reason() {
         "{stderr}"
     );
 }
+
+/// The spec of `scenario` as a pipeline of tasks (no static membership: each
+/// process is its own member).
+fn tasks_spec(scenario: &Scenario) -> &'static str {
+    let spec = std::fs::read_to_string(scenario.path("pipeline.yaml")).unwrap();
+    let member = format!(", group.instance.id: {}-member", scenario.group);
+    assert!(spec.contains(&member));
+    let tasks = format!("{}parallelism: partitions\n", spec.replace(&member, ""));
+    write(scenario.dir.path(), "tasks.yaml", &tasks);
+    "tasks.yaml"
+}
+
+/// The tasks a run's log says it runs now: each started and not stopped since.
+fn running_tasks(log: &str) -> std::collections::BTreeSet<i32> {
+    let mut running = std::collections::BTreeSet::new();
+    for line in log.lines() {
+        let number = |after: &str| {
+            let at = line.find(after)? + after.len();
+            line[at..].split(|c: char| !c.is_ascii_digit()).next()?.parse().ok()
+        };
+        if let Some(task) = number("starting task ") {
+            running.insert(task);
+        } else if let Some(task) = number("stopping task ").or_else(|| number("task ").filter(|_| line.contains(" stopped: "))) {
+            running.remove(&task);
+        }
+    }
+    running
+}
+
+/// The records the tasks' files hold so far: only whole lines (a file may be
+/// being appended to).
+fn task_files(scenario: &Scenario, tasks: i32) -> Vec<Value> {
+    let mut records = Vec::new();
+    for task in 0..tasks {
+        let text =
+            std::fs::read_to_string(scenario.path(&format!("out.task-{task}.jsonl"))).unwrap_or_default();
+        let whole = &text[..text.rfind('\n').map_or(0, |end| end + 1)];
+        records.extend(parse_lines(whole));
+    }
+    records
+}
+
+#[test]
+fn tasks_share_a_groups_partitions_and_move_when_an_instance_dies_or_joins() {
+    let scenario = Scenario::new(8, "never");
+    let spec = tasks_spec(&scenario);
+    let state = fresh_state_dir();
+    let (events, expected) = events(30_000, 64, 8);
+    let start = |name: &str| {
+        let log = std::fs::File::create(scenario.path(&format!("{name}.log"))).unwrap();
+        Command::new(env!("CARGO_BIN_EXE_millrace"))
+            .current_dir(scenario.dir.path())
+            .args(["run", spec, "--state-dir"])
+            .arg(&state)
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap()
+    };
+    let log = |name: &str| std::fs::read_to_string(scenario.path(&format!("{name}.log"))).unwrap();
+    let wait_for = |what: &str, done: &dyn Fn() -> bool| {
+        let deadline = Instant::now() + Duration::from_secs(90);
+        while !done() {
+            assert!(Instant::now() < deadline, "waited too long for {what}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    };
+    let task_checkpoints = |task: i32| {
+        std::fs::read_dir(state.join(format!("kafka-sums/task-{task}/checkpoints")))
+            .map(|entries| entries.count())
+            .unwrap_or(0)
+    };
+
+    scenario.broker.produce("events", &events[..10_000]);
+    let mut first = start("first");
+    let mut second = start("second");
+    let running = |name: &str| running_tasks(&log(name));
+    wait_for("the two to share the tasks", &|| {
+        !running("first").is_empty() && !running("second").is_empty()
+    });
+    wait_for("every task to checkpoint", &|| {
+        (0..8).all(|task| task_checkpoints(task) > 0)
+    });
+    assert_eq!(running("first").len() + running("second").len(), 8);
+
+    // The first dies with its tasks mid-run; the second takes them over once the
+    // group sees it gone.
+    scenario.broker.produce("events", &events[10_000..20_000]);
+    std::thread::sleep(Duration::from_millis(fastrand::u64(0..1_000)));
+    first.kill().unwrap(); // SIGKILL
+    first.wait().unwrap();
+    wait_for("the second to take the first's tasks", &|| running("second").len() == 8);
+
+    // A third joins: the second stops some of its tasks and the third resumes them.
+    let mut third = start("third");
+    scenario.broker.produce("events", &events[20_000..]);
+    wait_for("the third to take tasks", &|| !running("third").is_empty());
+    // An event far ahead in every partition closes every window of the events.
+    let closing: Vec<Outgoing> = (0..8)
+        .map(|p| (p, format!("u{p}"), json!({"score": 1}).to_string(), START + 10_000_000))
+        .collect();
+    scenario.broker.produce("events", &closing);
+    wait_for("every window's sum", &|| task_files(&scenario, 8).len() >= expected.len());
+    for child in [&mut second, &mut third] {
+        child.kill().unwrap();
+        child.wait().unwrap();
+    }
+
+    let (second_tasks, third_tasks) = (running("second"), running("third"));
+    assert_eq!(second_tasks.len() + third_tasks.len(), 8, "{second_tasks:?} {third_tasks:?}");
+    assert!(second_tasks.is_disjoint(&third_tasks));
+    // Each window's sum once, from the task files and from the topic.
+    assert_eq!(sums_of(&task_files(&scenario, 8)), expected);
+    let logs: Vec<String> = ["first", "second", "third"].map(log).into();
+    assert_eq!(scenario.committed_sums(&logs), expected);
+}

@@ -254,31 +254,41 @@ impl Drop for Broker {
 
 /// The committed output of an exactly-once sink, read back (`read`) from a
 /// broker that shows aborted records, given the stderr (at `RUST_LOG=info`) of
-/// every run that wrote it, in order. Each run logs its attempt id and, as it
-/// starts, the last checkpoint whose transaction committed (read from the
-/// brokers after fencing the run before). A run commits its checkpoints in order,
-/// so its records for checkpoint `c` committed if and only if `c` is at most what
-/// the next run found committed; the last run's all did. The values, in log order.
+/// every run that wrote it. Each producer logs its transactional id and attempt
+/// as it starts and, on the same line, the last checkpoint whose transaction
+/// committed (read from the brokers after fencing its predecessor of that id).
+/// A producer commits its checkpoints in order, so its records for checkpoint
+/// `c` committed if and only if `c` is at most what its successor found; the
+/// last one's all did. Producers of one id follow each other in the time their
+/// log lines carry (the runs' processes share this machine's clock). The values,
+/// in the order read.
 pub fn committed_records(read: &[Read], logs: &[String]) -> Vec<String> {
-    let field = |log: &str, after: &str| -> Option<String> {
-        let at = log.find(after)? + after.len();
+    let field = |line: &str, after: &str| -> Option<String> {
+        let at = line.find(after)? + after.len();
         Some(
-            log[at..]
+            line[at..]
                 .split_whitespace()
                 .next()?
-                .trim_end_matches(',')
+                .trim_end_matches([',', ':'])
                 .to_owned(),
         )
     };
-    let runs: Vec<(String, Option<u64>)> = logs
-        .iter()
-        .map(|log| {
-            let attempt = field(log, "attempt ").expect("each run logs its attempt");
-            let committed = field(log, "last committed transaction: checkpoint ")
-                .and_then(|marker| marker.split('/').nth(1)?.parse().ok());
-            (attempt, committed)
-        })
-        .collect();
+    // Per transactional id: (time, attempt, checkpoint found committed).
+    let mut producers: BTreeMap<String, Vec<(String, String, Option<u64>)>> = BTreeMap::new();
+    for line in logs.iter().flat_map(|log| log.lines()) {
+        if !line.contains("last committed transaction") {
+            continue;
+        }
+        let time = line.split_whitespace().next().unwrap_or_default().to_owned();
+        let id = field(line, "Kafka: ").expect("the producer's id");
+        let attempt = field(line, "attempt ").expect("the producer's attempt");
+        let found = field(line, "last committed transaction: checkpoint ")
+            .and_then(|marker| marker.split('/').nth(1)?.parse().ok());
+        producers.entry(id).or_default().push((time, attempt, found));
+    }
+    for chain in producers.values_mut() {
+        chain.sort();
+    }
     read.iter()
         .filter(|record| {
             let attempt = &record.headers["millrace-attempt"];
@@ -287,13 +297,13 @@ pub fn committed_records(read: &[Read], logs: &[String]) -> Vec<String> {
                 .nth(1)
                 .and_then(|n| n.parse().ok())
                 .expect("a checkpoint header");
-            let run = runs
-                .iter()
-                .position(|(a, _)| a == attempt)
-                .expect("every record comes from a logged run");
-            match runs.get(run + 1) {
+            let (chain, run) = producers
+                .values()
+                .find_map(|chain| Some((chain, chain.iter().position(|(_, a, _)| a == attempt)?)))
+                .expect("every record comes from a logged producer");
+            match chain.get(run + 1) {
                 None => true,
-                Some((_, next_found)) => next_found.is_some_and(|last| checkpoint <= last),
+                Some((_, _, next_found)) => next_found.is_some_and(|last| checkpoint <= last),
             }
         })
         .map(|record| record.value.clone())

@@ -95,6 +95,8 @@ pub struct Durable {
     next_id: u64,
     /// The directory's lineage: kept from the checkpoint resumed, else new.
     lineage: u32,
+    /// Whether a finished run is resumed as it is (see [`Durable::keep_finished`]).
+    keep_finished: bool,
     /// Held for the run, so that two runs never share the directory.
     _lock: File,
 }
@@ -143,7 +145,7 @@ impl Durable {
         let lock = File::create(dir.join("LOCK"))
             .map_err(io_error(format!("cannot lock {}", dir.display())))?;
         if lock.try_lock().is_err() {
-            return Err(RunError::Checkpoint(format!(
+            return Err(RunError::InUse(format!(
                 "the state directory {} is in use by another run of {name}",
                 dir.display()
             )));
@@ -170,8 +172,16 @@ impl Durable {
             last_positions: None,
             next_id,
             lineage: new_lineage(),
+            keep_finished: false,
             _lock: lock,
         })
+    }
+
+    /// Resumes a finished run as it finished, instead of starting over: a task of
+    /// a pipeline of tasks that finished stays so when it moves.
+    pub(crate) fn keep_finished(mut self) -> Self {
+        self.keep_finished = true;
+        self
     }
 
     /// The folder for a sink's staging file.
@@ -197,16 +207,6 @@ impl Durable {
             .map(Transaction::committed)
             .transpose()
             .map_err(io_error("cannot resume the output's transactions"))?;
-        if let Some(committed) = committed {
-            match committed {
-                Some(marker) => tracing::info!(
-                    "the output's last committed transaction: checkpoint {:08x}/{}",
-                    marker.lineage,
-                    marker.checkpoint
-                ),
-                None => tracing::info!("the output's last committed transaction: none"),
-            }
-        }
         let listed = self
             .checkpoints
             .list()
@@ -245,7 +245,7 @@ impl Durable {
             {
                 continue;
             }
-            if manifest.finished && options.from_checkpoint.is_none() {
+            if manifest.finished && options.from_checkpoint.is_none() && !self.keep_finished {
                 tracing::info!("the last run finished; starting over");
                 self.checkpoints
                     .clear()

@@ -43,7 +43,7 @@ use crate::sink::{FileOutput, JsonLinesSink, Sink, Transaction};
 use crate::source::{Clock, Generator, JsonLines, Nexmark, Poll, Source, TestStream};
 use crate::source_set::SourceSet;
 use crate::spec::{
-    CheckpointSpec, CombineSpec, DeadLetterSpec, Input, PipelineSpec, SinkNode, SinkSpec,
+    CheckpointSpec, CombineSpec, DeadLetterSpec, Input, Parallelism, PipelineSpec, SinkNode, SinkSpec,
     SourceNode, SourceSpec, SpecError, StepNode, StepSpec,
 };
 use millrace_model::cogroup::{lay_out, tag_input};
@@ -171,6 +171,9 @@ pub enum RunError {
     /// The state directory or the checkpoint asked for cannot be used.
     #[error("{0}")]
     Checkpoint(String),
+    /// The state directory is in use by another run.
+    #[error("{0}")]
+    InUse(String),
     /// The state directory belongs to a different pipeline (exit status 2).
     #[error("{0}")]
     Incompatible(String),
@@ -514,13 +517,18 @@ fn open_sources(
     spec: &PipelineSpec,
     options: &RunOptions,
     control: Option<&Control>,
+    task: Option<&Task>,
 ) -> Result<SourceSet, RunError> {
     if options.input.is_some() && spec.sources.len() > 1 {
         return Err(several(spec, "--input", "sources"));
     }
     let mut sources: Vec<Box<dyn Source>> = Vec::with_capacity(spec.sources.len());
-    for source in &spec.sources {
+    for (index, source) in spec.sources.iter().enumerate() {
         sources.push(match (&source.spec, control) {
+            (SourceSpec::Kafka(kafka), _) if let Some(task) = task => {
+                kafka::open_task_source(kafka, spec, task, index)
+                    .map_err(io_error(format!("cannot open the input {}", source.path)))?
+            }
             (SourceSpec::Ingest(format), Some(control)) => Box::new(
                 JsonLines::follow(&control.ingest, format, control.wakeup.clone()).map_err(
                     io_error(format!("cannot open the input {}", control.ingest.name)),
@@ -619,9 +627,33 @@ fn io_description(spec: &PipelineSpec, options: &RunOptions) -> (serde_json::Val
     (input, outputs)
 }
 
-/// Runs `spec` to the end of its input.
+/// Runs `spec` to the end of its input; with `parallelism: partitions`, runs this
+/// process's share of the pipeline's tasks (see [`kafka`]).
 pub fn run(spec: &PipelineSpec, options: &RunOptions) -> Result<RunSummary, RunError> {
-    run_with(spec, options, None)
+    match spec.parallelism {
+        Parallelism::Single => run_with(spec, options, None, None),
+        Parallelism::Partitions => kafka::run_tasks(spec, options),
+    }
+}
+
+/// One task of a pipeline with `parallelism: partitions`: the partitions of one
+/// number, which a run reads with the task's own state and outputs.
+pub(crate) struct Task {
+    /// The partition number.
+    pub(crate) partition: i32,
+    /// The topics and partitions each source reads, by the source's index.
+    pub(crate) inputs: Vec<Vec<(String, i32)>>,
+    /// Where a source's checkpointed offsets go, for the group member to commit.
+    pub(crate) commits: std::sync::mpsc::Sender<Vec<((String, i32), i64)>>,
+    /// Set when the task must checkpoint and stop (its partitions move).
+    pub(crate) stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Task {
+    /// The name of the task's state folder under its pipeline's.
+    pub(crate) fn state_name(partition: i32) -> String {
+        format!("task-{partition}")
+    }
 }
 
 /// Runs `spec` steered by `control` (as `millrace serve` does): an `ingest` source
@@ -632,20 +664,29 @@ pub fn run_controlled(
     options: &RunOptions,
     control: Control,
 ) -> Result<RunSummary, RunError> {
-    run_with(spec, options, Some(control))
+    if spec.parallelism == Parallelism::Partitions {
+        return Err(spec_error(
+            spec,
+            "parallelism",
+            "a served pipeline runs as one task: use `parallelism: single`",
+        ));
+    }
+    run_with(spec, options, Some(control), None)
 }
 
-fn run_with(
+/// Runs `spec`, or one `task` of it.
+pub(crate) fn run_with(
     spec: &PipelineSpec,
     options: &RunOptions,
     control: Option<Control>,
+    task: Option<&Task>,
 ) -> Result<RunSummary, RunError> {
     let started = Instant::now();
     let mut pipeline = build_pipeline(spec)?;
     if options.output.is_some() && spec.sinks.len() > 1 {
         return Err(several(spec, "--output", "sinks"));
     }
-    let mut sources = open_sources(spec, options, control.as_ref())?;
+    let mut sources = open_sources(spec, options, control.as_ref(), task)?;
     let Some(clock) = sources.clock() else {
         return Err(RunError::Spec(SpecError {
             file: spec.file.clone(),
@@ -674,8 +715,16 @@ fn run_with(
     if checkpointing {
         let (input, outputs) = io_description(spec, options);
         let fingerprint = checkpoint::fingerprint(input, outputs, pipeline.describe());
-        let mut state = Durable::open(&spec.name, &options.state, fingerprint, &settings)?;
+        let mut state = match task {
+            None => Durable::open(&spec.name, &options.state, fingerprint, &settings)?,
+            Some(task) => kafka::open_task_state(spec, options, task, fingerprint, &settings)?,
+        };
         resumed = state.resume(&options.state, &mut pipeline, &mut sources, transaction)?;
+        if task.is_some() && resumed.as_ref().is_some_and(|manifest| manifest.finished) {
+            // A task that finished stays finished when it moves.
+            tracing::info!("the task has finished");
+            return Ok(RunSummary::default());
+        }
         if let Some(transaction) = transaction {
             transaction.begin(state.next_marker());
         }
@@ -741,6 +790,7 @@ fn run_with(
         checkpoints: 0,
         checkpointed: None,
         swapped_at: None,
+        stop: task.map(|task| task.stop.clone()),
     };
     let result = driver.run(&progress);
     progress.finish_and_clear();
@@ -877,6 +927,8 @@ struct Driver {
     checkpointed: Option<Instant>,
     /// When the last swap switched, until its first output.
     swapped_at: Option<Instant>,
+    /// Set when a task must checkpoint and stop.
+    stop: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
 }
 
 impl Driver {
@@ -953,6 +1005,13 @@ impl Driver {
 
     /// Applies the commands that arrived; says whether to stop.
     fn obey(&mut self) -> Result<Option<Stop>, RunError> {
+        if self
+            .stop
+            .as_ref()
+            .is_some_and(|stop| stop.load(std::sync::atomic::Ordering::Acquire))
+        {
+            return Ok(Some(Stop::Pause));
+        }
         let Some(control) = &self.control else {
             return Ok(None);
         };

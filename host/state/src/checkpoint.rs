@@ -139,6 +139,15 @@ impl Checkpoints {
         })
     }
 
+    /// The checkpoints under `state_dir` as seen from outside the run that owns
+    /// them (it may be writing one): for listing only, nothing is removed.
+    pub fn observe(state_dir: &Path) -> Self {
+        Checkpoints {
+            dir: state_dir.join("checkpoints"),
+            keep: 1,
+        }
+    }
+
     /// Where checkpoint `id` lives once complete.
     pub fn path(&self, id: u64) -> PathBuf {
         self.dir.join(format!("{id:06}"))

@@ -7,8 +7,9 @@ use std::time::Duration;
 
 use crate::sink::{Sink, Transaction};
 use crate::source::Source;
-use crate::spec::{KafkaSourceSpec, PipelineSpec, SinkSpec};
-use crate::{RunError, spec_error};
+use crate::durable::Durable;
+use crate::spec::{CheckpointSpec, KafkaSourceSpec, PipelineSpec, SinkSpec};
+use crate::{RunError, RunOptions, RunSummary, Task, spec_error};
 
 const WITHOUT: &str = "this millrace was built without Kafka (millrace-runner's `kafka` feature)";
 
@@ -48,4 +49,28 @@ pub(crate) fn open_source(
         std::io::ErrorKind::Unsupported,
         WITHOUT,
     ))
+}
+
+pub(crate) fn open_task_source(
+    spec: &KafkaSourceSpec,
+    pipeline: &PipelineSpec,
+    _task: &Task,
+    _index: usize,
+) -> std::io::Result<Box<dyn Source>> {
+    open_source(spec, &pipeline.name)
+}
+
+/// Tasks read Kafka partitions: refused.
+pub(crate) fn run_tasks(spec: &PipelineSpec, _options: &RunOptions) -> Result<RunSummary, RunError> {
+    Err(spec_error(spec, "parallelism", WITHOUT))
+}
+
+pub(crate) fn open_task_state(
+    spec: &PipelineSpec,
+    _options: &RunOptions,
+    _task: &Task,
+    _fingerprint: serde_json::Value,
+    _settings: &CheckpointSpec,
+) -> Result<Durable, RunError> {
+    Err(spec_error(spec, "parallelism", WITHOUT))
 }

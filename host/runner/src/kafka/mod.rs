@@ -18,9 +18,11 @@
 
 mod sink;
 mod source;
+mod tasks;
 
 pub use sink::{KafkaOutput, KafkaSink};
 pub use source::KafkaSource;
+pub(crate) use tasks::{open_task_source, open_task_state, run_tasks};
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -137,6 +139,18 @@ fn client_config(brokers: &str, options: &[(String, String)]) -> ClientConfig {
         config.set(name, value);
     }
     config
+}
+
+/// Logs what librdkafka reports outside any call. The end of a partition comes
+/// here too (`enable.partition.eof`), and the source sees it in its poll; the rest
+/// is worth a warning: librdkafka retries what it can, and what it cannot
+/// surfaces through the calls.
+fn log_client_error(error: &rdkafka::error::KafkaError, reason: &str) {
+    if !matches!(error, rdkafka::error::KafkaError::PartitionEOF(_))
+        && !reason.contains("reached end of partition")
+    {
+        tracing::warn!("Kafka: {error}: {reason}");
+    }
 }
 
 /// A librdkafka error as an I/O error of this layer, saying what was being done.

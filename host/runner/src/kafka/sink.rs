@@ -250,13 +250,28 @@ impl Transaction for KafkaOutput {
             .marker_group
             .committed_offsets(wanted, TRANSACTION_TIMEOUT)
             .map_err(kafka_error("cannot read the last committed checkpoint"))?;
-        Ok(committed
+        let marker = committed
             .elements()
             .first()
             .and_then(|element| match element.offset() {
                 Offset::Offset(offset) if offset >= 0 => Some(marker_from_offset(offset)),
                 _ => None,
-            }))
+            });
+        // Which attempt found what, for people (and the tests) to tell which of
+        // its predecessor's transactions committed.
+        let (id, attempt) = (&transactions.id, &self.attempt);
+        match marker {
+            Some(marker) => tracing::info!(
+                "Kafka: {id:?}, attempt {attempt}: the output's last committed transaction: \
+                 checkpoint {:08x}/{}",
+                marker.lineage,
+                marker.checkpoint
+            ),
+            None => tracing::info!(
+                "Kafka: {id:?}, attempt {attempt}: the output's last committed transaction: none"
+            ),
+        }
+        Ok(marker)
     }
 
     fn begin(&self, marker: Marker) {

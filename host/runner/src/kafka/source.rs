@@ -3,6 +3,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io;
+use std::sync::mpsc::Sender;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -13,7 +14,7 @@ use rdkafka::types::RDKafkaRespErr;
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use serde_json::{Value, json};
 
-use super::{client_config, kafka_error};
+use super::{client_config, kafka_error, log_client_error};
 use crate::source::{Clock, Poll, RecordFields, Source, field};
 use crate::spec::{KafkaSourceSpec, StartAt, Topics};
 use millrace_model::dead_letter::DeadLetter;
@@ -33,7 +34,7 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 type TopicPartition = (Arc<str>, i32);
 
 /// A topic and partition as librdkafka lists them.
-type Listed = (String, i32);
+pub(crate) type Listed = (String, i32);
 
 /// What the consumer's rebalance callback (which runs inside `poll`) hands the
 /// source: where to start partitions it is given, and what it was given or lost.
@@ -72,14 +73,7 @@ struct SourceContext {
 
 impl ClientContext for SourceContext {
     fn error(&self, error: KafkaError, reason: &str) {
-        // The end of a partition comes here too (`enable.partition.eof`), and
-        // the source sees it in its poll; the rest is worth a warning: librdkafka
-        // retries what it can, and what it cannot surfaces through the calls.
-        if !matches!(error, KafkaError::PartitionEOF(_))
-            && !reason.contains("reached end of partition")
-        {
-            tracing::warn!("Kafka: {error}: {reason}");
-        }
+        log_client_error(&error, reason);
     }
 }
 
@@ -140,8 +134,8 @@ impl ConsumerContext for SourceContext {
 }
 
 /// The partitions of `topic`; an error names a topic the brokers do not have.
-fn topic_partitions(
-    consumer: &BaseConsumer<SourceContext>,
+pub(crate) fn topic_partitions<C: ConsumerContext>(
+    consumer: &BaseConsumer<C>,
     topic: &str,
     brokers: &str,
 ) -> io::Result<Vec<i32>> {
@@ -212,10 +206,25 @@ struct PartitionState {
     ended: bool,
 }
 
-/// Records of Kafka topics, read as a member of a consumer group.
+/// Records of Kafka topics, read as a member of a consumer group or as one task
+/// of a pipeline whose tasks share the group's partitions.
 pub struct KafkaSource {
     consumer: BaseConsumer<SourceContext>,
+    membership: Membership,
     reading: Reading,
+}
+
+/// How a source comes by its partitions.
+enum Membership {
+    /// It is the group's member: the group assigns it partitions.
+    Group,
+    /// It reads a task's partitions; the process's group member commits.
+    Task {
+        /// The partitions, until the first poll assigns them.
+        unassigned: Option<Vec<Listed>>,
+        /// Where the offsets of each checkpoint go to be committed.
+        commits: Sender<Vec<(Listed, i64)>>,
+    },
 }
 
 /// Everything of a [`KafkaSource`] but its consumer, so that a message, which
@@ -248,6 +257,33 @@ impl KafkaSource {
     /// Subscribes to `spec`'s topics as a member of its group (`default_group` if
     /// it names none).
     pub fn open(spec: &KafkaSourceSpec, default_group: &str) -> io::Result<Self> {
+        Self::create(spec, default_group, Membership::Group)
+    }
+
+    /// Reads the partitions `partitions` of a task: the consumer is assigned
+    /// them, without joining the group (the process's [`super::tasks`] member does),
+    /// and hands the offsets of each checkpoint to `commits` to commit.
+    pub(crate) fn task(
+        spec: &KafkaSourceSpec,
+        default_group: &str,
+        partitions: Vec<Listed>,
+        commits: Sender<Vec<(Listed, i64)>>,
+    ) -> io::Result<Self> {
+        Self::create(
+            spec,
+            default_group,
+            Membership::Task {
+                unassigned: Some(partitions),
+                commits,
+            },
+        )
+    }
+
+    fn create(
+        spec: &KafkaSourceSpec,
+        default_group: &str,
+        membership: Membership,
+    ) -> io::Result<Self> {
         let group = spec
             .group
             .clone()
@@ -280,20 +316,28 @@ impl KafkaSource {
         let mut watermarks =
             PartitionWatermarks::new(spec.max_out_of_orderness, spec.idle_partition);
         let mut names = TopicNames::default();
-        if let Topics::Named(topics) = &spec.topics {
-            let now = wall_clock_now();
-            for topic in topics {
-                for partition in topic_partitions(&consumer, topic, &spec.brokers)? {
-                    watermarks.hold(names.key(topic, partition), MIN_TIMESTAMP, now);
+        let now = wall_clock_now();
+        match (&membership, &spec.topics) {
+            (Membership::Task { unassigned, .. }, _) => {
+                for (topic, partition) in unassigned.iter().flatten() {
+                    watermarks.hold(names.key(topic, *partition), MIN_TIMESTAMP, now);
                 }
             }
+            (Membership::Group, Topics::Named(topics)) => {
+                for topic in topics {
+                    for partition in topic_partitions(&consumer, topic, &spec.brokers)? {
+                        watermarks.hold(names.key(topic, partition), MIN_TIMESTAMP, now);
+                    }
+                }
+                Self::subscribe(&consumer, &subscription)?;
+            }
+            (Membership::Group, Topics::Pattern(_)) => {
+                Self::subscribe(&consumer, &subscription)?;
+            }
         }
-        let subscription: Vec<&str> = subscription.iter().map(String::as_str).collect();
-        consumer
-            .subscribe(&subscription)
-            .map_err(kafka_error("cannot subscribe"))?;
         Ok(KafkaSource {
             consumer,
+            membership,
             reading: Reading {
                 group,
                 format: MessageFormat {
@@ -316,6 +360,42 @@ impl KafkaSource {
                 records: 0,
             },
         })
+    }
+
+    fn subscribe(consumer: &BaseConsumer<SourceContext>, topics: &[String]) -> io::Result<()> {
+        let topics: Vec<&str> = topics.iter().map(String::as_str).collect();
+        consumer
+            .subscribe(&topics)
+            .map_err(kafka_error("cannot subscribe"))
+    }
+
+    /// A task's first poll assigns its partitions, at the checkpoint's offsets
+    /// (once [`Source::seek`] has given them) or else the group's committed ones.
+    fn assign_task_partitions(&mut self) -> io::Result<()> {
+        let Membership::Task { unassigned, .. } = &mut self.membership else {
+            return Ok(());
+        };
+        let Some(partitions) = unassigned.take() else {
+            return Ok(());
+        };
+        let context = self.consumer.context();
+        let mut list = TopicPartitionList::new();
+        if let Ok(mut rebalances) = context.rebalances.lock() {
+            for (topic, partition) in &partitions {
+                let offset = match rebalances.starts.get(&(topic.clone(), *partition)) {
+                    Some(&offset) => Offset::Offset(offset),
+                    // librdkafka asks the group for it, or else starts as
+                    // `auto.offset.reset` says.
+                    None => Offset::Stored,
+                };
+                list.add_partition_offset(topic, *partition, offset)
+                    .map_err(kafka_error("cannot list a task's partitions"))?;
+            }
+            rebalances.assigned.extend(partitions);
+        }
+        self.consumer
+            .assign(&list)
+            .map_err(kafka_error("cannot assign a task's partitions"))
     }
 
     /// Takes in what the last rebalances revoked and assigned. A revoked partition
@@ -387,7 +467,8 @@ impl KafkaSource {
                 .collect();
             return Err(io::Error::other(format!(
                 "Kafka: the group {} gave partitions {} to another member; a pipeline reads \
-                 its topics as its group's only member, so two runs of it must not share a group",
+                 its topics as its group's only member, so two runs of it must not share a group \
+                 (to share its partitions, run it as tasks: `parallelism: partitions`)",
                 self.reading.group,
                 names.join(", ")
             )));
@@ -555,6 +636,7 @@ impl Source for KafkaSource {
         dead: &mut Vec<DeadLetter>,
         timeout: Option<Duration>,
     ) -> io::Result<Poll> {
+        self.assign_task_partitions()?;
         let mut records: Vec<Record> = Vec::new();
         if let Some((record, _, _)) = self.reading.carried.take() {
             records.push(record);
@@ -662,6 +744,17 @@ impl Source for KafkaSource {
     }
 
     fn checkpointed(&mut self) {
+        if let Membership::Task { commits, .. } = &self.membership {
+            let offsets = self
+                .reading
+                .offsets()
+                .map(|((topic, partition), offset, _)| ((topic.to_string(), *partition), offset))
+                .collect();
+            // The member may be gone at the end of a run: lag tools then see the
+            // next run's commit.
+            let _ = commits.send(offsets);
+            return;
+        }
         let mut offsets = TopicPartitionList::new();
         for ((topic, partition), offset, _) in self.reading.offsets() {
             let _ = offsets.add_partition_offset(topic, *partition, Offset::Offset(offset));

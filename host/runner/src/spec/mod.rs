@@ -52,6 +52,20 @@ pub struct PipelineSpec {
     /// Whether each output record names the plugin versions that made it (in its
     /// pane metadata).
     pub trace_versions: bool,
+    /// How the pipeline's work is divided among threads and processes.
+    pub parallelism: Parallelism,
+}
+
+/// How a pipeline's work is divided (`parallelism:`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Parallelism {
+    /// One task reads every input (`single`, the default).
+    #[default]
+    Single,
+    /// One task per partition number of the Kafka sources (`partitions`), each
+    /// with its own state, checkpoints and transactions; the processes of the
+    /// pipeline's consumer group share the tasks out by Kafka's assignment.
+    Partitions,
 }
 
 /// A named source of a pipeline.
@@ -652,6 +666,7 @@ impl Reader<'_> {
                 "dead_letter",
                 "checkpoint",
                 "trace_versions",
+                "parallelism",
             ],
         )?;
         let name = match map.get("name") {
@@ -698,6 +713,10 @@ impl Reader<'_> {
             .map(|node| self.boolean(&at.key("trace_versions"), node))
             .transpose()?
             .unwrap_or(false);
+        let parallelism = match map.get("parallelism") {
+            None => Parallelism::Single,
+            Some(node) => self.parallelism(&at.key("parallelism"), node, &sources)?,
+        };
         Ok(PipelineSpec {
             name,
             file: self.file.to_owned(),
@@ -707,7 +726,48 @@ impl Reader<'_> {
             dead_letter,
             checkpoint,
             trace_versions,
+            parallelism,
         })
+    }
+
+    /// `parallelism: single | partitions`; tasks by partition need every source to
+    /// be a Kafka source of one group on one cluster.
+    fn parallelism(&self, at: &At, node: &Node, sources: &[SourceNode]) -> Result<Parallelism> {
+        match self.string(at, node)?.as_str() {
+            "single" => return Ok(Parallelism::Single),
+            "partitions" => {}
+            _ => return Err(self.expected(at, "single or partitions", node)),
+        }
+        let mut first: Option<&KafkaSourceSpec> = None;
+        for source in sources {
+            let SourceSpec::Kafka(kafka) = &source.spec else {
+                return Err(self.error(
+                    at,
+                    format!(
+                        "a task per partition reads Kafka partitions, and {} is not a Kafka \
+                         source",
+                        source.path
+                    ),
+                    node.mark,
+                ));
+            };
+            match first {
+                Some(first) if first.brokers != kafka.brokers || first.group != kafka.group => {
+                    return Err(self.error(
+                        at,
+                        format!(
+                            "the tasks of a pipeline join one consumer group, so its Kafka \
+                             sources must name the same brokers and group ({} does not)",
+                            source.path
+                        ),
+                        node.mark,
+                    ));
+                }
+                Some(_) => {}
+                None => first = Some(kafka),
+            }
+        }
+        Ok(Parallelism::Partitions)
     }
 
     /// `source: …` (one, named `source`) or `sources: {name: …, …}`.
