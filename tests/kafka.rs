@@ -494,11 +494,17 @@ fn running_tasks(log: &str) -> std::collections::BTreeSet<i32> {
     for line in log.lines() {
         let number = |after: &str| {
             let at = line.find(after)? + after.len();
-            line[at..].split(|c: char| !c.is_ascii_digit()).next()?.parse().ok()
+            line[at..]
+                .split(|c: char| !c.is_ascii_digit())
+                .next()?
+                .parse()
+                .ok()
         };
         if let Some(task) = number("starting task ") {
             running.insert(task);
-        } else if let Some(task) = number("stopping task ").or_else(|| number("task ").filter(|_| line.contains(" stopped: "))) {
+        } else if let Some(task) = number("stopping task ")
+            .or_else(|| number("task ").filter(|_| line.contains(" stopped: ")))
+        {
             running.remove(&task);
         }
     }
@@ -510,8 +516,8 @@ fn running_tasks(log: &str) -> std::collections::BTreeSet<i32> {
 fn task_files(scenario: &Scenario, tasks: i32) -> Vec<Value> {
     let mut records = Vec::new();
     for task in 0..tasks {
-        let text =
-            std::fs::read_to_string(scenario.path(&format!("out.task-{task}.jsonl"))).unwrap_or_default();
+        let text = std::fs::read_to_string(scenario.path(&format!("out.task-{task}.jsonl")))
+            .unwrap_or_default();
         let whole = &text[..text.rfind('\n').map_or(0, |end| end + 1)];
         records.extend(parse_lines(whole));
     }
@@ -540,14 +546,27 @@ fn tasks_share_a_groups_partitions_and_move_when_an_instance_dies_or_joins() {
     let wait_for = |what: &str, done: &dyn Fn() -> bool| {
         let deadline = Instant::now() + Duration::from_secs(90);
         while !done() {
-            assert!(Instant::now() < deadline, "waited too long for {what}");
+            if Instant::now() >= deadline {
+                let logs: Vec<String> = ["first", "second", "third"]
+                    .into_iter()
+                    .filter_map(|name| {
+                        let text =
+                            std::fs::read_to_string(scenario.path(&format!("{name}.log"))).ok()?;
+                        let tail: Vec<&str> = text.lines().rev().take(40).collect();
+                        Some(format!(
+                            "--- {name}:\n{}",
+                            tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+                        ))
+                    })
+                    .collect();
+                panic!("waited too long for {what}\n{}", logs.join("\n"));
+            }
             std::thread::sleep(Duration::from_millis(100));
         }
     };
     let task_checkpoints = |task: i32| {
         std::fs::read_dir(state.join(format!("kafka-sums/task-{task}/checkpoints")))
-            .map(|entries| entries.count())
-            .unwrap_or(0)
+            .map_or(0, Iterator::count)
     };
 
     scenario.broker.produce("events", &events[..10_000]);
@@ -568,7 +587,9 @@ fn tasks_share_a_groups_partitions_and_move_when_an_instance_dies_or_joins() {
     std::thread::sleep(Duration::from_millis(fastrand::u64(0..1_000)));
     first.kill().unwrap(); // SIGKILL
     first.wait().unwrap();
-    wait_for("the second to take the first's tasks", &|| running("second").len() == 8);
+    wait_for("the second to take the first's tasks", &|| {
+        running("second").len() == 8
+    });
 
     // A third joins: the second stops some of its tasks and the third resumes them.
     let mut third = start("third");
@@ -576,17 +597,30 @@ fn tasks_share_a_groups_partitions_and_move_when_an_instance_dies_or_joins() {
     wait_for("the third to take tasks", &|| !running("third").is_empty());
     // An event far ahead in every partition closes every window of the events.
     let closing: Vec<Outgoing> = (0..8)
-        .map(|p| (p, format!("u{p}"), json!({"score": 1}).to_string(), START + 10_000_000))
+        .map(|p| {
+            (
+                p,
+                format!("u{p}"),
+                json!({"score": 1}).to_string(),
+                START + 10_000_000,
+            )
+        })
         .collect();
     scenario.broker.produce("events", &closing);
-    wait_for("every window's sum", &|| task_files(&scenario, 8).len() >= expected.len());
+    wait_for("every window's sum", &|| {
+        task_files(&scenario, 8).len() >= expected.len()
+    });
     for child in [&mut second, &mut third] {
         child.kill().unwrap();
         child.wait().unwrap();
     }
 
     let (second_tasks, third_tasks) = (running("second"), running("third"));
-    assert_eq!(second_tasks.len() + third_tasks.len(), 8, "{second_tasks:?} {third_tasks:?}");
+    assert_eq!(
+        second_tasks.len() + third_tasks.len(),
+        8,
+        "{second_tasks:?} {third_tasks:?}"
+    );
     assert!(second_tasks.is_disjoint(&third_tasks));
     // Each window's sum once, from the task files and from the topic.
     assert_eq!(sums_of(&task_files(&scenario, 8)), expected);

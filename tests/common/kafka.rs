@@ -279,12 +279,19 @@ pub fn committed_records(read: &[Read], logs: &[String]) -> Vec<String> {
         if !line.contains("last committed transaction") {
             continue;
         }
-        let time = line.split_whitespace().next().unwrap_or_default().to_owned();
+        let time = line
+            .split_whitespace()
+            .next()
+            .unwrap_or_default()
+            .to_owned();
         let id = field(line, "Kafka: ").expect("the producer's id");
         let attempt = field(line, "attempt ").expect("the producer's attempt");
         let found = field(line, "last committed transaction: checkpoint ")
             .and_then(|marker| marker.split('/').nth(1)?.parse().ok());
-        producers.entry(id).or_default().push((time, attempt, found));
+        producers
+            .entry(id)
+            .or_default()
+            .push((time, attempt, found));
     }
     for chain in producers.values_mut() {
         chain.sort();

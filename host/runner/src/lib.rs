@@ -43,8 +43,8 @@ use crate::sink::{FileOutput, JsonLinesSink, Sink, Transaction};
 use crate::source::{Clock, Generator, JsonLines, Nexmark, Poll, Source, TestStream};
 use crate::source_set::SourceSet;
 use crate::spec::{
-    CheckpointSpec, CombineSpec, DeadLetterSpec, Input, Parallelism, PipelineSpec, SinkNode, SinkSpec,
-    SourceNode, SourceSpec, SpecError, StepNode, StepSpec,
+    CheckpointSpec, CombineSpec, DeadLetterSpec, Input, Parallelism, PipelineSpec, SinkNode,
+    SinkSpec, SourceNode, SourceSpec, SpecError, StepNode, StepSpec,
 };
 use millrace_model::cogroup::{lay_out, tag_input};
 use millrace_model::combine::{Builtin, CombineFn, Inversion};
@@ -517,7 +517,7 @@ fn open_sources(
     spec: &PipelineSpec,
     options: &RunOptions,
     control: Option<&Control>,
-    task: Option<&Task>,
+    task: Option<&kafka::Task>,
 ) -> Result<SourceSet, RunError> {
     if options.input.is_some() && spec.sources.len() > 1 {
         return Err(several(spec, "--input", "sources"));
@@ -636,26 +636,6 @@ pub fn run(spec: &PipelineSpec, options: &RunOptions) -> Result<RunSummary, RunE
     }
 }
 
-/// One task of a pipeline with `parallelism: partitions`: the partitions of one
-/// number, which a run reads with the task's own state and outputs.
-pub(crate) struct Task {
-    /// The partition number.
-    pub(crate) partition: i32,
-    /// The topics and partitions each source reads, by the source's index.
-    pub(crate) inputs: Vec<Vec<(String, i32)>>,
-    /// Where a source's checkpointed offsets go, for the group member to commit.
-    pub(crate) commits: std::sync::mpsc::Sender<Vec<((String, i32), i64)>>,
-    /// Set when the task must checkpoint and stop (its partitions move).
-    pub(crate) stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
-}
-
-impl Task {
-    /// The name of the task's state folder under its pipeline's.
-    pub(crate) fn state_name(partition: i32) -> String {
-        format!("task-{partition}")
-    }
-}
-
 /// Runs `spec` steered by `control` (as `millrace serve` does): an `ingest` source
 /// follows `control.ingest`, commands are applied between events, and the status
 /// is kept up to date. Returns when the pipeline is stopped.
@@ -679,7 +659,7 @@ pub(crate) fn run_with(
     spec: &PipelineSpec,
     options: &RunOptions,
     control: Option<Control>,
-    task: Option<&Task>,
+    task: Option<&kafka::Task>,
 ) -> Result<RunSummary, RunError> {
     let started = Instant::now();
     let mut pipeline = build_pipeline(spec)?;
@@ -717,7 +697,9 @@ pub(crate) fn run_with(
         let fingerprint = checkpoint::fingerprint(input, outputs, pipeline.describe());
         let mut state = match task {
             None => Durable::open(&spec.name, &options.state, fingerprint, &settings)?,
-            Some(task) => kafka::open_task_state(spec, options, task, fingerprint, &settings)?,
+            Some(task) => {
+                kafka::open_task_state(spec, options, task, fingerprint, &settings)?.keep_finished()
+            }
         };
         resumed = state.resume(&options.state, &mut pipeline, &mut sources, transaction)?;
         if task.is_some() && resumed.as_ref().is_some_and(|manifest| manifest.finished) {
@@ -790,7 +772,7 @@ pub(crate) fn run_with(
         checkpoints: 0,
         checkpointed: None,
         swapped_at: None,
-        stop: task.map(|task| task.stop.clone()),
+        stop: task.map(kafka::Task::stop),
     };
     let result = driver.run(&progress);
     progress.finish_and_clear();

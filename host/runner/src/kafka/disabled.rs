@@ -3,13 +3,14 @@
 //! Kafka is then refused with a message saying why.
 
 use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
+use crate::durable::Durable;
 use crate::sink::{Sink, Transaction};
 use crate::source::Source;
-use crate::durable::Durable;
 use crate::spec::{CheckpointSpec, KafkaSourceSpec, PipelineSpec, SinkSpec};
-use crate::{RunError, RunOptions, RunSummary, Task, spec_error};
+use crate::{RunError, RunOptions, RunSummary, spec_error};
 
 const WITHOUT: &str = "this millrace was built without Kafka (millrace-runner's `kafka` feature)";
 
@@ -41,6 +42,15 @@ impl Outputs {
     }
 }
 
+/// No task runs without Kafka: [`run_tasks`] refuses them.
+pub(crate) enum Task {}
+
+impl Task {
+    pub(crate) fn stop(&self) -> Arc<AtomicBool> {
+        match *self {}
+    }
+}
+
 pub(crate) fn open_source(
     _spec: &KafkaSourceSpec,
     _default_group: &str,
@@ -61,7 +71,10 @@ pub(crate) fn open_task_source(
 }
 
 /// Tasks read Kafka partitions: refused.
-pub(crate) fn run_tasks(spec: &PipelineSpec, _options: &RunOptions) -> Result<RunSummary, RunError> {
+pub(crate) fn run_tasks(
+    spec: &PipelineSpec,
+    _options: &RunOptions,
+) -> Result<RunSummary, RunError> {
     Err(spec_error(spec, "parallelism", WITHOUT))
 }
 

@@ -22,7 +22,7 @@ mod tasks;
 
 pub use sink::{KafkaOutput, KafkaSink};
 pub use source::KafkaSource;
-pub(crate) use tasks::{open_task_source, open_task_state, run_tasks};
+pub(crate) use tasks::{Task, open_task_source, open_task_state, run_tasks};
 
 use std::sync::Arc;
 use std::time::Duration;

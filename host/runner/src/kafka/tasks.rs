@@ -31,7 +31,7 @@ use super::source::{Listed, topic_partitions};
 use super::{client_config, kafka_error, log_client_error};
 use crate::durable::{Durable, StateOptions, pipeline_dir};
 use crate::spec::{CheckpointSpec, DeadLetterSpec, PipelineSpec, SinkSpec, SourceSpec, Topics};
-use crate::{Backend, RunError, RunOptions, RunSummary, Task, io_error, run_with, spec_error};
+use crate::{Backend, RunError, RunOptions, RunSummary, io_error, run_with, spec_error};
 use millrace_state::checkpoint::Checkpoints;
 
 /// How often the member looks at its tasks while the group is quiet.
@@ -43,6 +43,31 @@ const STATE_WAIT: Duration = Duration::from_secs(30);
 
 /// Offsets a task checkpointed, for the member to commit to the group.
 type Commit = Vec<(Listed, i64)>;
+
+/// One task of a pipeline with `parallelism: partitions`: the partitions of one
+/// number, which a run reads with the task's own state and outputs.
+pub(crate) struct Task {
+    /// The partition number.
+    partition: i32,
+    /// The topics and partitions each source reads, by the source's index.
+    inputs: Vec<Vec<Listed>>,
+    /// Where a source's checkpointed offsets go, for the group member to commit.
+    commits: Sender<Commit>,
+    /// Set when the task must checkpoint and stop (its partitions move).
+    stop: Arc<AtomicBool>,
+}
+
+impl Task {
+    /// The name of the task's state folder under its pipeline's.
+    fn state_name(partition: i32) -> String {
+        format!("task-{partition}")
+    }
+
+    /// The flag a run of the task watches: set, it checkpoints and stops.
+    pub(crate) fn stop(&self) -> Arc<AtomicBool> {
+        self.stop.clone()
+    }
+}
 
 /// Runs this process's share of `spec`'s tasks until its input ends (every task
 /// finished, wherever it ran), or until a task fails.
@@ -185,12 +210,18 @@ fn refuse_options(spec: &PipelineSpec, options: &RunOptions) -> Result<(), RunEr
 
 /// The first Kafka source's settings (the spec checked that all share brokers
 /// and group) and each source's topics.
-fn inputs(spec: &PipelineSpec) -> Result<(&crate::spec::KafkaSourceSpec, Vec<Vec<String>>), RunError> {
+fn inputs(
+    spec: &PipelineSpec,
+) -> Result<(&crate::spec::KafkaSourceSpec, Vec<Vec<String>>), RunError> {
     let mut topics = Vec::with_capacity(spec.sources.len());
     let mut first = None;
     for source in &spec.sources {
         let SourceSpec::Kafka(kafka) = &source.spec else {
-            return Err(spec_error(spec, "parallelism", "every source must be a Kafka source"));
+            return Err(spec_error(
+                spec,
+                "parallelism",
+                "every source must be a Kafka source",
+            ));
         };
         match &kafka.topics {
             Topics::Named(names) => topics.push(names.clone()),
@@ -271,7 +302,7 @@ pub(crate) fn open_task_state(
             Err(RunError::InUse(_)) if Instant::now() < deadline => {
                 std::thread::sleep(TICK);
             }
-            result => return result.map(Durable::keep_finished),
+            result => return result,
         }
     }
 }
@@ -364,7 +395,11 @@ impl Tasks {
                 running.stop.store(true, Ordering::Release);
             }
         }
-        for number in revoked.iter().map(|(_, number)| *number).collect::<BTreeSet<_>>() {
+        for number in revoked
+            .iter()
+            .map(|(_, number)| *number)
+            .collect::<BTreeSet<_>>()
+        {
             if let Some(running) = self.running.remove(&number) {
                 self.ended(number, running);
             }
