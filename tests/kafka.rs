@@ -610,11 +610,6 @@ fn tasks_share_a_groups_partitions_and_move_when_an_instance_dies_or_joins() {
     wait_for("every window's sum", &|| {
         task_files(&scenario, 8).len() >= expected.len()
     });
-    for child in [&mut second, &mut third] {
-        child.kill().unwrap();
-        child.wait().unwrap();
-    }
-
     let (second_tasks, third_tasks) = (running("second"), running("third"));
     assert_eq!(
         second_tasks.len() + third_tasks.len(),
@@ -622,6 +617,34 @@ fn tasks_share_a_groups_partitions_and_move_when_an_instance_dies_or_joins() {
         "{second_tasks:?} {third_tasks:?}"
     );
     assert!(second_tasks.is_disjoint(&third_tasks));
+
+    // SIGTERM: the third checkpoints its tasks and leaves the group, and the
+    // second takes them at once, not after a session timeout.
+    let terminated = Command::new("kill")
+        .args(["-TERM", &third.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(terminated.success());
+    let left = Instant::now();
+    let status = loop {
+        if let Some(status) = third.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            left.elapsed() < Duration::from_secs(30),
+            "the third did not stop"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(status.success(), "{}", log("third"));
+    assert!(running("third").is_empty(), "{}", log("third"));
+    assert!(log("third").contains("leave the group"));
+    wait_for("the second to take the third's tasks", &|| {
+        running("second").len() == 8
+    });
+    second.kill().unwrap();
+    second.wait().unwrap();
+
     // Each window's sum once, from the task files and from the topic.
     assert_eq!(sums_of(&task_files(&scenario, 8)), expected);
     let logs: Vec<String> = ["first", "second", "third"].map(log).into();

@@ -134,6 +134,14 @@ pub(crate) fn run_tasks(spec: &PipelineSpec, options: &RunOptions) -> Result<Run
         .map_err(kafka_error("cannot subscribe"))
         .map_err(io_error(format!("cannot join the group {group}")))?;
     let state_root = pipeline_dir(&options.state.dir, &spec.name).map_err(RunError::Checkpoint)?;
+    // SIGTERM or SIGINT: the tasks checkpoint and stop, and the member leaves the
+    // group, which gives their partitions to the others at once (a process that
+    // dies keeps them until its session times out).
+    let leave = Arc::new(AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
+        signal_hook::flag::register(signal, leave.clone())
+            .map_err(io_error("cannot handle SIGTERM and SIGINT"))?;
+    }
     let mut finished_check = Instant::now();
     let outcome = loop {
         if let Some(Err(err)) = member.poll(TICK) {
@@ -146,6 +154,10 @@ pub(crate) fn run_tasks(spec: &PipelineSpec, options: &RunOptions) -> Result<Run
         tasks.collect_ended();
         if let Some(failure) = tasks.failure.take() {
             break Err(failure);
+        }
+        if leave.load(Ordering::Acquire) {
+            tracing::info!("stopping: the tasks checkpoint and leave the group");
+            break Ok(());
         }
         // A bounded read is over when every task has finished, here or elsewhere:
         // its newest checkpoint says so.
@@ -171,7 +183,18 @@ pub(crate) fn run_tasks(spec: &PipelineSpec, options: &RunOptions) -> Result<Run
         }
         Err(_) => RunSummary::default(),
     };
+    // Unsubscribing revokes the partitions through the rebalance callback, which
+    // only a poll runs; dropping the member then leaves the group.
     member.unsubscribe();
+    for _ in 0..50 {
+        if member
+            .assignment()
+            .map_or(true, |assigned| assigned.count() == 0)
+        {
+            break;
+        }
+        member.poll(TICK);
+    }
     outcome?;
     Ok(RunSummary {
         elapsed: started.elapsed(),
