@@ -18,7 +18,7 @@ use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use common::{fresh_state_dir, parse_lines, write};
-use kafka_broker::{Broker, Outgoing, committed_records};
+use kafka_broker::{Broker, Outgoing, committed_records, running_tasks};
 use serde_json::{Value, json};
 
 const WINDOW: i64 = 10_000;
@@ -486,29 +486,6 @@ fn tasks_spec(scenario: &Scenario) -> &'static str {
     let tasks = format!("{}parallelism: partitions\n", spec.replace(&member, ""));
     write(scenario.dir.path(), "tasks.yaml", &tasks);
     "tasks.yaml"
-}
-
-/// The tasks a run's log says it runs now: each started and not stopped since.
-fn running_tasks(log: &str) -> std::collections::BTreeSet<i32> {
-    let mut running = std::collections::BTreeSet::new();
-    for line in log.lines() {
-        let number = |after: &str| {
-            let at = line.find(after)? + after.len();
-            line[at..]
-                .split(|c: char| !c.is_ascii_digit())
-                .next()?
-                .parse()
-                .ok()
-        };
-        if let Some(task) = number("starting task ") {
-            running.insert(task);
-        } else if let Some(task) = number("stopping task ")
-            .or_else(|| number("task ").filter(|_| line.contains(" stopped: ")))
-        {
-            running.remove(&task);
-        }
-    }
-    running
 }
 
 /// The records the tasks' files hold so far: only whole lines (a file may be

@@ -316,3 +316,27 @@ pub fn committed_records(read: &[Read], logs: &[String]) -> Vec<String> {
         .map(|record| record.value.clone())
         .collect()
 }
+
+/// The tasks a process of tasks (`parallelism: partitions`) runs now, as its
+/// log (at `RUST_LOG=info`) says: each started and not stopped since.
+pub fn running_tasks(log: &str) -> std::collections::BTreeSet<i32> {
+    let mut running = std::collections::BTreeSet::new();
+    for line in log.lines() {
+        let number = |after: &str| {
+            let at = line.find(after)? + after.len();
+            line[at..]
+                .split(|c: char| !c.is_ascii_digit())
+                .next()?
+                .parse()
+                .ok()
+        };
+        if let Some(task) = number("starting task ") {
+            running.insert(task);
+        } else if let Some(task) = number("stopping task ")
+            .or_else(|| number("task ").filter(|_| line.contains(" stopped: ")))
+        {
+            running.remove(&task);
+        }
+    }
+    running
+}
