@@ -16,6 +16,7 @@ use crate::source_set::SourceSet;
 use crate::spec::CheckpointSpec;
 use millrace_model::graph::Pipeline;
 use millrace_model::time::wall_clock_now;
+use millrace_state::CheckpointStore;
 use millrace_state::checkpoint::{self, Checkpoints, Manifest, SinkCommit};
 use millrace_state::{MemoryBackend, RocksBackend, StateBackend, StateBatch};
 
@@ -154,9 +155,16 @@ impl Durable {
             Backend::Rocksdb => Box::new(RocksBackend::open(&dir.join("db"))?),
             Backend::Memory | Backend::None => Box::new(MemoryBackend::new()),
         };
-        let checkpoints = Checkpoints::open(&dir, settings.keep as usize).map_err(io_error(
+        let mut checkpoints = Checkpoints::open(&dir, settings.keep as usize).map_err(io_error(
             format!("cannot open the checkpoints in {}", dir.display()),
         ))?;
+        if let Some(url) = &settings.store {
+            let store =
+                CheckpointStore::open(url).map_err(|err| RunError::Checkpoint(err.to_string()))?;
+            checkpoints = checkpoints
+                .with_store(store, name)
+                .map_err(|err| RunError::Checkpoint(err.to_string()))?;
+        }
         let next_id = checkpoints
             .next_id()
             .map_err(io_error("cannot list the checkpoints"))?;

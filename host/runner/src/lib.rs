@@ -682,6 +682,7 @@ pub(crate) fn run_with(
         interval: 10_000,
         records: None,
         keep: 3,
+        store: None,
     });
     let mut kafka = kafka::Outputs::open(
         spec,

@@ -386,6 +386,7 @@ impl Checkpointing {
                 interval: args.checkpoint_every as i64,
                 records: None,
                 keep: 2,
+                store: None,
             };
             Durable::open("bench", &options, serde_json::Value::Null, &settings)
                 .expect("the benchmark's state directory opens")
@@ -502,6 +503,7 @@ fn checkpoint_growth(args: &BenchArgs) -> ExitCode {
             interval: i64::MAX,
             records: None,
             keep: 3,
+            store: None,
         };
         let open = |options: &StateOptions| {
             Durable::open("bench", options, serde_json::Value::Null, &settings)

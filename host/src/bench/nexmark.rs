@@ -166,6 +166,7 @@ fn prepare(spec: &mut PipelineSpec, args: &BenchArgs, dir: &Path) {
         interval: i64::try_from(args.checkpoint_every).unwrap_or(i64::MAX),
         records: None,
         keep: 2,
+        store: None,
     });
 }
 

@@ -21,6 +21,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
+use crate::store::CheckpointStore;
+
 /// The manifest's file name inside a checkpoint.
 pub const MANIFEST: &str = "MILLRACE-CHECKPOINT.json";
 
@@ -119,6 +121,8 @@ pub struct Listed {
 pub struct Checkpoints {
     dir: PathBuf,
     keep: usize,
+    /// Where completed checkpoints are uploaded, and their state's name there.
+    store: Option<(CheckpointStore, String)>,
 }
 
 impl Checkpoints {
@@ -136,7 +140,19 @@ impl Checkpoints {
         Ok(Checkpoints {
             dir,
             keep: keep.max(1),
+            store: None,
         })
+    }
+
+    /// Keeps these checkpoints in `store` too, as the state `name` there: the
+    /// store's are taken as the truth now (see [`crate::store`]), and every
+    /// checkpoint completed, pruned or removed from now on is so in the store.
+    pub fn with_store(mut self, store: CheckpointStore, name: &str) -> io::Result<Self> {
+        store
+            .sync(name, &self, self.keep)
+            .map_err(io::Error::other)?;
+        self.store = Some((store, name.to_owned()));
+        Ok(self)
     }
 
     /// The checkpoints under `state_dir` as seen from outside the run that owns
@@ -145,6 +161,7 @@ impl Checkpoints {
         Checkpoints {
             dir: state_dir.join("checkpoints"),
             keep: 1,
+            store: None,
         }
     }
 
@@ -159,7 +176,7 @@ impl Checkpoints {
     }
 
     /// The numbers of the complete checkpoints, oldest first.
-    fn ids(&self) -> io::Result<Vec<u64>> {
+    pub fn ids(&self) -> io::Result<Vec<u64>> {
         let mut ids: Vec<u64> = fs::read_dir(&self.dir)?
             .filter_map(std::result::Result::ok)
             .filter_map(|entry| entry.file_name().to_str()?.parse().ok())
@@ -205,6 +222,11 @@ impl Checkpoints {
         sync_dir(&partial)?;
         fs::rename(&partial, self.path(manifest.id))?;
         sync_dir(&self.dir)?;
+        if let Some((store, name)) = &self.store {
+            store
+                .upload(name, self, &manifest)
+                .map_err(io::Error::other)?;
+        }
         Ok(manifest)
     }
 
@@ -214,17 +236,29 @@ impl Checkpoints {
         for old in ids.iter().take(ids.len().saturating_sub(self.keep)) {
             fs::remove_dir_all(self.path(*old))?;
         }
+        if let (Some((store, name)), Some(oldest)) = (
+            &self.store,
+            ids.len().checked_sub(self.keep).and_then(|n| ids.get(n)),
+        ) {
+            store.prune(name, *oldest).map_err(io::Error::other)?;
+        }
         Ok(())
     }
 
     /// Drops checkpoint `id`.
     pub fn remove(&self, id: u64) -> io::Result<()> {
+        if let Some((store, name)) = &self.store {
+            store.remove(name, id).map_err(io::Error::other)?;
+        }
         fs::remove_dir_all(self.path(id))?;
         sync_dir(&self.dir)
     }
 
     /// Removes every checkpoint.
     pub fn clear(&self) -> io::Result<()> {
+        if let Some((store, name)) = &self.store {
+            store.clear(name).map_err(io::Error::other)?;
+        }
         for id in self.ids()? {
             fs::remove_dir_all(self.path(id))?;
         }
@@ -373,6 +407,81 @@ mod tests {
         assert_eq!(
             verify(&checkpoints.path(2)).unwrap_err(),
             "the file data is missing"
+        );
+    }
+
+    #[test]
+    fn a_store_carries_checkpoints_to_another_directory_and_is_the_truth() {
+        let root = tempfile::tempdir().unwrap();
+        let url = format!("file://{}", root.path().join("store").display());
+        let store = || crate::store::CheckpointStore::open(&url).unwrap();
+        let here = Checkpoints::open(&root.path().join("here"), 2)
+            .unwrap()
+            .with_store(store(), "job/task-3")
+            .unwrap();
+        for id in 1..=3 {
+            let partial = here.partial_path(id);
+            fs::create_dir_all(&partial).unwrap();
+            fs::write(partial.join("data"), vec![7u8; id as usize]).unwrap();
+            here.complete(manifest(id)).unwrap();
+        }
+        here.prune().unwrap();
+        assert_eq!(
+            store().ids("job/task-3").unwrap(),
+            [2, 3],
+            "pruned in the store too"
+        );
+        assert!(
+            root.path()
+                .join("store/job/task-3/checkpoints/000003/data")
+                .is_file()
+        );
+
+        // Another machine's directory, with a checkpoint the store never got.
+        let there_dir = root.path().join("there");
+        let stale = Checkpoints::open(&there_dir, 2).unwrap();
+        fs::create_dir_all(stale.partial_path(9)).unwrap();
+        stale.complete(manifest(9)).unwrap();
+        // And one of the store's numbers, written by an owner the store forgot.
+        fs::create_dir_all(stale.partial_path(3)).unwrap();
+        fs::write(stale.partial_path(3).join("data"), [1u8]).unwrap();
+        stale.complete(manifest(3)).unwrap();
+        let there = Checkpoints::open(&there_dir, 2)
+            .unwrap()
+            .with_store(store(), "job/task-3")
+            .unwrap();
+        let listed = there.list().unwrap();
+        assert_eq!(listed.iter().map(|l| l.id).collect::<Vec<_>>(), [2, 3]);
+        let third = listed[1].manifest.as_ref().expect("verified as downloaded");
+        assert_eq!(third.files, [("data".to_owned(), 3)]);
+        assert_eq!(fs::read(there.path(3).join("data")).unwrap(), [7u8; 3]);
+
+        there.remove(3).unwrap();
+        assert_eq!(store().ids("job/task-3").unwrap(), [2]);
+        there.clear().unwrap();
+        assert!(store().ids("job/task-3").unwrap().is_empty());
+        assert!(
+            store().ids("job/task-4").unwrap().is_empty(),
+            "another task's are apart"
+        );
+    }
+
+    #[test]
+    fn store_urls_name_what_is_wrong() {
+        let message = |url: &str| {
+            crate::store::CheckpointStore::open(url)
+                .unwrap_err()
+                .to_string()
+        };
+        assert!(
+            message("ftp://host/x").contains("unknown scheme ftp"),
+            "{}",
+            message("ftp://x/y")
+        );
+        assert!(message("not a url").contains("not a URL"));
+        assert!(
+            message("file://relative").contains("absolute path")
+                || message("file://relative").contains("cannot create")
         );
     }
 

@@ -8,9 +8,11 @@
 
 pub mod checkpoint;
 mod rocks;
+pub mod store;
 
 pub use millrace_model::state::*;
 pub use rocks::RocksBackend;
+pub use store::{CheckpointStore, StoreError};
 
 /// The behaviour every backend shares, checked against each.
 #[cfg(test)]

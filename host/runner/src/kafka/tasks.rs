@@ -32,6 +32,7 @@ use super::{client_config, kafka_error, log_client_error};
 use crate::durable::{Durable, StateOptions, pipeline_dir};
 use crate::spec::{CheckpointSpec, DeadLetterSpec, PipelineSpec, SinkSpec, SourceSpec, Topics};
 use crate::{Backend, RunError, RunOptions, RunSummary, io_error, run_with, spec_error};
+use millrace_state::CheckpointStore;
 use millrace_state::checkpoint::Checkpoints;
 
 /// How often the member looks at its tasks while the group is quiet.
@@ -133,7 +134,14 @@ pub(crate) fn run_tasks(spec: &PipelineSpec, options: &RunOptions) -> Result<Run
         .subscribe(&subscription)
         .map_err(kafka_error("cannot subscribe"))
         .map_err(io_error(format!("cannot join the group {group}")))?;
-    let state_root = pipeline_dir(&options.state.dir, &spec.name).map_err(RunError::Checkpoint)?;
+    let task_checkpoints = match task_spec(spec, 0).checkpoint.and_then(|c| c.store) {
+        Some(url) => TaskCheckpoints::Store(
+            CheckpointStore::open(&url).map_err(|err| RunError::Checkpoint(err.to_string()))?,
+        ),
+        None => TaskCheckpoints::Shared(
+            pipeline_dir(&options.state.dir, &spec.name).map_err(RunError::Checkpoint)?,
+        ),
+    };
     // SIGTERM or SIGINT: the tasks checkpoint and stop, and the member leaves the
     // group, which gives their partitions to the others at once (a process that
     // dies keeps them until its session times out).
@@ -166,7 +174,7 @@ pub(crate) fn run_tasks(spec: &PipelineSpec, options: &RunOptions) -> Result<Run
             && finished_check.elapsed() >= Duration::from_secs(1)
         {
             finished_check = Instant::now();
-            if (0..numbers).all(|number| task_finished(&state_root, number)) {
+            if (0..numbers).all(|number| task_checkpoints.finished(number)) {
                 break Ok(());
             }
         }
@@ -263,13 +271,29 @@ fn inputs(
     Ok((first, topics))
 }
 
-/// Whether task `number`'s newest checkpoint is of a finished run.
-fn task_finished(state_root: &Path, number: i32) -> bool {
-    Checkpoints::observe(&state_root.join(Task::state_name(number)))
-        .list()
-        .ok()
-        .and_then(|listed| listed.into_iter().rev().find_map(|l| l.manifest.ok()))
-        .is_some_and(|manifest| manifest.finished)
+/// Where the tasks' checkpoints are: the shared state directory, or the store.
+enum TaskCheckpoints {
+    Shared(PathBuf),
+    Store(CheckpointStore),
+}
+
+impl TaskCheckpoints {
+    /// Whether task `number`'s newest checkpoint is of a finished run.
+    fn finished(&self, number: i32) -> bool {
+        let name = Task::state_name(number);
+        match self {
+            TaskCheckpoints::Shared(root) => Checkpoints::observe(&root.join(name))
+                .list()
+                .ok()
+                .and_then(|listed| listed.into_iter().rev().find_map(|l| l.manifest.ok()))
+                .is_some_and(|manifest| manifest.finished),
+            TaskCheckpoints::Store(store) => store
+                .ids(&name)
+                .ok()
+                .and_then(|ids| store.manifest(&name, *ids.last()?).ok())
+                .is_some_and(|manifest| manifest.finished),
+        }
+    }
 }
 
 /// The spec a task runs: the same pipeline, with the task's own files and
@@ -288,6 +312,10 @@ fn task_spec(spec: &PipelineSpec, number: i32) -> PipelineSpec {
             }
             SinkSpec::Stdout => {}
         }
+    }
+    // A task's checkpoints are in its pipeline's folder of the store.
+    if let Some(store) = task.checkpoint.as_mut().and_then(|c| c.store.as_mut()) {
+        *store = format!("{}/{}", store.trim_end_matches('/'), spec.name);
     }
     if let Some(DeadLetterSpec::File(path)) = &mut task.dead_letter {
         *path = task_path(path, number);

@@ -368,6 +368,9 @@ pub struct CheckpointSpec {
     pub records: Option<u64>,
     /// How many completed checkpoints to keep.
     pub keep: u64,
+    /// Where checkpoints are also kept, for any process to resume from: a URL
+    /// (`file:///…`, `s3://…`, `gs://…`, `az://…`); see `millrace_state::store`.
+    pub store: Option<String>,
 }
 
 /// A spec that is not valid.
@@ -751,6 +754,18 @@ impl Reader<'_> {
                     node.mark,
                 ));
             };
+            if matches!(kafka.topics, Topics::Pattern(_)) {
+                return Err(self.error(
+                    at,
+                    format!(
+                        "a task per partition needs its topics' partitions before the group \
+                         assigns them, and {} reads a pattern: name its topics with `topic:` \
+                         or `topics:`",
+                        source.path
+                    ),
+                    node.mark,
+                ));
+            }
             match first {
                 Some(first) if first.brokers != kafka.brokers || first.group != kafka.group => {
                     return Err(self.error(
@@ -1637,7 +1652,7 @@ impl Reader<'_> {
     }
 
     fn checkpoint(&self, at: &At, node: &Node) -> Result<CheckpointSpec> {
-        let map = self.map(at, node, &["interval", "records", "keep"])?;
+        let map = self.map(at, node, &["interval", "records", "keep", "store"])?;
         Ok(CheckpointSpec {
             interval: map
                 .get("interval")
@@ -1653,7 +1668,31 @@ impl Reader<'_> {
                 .map(|node| self.count_up_to(&at.key("keep"), node, 1, 1000))
                 .transpose()?
                 .unwrap_or(3),
+            store: map
+                .get("store")
+                .map(|node| self.store_url(&at.key("store"), node))
+                .transpose()?,
         })
+    }
+
+    /// A checkpoint store: a URL, or a path (relative to the spec) for `file://`.
+    fn store_url(&self, at: &At, node: &Node) -> Result<String> {
+        let text = self.string(at, node)?;
+        if !text.contains("://") {
+            let path = self.path(at, node)?;
+            let absolute = std::path::absolute(&path)
+                .map_err(|_| self.expected(at, "a path or a store URL", node))?;
+            return Ok(format!("file://{}", absolute.display()));
+        }
+        const SCHEMES: [&str; 7] = ["file", "s3", "s3a", "gs", "az", "abfs", "abfss"];
+        match text.split_once("://") {
+            Some((scheme, rest)) if SCHEMES.contains(&scheme) && !rest.is_empty() => Ok(text),
+            _ => Err(self.expected(
+                at,
+                "a path or a store URL (file:///…, s3://bucket/…, gs://bucket/…, az://container/…)",
+                node,
+            )),
+        }
     }
 }
 

@@ -334,7 +334,8 @@ checkpoint: { interval: 10s, records: 5000, keep: 3 }
         Some(CheckpointSpec {
             interval: 10_000,
             records: Some(5000),
-            keep: 3
+            keep: 3,
+            store: None,
         })
     );
     let err = error(&format!("{HEAD}checkpoint: {{ records: 0 }}\n"));
@@ -754,6 +755,66 @@ sinks:
     assert_eq!(loose.key, None);
     let pattern = spec_source("kafka: { brokers: b:9092, pattern: \"events-.*\" }");
     assert_eq!(pattern.topics, Topics::Pattern("^events-.*".into()));
+}
+
+#[test]
+fn a_checkpoint_store_is_a_url_or_a_path_relative_to_the_spec() {
+    let stored = |store: &str| {
+        spec(&format!("{HEAD}checkpoint: {{ store: \"{store}\" }}\n"))
+            .map(|spec| spec.checkpoint.and_then(|checkpoint| checkpoint.store))
+    };
+    assert_eq!(
+        stored("s3://bucket/jobs").unwrap().as_deref(),
+        Some("s3://bucket/jobs")
+    );
+    assert_eq!(
+        stored("file:///mnt/shared").unwrap().as_deref(),
+        Some("file:///mnt/shared")
+    );
+    let relative = stored("shared/checkpoints").unwrap().unwrap();
+    assert!(
+        relative.starts_with("file:///") && relative.ends_with("/dir/shared/checkpoints"),
+        "{relative}"
+    );
+    let err = stored("ftp://host/x").unwrap_err();
+    assert_eq!(err.path, "checkpoint.store");
+    assert!(err.to_string().contains("s3://bucket/"), "{err}");
+}
+
+#[test]
+fn parallelism_by_partitions_needs_kafka_sources_of_one_group() {
+    let kafka = |group: &str| format!("kafka: {{ brokers: b:9092, topic: t, group: {group} }}");
+    let two = |first: String, second: String| {
+        format!(
+            "parallelism: partitions\nsources:\n  a: {{ {first} }}\n  b: {{ {second} }}\nsteps:\n  - inputs: [a, b]\n    flatten: {{}}\nsink: stdout\n"
+        )
+    };
+    let accepted = spec(&format!(
+        "parallelism: partitions\nsource: {{ {} }}\nsink: stdout\n",
+        kafka("g")
+    ))
+    .unwrap();
+    assert_eq!(accepted.parallelism, Parallelism::Partitions);
+    assert_eq!(spec(HEAD).unwrap().parallelism, Parallelism::Single);
+    for (text, message) in [
+        (format!("{HEAD}parallelism: many\n"), "single or partitions"),
+        (
+            format!("parallelism: partitions\n{HEAD}"),
+            "source is not a Kafka source",
+        ),
+        (
+            two(kafka("g"), kafka("h")),
+            "same brokers and group (sources.b does not)",
+        ),
+        (
+            "parallelism: partitions\nsource: { kafka: { brokers: b, pattern: \"t-.*\" } }\nsink: stdout\n".to_owned(),
+            "name its topics",
+        ),
+    ] {
+        let err = error(&text);
+        assert_eq!(err.path, "parallelism", "{text}: {err}");
+        assert!(err.to_string().contains(message), "{text}: {err}");
+    }
 }
 
 fn spec_source(source: &str) -> KafkaSourceSpec {
