@@ -415,11 +415,17 @@ mod tests {
         let root = tempfile::tempdir().unwrap();
         let url = format!("file://{}", root.path().join("store").display());
         let store = || crate::store::CheckpointStore::open(&url).unwrap();
+        // A directory that ran without a store gives it its checkpoints.
+        let before = Checkpoints::open(&root.path().join("here"), 2).unwrap();
+        fs::create_dir_all(before.partial_path(1)).unwrap();
+        fs::write(before.partial_path(1).join("data"), [7u8]).unwrap();
+        before.complete(manifest(1)).unwrap();
         let here = Checkpoints::open(&root.path().join("here"), 2)
             .unwrap()
             .with_store(store(), "job/task-3")
             .unwrap();
-        for id in 1..=3 {
+        assert_eq!(store().ids("job/task-3").unwrap(), [1]);
+        for id in 2..=3 {
             let partial = here.partial_path(id);
             fs::create_dir_all(&partial).unwrap();
             fs::write(partial.join("data"), vec![7u8; id as usize]).unwrap();

@@ -6,7 +6,8 @@
 //! manifest last, so a checkpoint whose manifest is in the store is whole. A run
 //! that opens a state directory takes the store as the truth: local checkpoints
 //! the store lacks were never uploaded (a crash before) and are dropped, and the
-//! store's newest ones are downloaded. Keys mirror the local layout under the
+//! store's newest ones are downloaded; a store with none yet is given the
+//! directory's. Keys mirror the local layout under the
 //! store's prefix: `<pipeline>[/task-N]/checkpoints/000042/<file>`.
 //!
 //! `file:///path` (or a plain path) is a local or shared directory; `s3://`,
@@ -197,7 +198,9 @@ impl CheckpointStore {
     }
 
     /// Makes `checkpoints` the store's: drops the local ones the store lacks and
-    /// downloads the newest `keep` the store has and the directory does not.
+    /// downloads the newest `keep` the store has and the directory does not. A
+    /// store that has none of `name`'s yet is given the directory's good ones
+    /// instead (a pipeline that had run without a store keeps its state).
     pub fn sync(
         &self,
         name: &str,
@@ -208,6 +211,14 @@ impl CheckpointStore {
         let local = checkpoints
             .ids()
             .map_err(self.local("list the local checkpoints"))?;
+        if remote.is_empty() {
+            for id in local {
+                if let Ok(manifest) = crate::checkpoint::verify(&checkpoints.path(id)) {
+                    self.upload(name, checkpoints, &manifest)?;
+                }
+            }
+            return Ok(());
+        }
         for id in local.iter().filter(|id| !remote.contains(id)) {
             std::fs::remove_dir_all(checkpoints.path(*id))
                 .map_err(self.local("drop a checkpoint"))?;
