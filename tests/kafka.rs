@@ -18,7 +18,7 @@ use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use common::{fresh_state_dir, parse_lines, write};
-use kafka_broker::{Broker, Outgoing, committed_records, running_tasks};
+use kafka_broker::{Broker, Instance, Outgoing, committed_records, running_tasks};
 use serde_json::{Value, json};
 
 const WINDOW: i64 = 10_000;
@@ -550,15 +550,17 @@ fn tasks_move(store: bool) {
     let (events, expected) = events(30_000, 64, 8);
     let start = |name: &str| {
         let log = std::fs::File::create(scenario.path(&format!("{name}.log"))).unwrap();
-        Command::new(env!("CARGO_BIN_EXE_millrace"))
-            .current_dir(scenario.dir.path())
-            .args(["run", spec, "--state-dir"])
-            .arg(&states[name])
-            .env("RUST_LOG", "info")
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .unwrap()
+        Instance(
+            Command::new(env!("CARGO_BIN_EXE_millrace"))
+                .current_dir(scenario.dir.path())
+                .args(["run", spec, "--state-dir"])
+                .arg(&states[name])
+                .env("RUST_LOG", "info")
+                .stdout(Stdio::null())
+                .stderr(log)
+                .spawn()
+                .unwrap(),
+        )
     };
     let log = |name: &str| std::fs::read_to_string(scenario.path(&format!("{name}.log"))).unwrap();
     let wait_for = |what: &str, done: &dyn Fn() -> bool| {
@@ -682,4 +684,140 @@ fn tasks_move(store: bool) {
     if !store {
         assert_eq!(sums_of(&task_files(&scenario, 8)), expected);
     }
+}
+
+/// Events keyed by session, each in a random partition, re-keyed by user: every
+/// user's windows are summed in one task of the stage after the repartition
+/// topic, whichever instance runs it, and equal the reference sums (a
+/// one-partition run's by definition); the same spec under `parallelism: single`
+/// (where the repartition step passes records on) gives the same sums.
+#[test]
+fn a_re_keying_pipeline_over_a_repartition_topic_sums_each_key_in_one_task() {
+    let broker = Broker::start();
+    broker.create_topic("clicks", 4);
+    broker.create_topic("sums", 1);
+    let (events, expected) = events(8_000, 40, 4);
+    // A user's events spread over every partition, as a session key puts them.
+    let mut rng = fastrand::Rng::with_seed(11);
+    let scattered: Vec<Outgoing> = events
+        .into_iter()
+        .map(|(_, _, value, ts)| (rng.i32(0..4), format!("s{}", rng.u32(..)), value, ts))
+        .collect();
+    broker.produce("clicks", &scattered);
+    let dir = tempfile::tempdir().unwrap();
+    let group = format!("by-user-{}", fastrand::u32(..));
+    let spec = |parallelism: &str, group: &str, out: &str| {
+        format!(
+            "name: by-user
+parallelism: {parallelism}
+source:
+  kafka:
+    brokers: {address}
+    topic: clicks
+    group: {group}
+    until: end
+    watermark: {{ max_out_of_orderness: 5s }}
+    bundle_size: 200
+    options: {{ session.timeout.ms: 6000 }}
+steps:
+  - pardo: {{ plugin: {plugin}, config: {{ key: user, value: score }} }}
+  - repartition: {{}}
+  - window: {{ fixed: {{ size: 10s }} }}
+  - combine: sum
+sinks:
+  exactly:
+    kafka: {{ brokers: {address}, topic: sums, transactional_id: {group} }}
+  file:
+    file: {out}
+checkpoint: {{ interval: 300ms }}
+",
+            address = broker.address,
+            plugin = common::plugin("parse-json"),
+        )
+    };
+    write(
+        dir.path(),
+        "tasks.yaml",
+        &spec("partitions", &group, "out.jsonl"),
+    );
+    let state = fresh_state_dir();
+    let start = |name: &str| {
+        let log = std::fs::File::create(dir.path().join(format!("{name}.log"))).unwrap();
+        Instance(
+            Command::new(env!("CARGO_BIN_EXE_millrace"))
+                .current_dir(dir.path())
+                .args(["run", "tasks.yaml", "--state-dir"])
+                .arg(&state)
+                .env("RUST_LOG", "info")
+                .stdout(Stdio::null())
+                .stderr(log)
+                .spawn()
+                .unwrap(),
+        )
+    };
+    let log = |name: &str| std::fs::read_to_string(dir.path().join(format!("{name}.log"))).unwrap();
+    let mut instances = [start("first"), start("second")];
+    let deadline = Instant::now() + Duration::from_secs(120);
+    for (instance, name) in instances.iter_mut().zip(["first", "second"]) {
+        let status = loop {
+            if let Some(status) = instance.try_wait().unwrap() {
+                break status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{name} did not finish:\n{}",
+                log(name)
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        };
+        assert!(status.success(), "{name}:\n{}", log(name));
+    }
+    // millrace created the topic, with a partition per task.
+    assert!(
+        !broker
+            .read_committed("by-user-step-1-repartition", 4)
+            .is_empty()
+    );
+
+    // Each user's windows are in the file of one task of the second stage.
+    let mut task_of: BTreeMap<String, i32> = BTreeMap::new();
+    let mut records = Vec::new();
+    for task in 0..4 {
+        let file = dir.path().join(format!("out.stage-1-task-{task}.jsonl"));
+        let text = std::fs::read_to_string(&file).unwrap_or_default();
+        for record in parse_lines(&text) {
+            let user = record["key"].as_str().unwrap().to_owned();
+            let first = *task_of.entry(user.clone()).or_insert(task);
+            assert_eq!(first, task, "{user}'s windows are in two tasks");
+            records.push(record);
+        }
+    }
+    assert_eq!(sums_of(&records), expected);
+    let logs = [log("first"), log("second")];
+    let committed: Vec<Value> = committed_records(&broker.read_committed("sums", 1), &logs)
+        .iter()
+        .map(|value| serde_json::from_str(value).unwrap())
+        .collect();
+    assert_eq!(sums_of(&committed), expected);
+
+    // One task reads every key: the repartition step passes records on.
+    let single = format!("{group}-single");
+    write(
+        dir.path(),
+        "single.yaml",
+        &spec("single", &single, "single.jsonl"),
+    );
+    let output = Command::new(env!("CARGO_BIN_EXE_millrace"))
+        .current_dir(dir.path())
+        .args(["run", "single.yaml", "--state-dir"])
+        .arg(fresh_state_dir())
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let text = std::fs::read_to_string(dir.path().join("single.jsonl")).unwrap();
+    assert_eq!(sums_of(&parse_lines(&text)), expected);
 }

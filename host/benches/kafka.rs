@@ -21,7 +21,9 @@
 //!   (default 1,000,000; 8 partitions) through the throughput pipeline, as one
 //!   single run, as one instance of tasks (a thread per task) and as two instances
 //!   of tasks in one group (two members, as two processes would be): events per
-//!   wall-second as a ratio to the single run, and per CPU-second;
+//!   wall-second as a ratio to the single run, and per CPU-second; and one
+//!   instance of tasks with a repartition step before the window, as a ratio to
+//!   one without (what the topic's extra write and read cost);
 //! - **failover**: two `millrace run` processes of tasks copy a topic of 8
 //!   partitions produced at 2,000 records per second; one is killed (SIGKILL),
 //!   later a third joins and is stopped with SIGTERM: the time from the signal
@@ -169,7 +171,7 @@ fn scale_out(broker: &Broker, dir: &Path) {
         );
     }
     producer.flush(Duration::from_secs(60)).unwrap();
-    let spec = |parallelism: &str| {
+    let spec = |parallelism: &str, steps: &str| {
         format!(
             "name: spread-{group}
 parallelism: {parallelism}
@@ -183,7 +185,7 @@ source:
     watermark: {{ max_out_of_orderness: 1s }}
     options: {{ session.timeout.ms: 6000 }}
 steps:
-  - window: {{ fixed: {{ size: 10s }} }}
+{steps}  - window: {{ fixed: {{ size: 10s }} }}
   - combine: sum
 checkpoint: {{ interval: 1s }}
 sink: {{ kafka: {{ brokers: {address}, topic: sums, transactional_id: spread-{group} }} }}
@@ -192,8 +194,8 @@ sink: {{ kafka: {{ brokers: {address}, topic: sums, transactional_id: spread-{gr
             group = fastrand::u32(..),
         )
     };
-    let measure = |parallelism: &str, instances: usize| {
-        let spec = spec(parallelism);
+    let measure = |parallelism: &str, instances: usize, steps: &str| {
+        let spec = spec(parallelism, steps);
         let state = dir.join(format!("spread-state-{}", fastrand::u32(..)));
         let cpu = cpu_time();
         let wall = Instant::now();
@@ -210,9 +212,12 @@ sink: {{ kafka: {{ brokers: {address}, topic: sums, transactional_id: spread-{gr
             events as f64 / cpu.as_secs_f64(),
         )
     };
-    let (single, single_cpu) = measure("single", 1);
-    let (one, one_cpu) = measure("partitions", 1);
-    let (two, two_cpu) = measure("partitions", 2);
+    let (single, single_cpu) = measure("single", 1, "");
+    let (one, one_cpu) = measure("partitions", 1, "");
+    let (two, two_cpu) = measure("partitions", 2, "");
+    // Every record through a repartition topic as well (the input is already
+    // keyed by user: this is the topic's cost alone).
+    let (moved, moved_cpu) = measure("partitions", 1, "  - repartition: {}\n");
     println!(
         "scale-out ({events} events, 8 partitions, group joins included), events per wall-second (per CPU-second):"
     );
@@ -225,6 +230,10 @@ sink: {{ kafka: {{ brokers: {address}, topic: sums, transactional_id: spread-{gr
         "  tasks, 2 instances:       {two:.0} ({two_cpu:.0}); {:.2}x the single run, {:.2}x one instance",
         two / single,
         two / one
+    );
+    println!(
+        "  tasks, 1 instance, through a repartition topic: {moved:.0} ({moved_cpu:.0}); {:.2}x without it",
+        moved / one
     );
 }
 

@@ -340,3 +340,29 @@ pub fn running_tasks(log: &str) -> std::collections::BTreeSet<i32> {
     }
     running
 }
+
+/// A process a test started, killed when it is dropped: a test that fails
+/// midway leaves no `millrace run` behind.
+pub struct Instance(pub Child);
+
+impl std::ops::Deref for Instance {
+    type Target = Child;
+
+    fn deref(&self) -> &Child {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Instance {
+    fn deref_mut(&mut self) -> &mut Child {
+        &mut self.0
+    }
+}
+
+impl Drop for Instance {
+    fn drop(&mut self) {
+        // It may have ended already: then there is nothing to kill.
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}

@@ -335,6 +335,14 @@ impl<R> Pipeline<R> {
         })
     }
 
+    /// The watermark of sink `sink`'s input: every record behind it has reached
+    /// the sink.
+    pub fn sink_watermark(&self, sink: usize) -> Timestamp {
+        self.sinks
+            .get(sink)
+            .map_or(MIN_TIMESTAMP, |&port| self.port_watermark(port))
+    }
+
     /// The lowest watermark among the sinks' inputs: every record behind it has
     /// reached its sink.
     pub fn output_watermark(&self) -> Timestamp {

@@ -7,7 +7,9 @@
 //! the minimum over the partitions that still have records to come
 //! ([`PartitionWatermarks`]), so a partition that is behind, because its producer
 //! is slow or its share of the fetches small, makes no other partition's records
-//! late; a partition idle for a while stops holding the others back. Inside the
+//! late; a partition idle for a while stops holding the others back. A partition
+//! of a repartition topic, which the tasks of a pipeline's stage before write,
+//! takes the least of their watermarks ([`UpstreamWatermarks`]). Inside the
 //! pipeline each grouping derives its output watermark from its input watermark and
 //! its holds (see [`crate::group`]).
 //!
@@ -249,6 +251,51 @@ impl<P: Ord> PartitionWatermarks<P> {
     }
 }
 
+/// The watermark of one partition of a repartition topic. Each of the `tasks`
+/// tasks that write it sends its output watermark into every partition with each
+/// checkpoint (a *marker*, after the records it covers), so the partition's
+/// watermark is the least of the tasks' latest markers. A task not heard from
+/// yet holds it at the floor: the partition's watermark when the reader resumed
+/// (`MIN_TIMESTAMP` for a first run). It never moves back, also when a restarted
+/// task marks less than it had.
+#[derive(Clone, Debug)]
+pub struct UpstreamWatermarks {
+    floor: Timestamp,
+    tasks: usize,
+    marks: BTreeMap<u32, Timestamp>,
+}
+
+impl UpstreamWatermarks {
+    /// A partition whose watermark was `floor` when reading (re)started.
+    pub fn new(floor: Timestamp) -> Self {
+        UpstreamWatermarks {
+            floor,
+            tasks: 0,
+            marks: BTreeMap::new(),
+        }
+    }
+
+    /// Task `task` of `tasks` marked `watermark`; returns the partition's
+    /// watermark. A marker naming more tasks than known raises the count.
+    pub fn mark(&mut self, task: u32, tasks: usize, watermark: Timestamp) -> Timestamp {
+        self.tasks = self.tasks.max(tasks);
+        let mark = self.marks.entry(task).or_insert(watermark);
+        *mark = (*mark).max(watermark);
+        self.current()
+    }
+
+    /// The least of the tasks' marks, not below the floor; the floor while a
+    /// task has not marked.
+    pub fn current(&self) -> Timestamp {
+        let heard = self.marks.len() >= self.tasks;
+        let least = self.marks.values().copied().min();
+        match least {
+            Some(least) if heard => least.max(self.floor),
+            _ => self.floor,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -333,5 +380,47 @@ mod tests {
         assert_eq!(watermark.current(), 90);
         watermark.observe(50);
         assert_eq!(watermark.current(), 90);
+    }
+
+    #[test]
+    fn a_repartitioned_partition_waits_for_every_task_that_writes_it() {
+        let mut partition = UpstreamWatermarks::new(MIN_TIMESTAMP);
+        assert_eq!(partition.mark(0, 3, 50), MIN_TIMESTAMP);
+        assert_eq!(partition.mark(2, 3, 70), MIN_TIMESTAMP);
+        assert_eq!(partition.mark(1, 3, 60), 50);
+        assert_eq!(partition.mark(0, 3, 90), 60);
+        // A task resumed from an older checkpoint marks less: nothing moves back.
+        assert_eq!(partition.mark(1, 3, 10), 60);
+        let mut resumed = UpstreamWatermarks::new(40);
+        assert_eq!(resumed.mark(0, 2, 30), 40);
+        assert_eq!(resumed.mark(1, 2, 45), 40);
+        assert_eq!(resumed.mark(0, 2, 80), 45);
+    }
+
+    proptest::proptest! {
+        /// Whatever order the markers come in, the partition's watermark never
+        /// moves back and is the least of the tasks' latest marks once every task
+        /// has marked (the floor before).
+        #[test]
+        fn an_upstream_watermark_is_the_least_task_mark(
+            marks in proptest::collection::vec((0u32..4, -1_000i64..1_000), 0..40),
+        ) {
+            let mut partition = UpstreamWatermarks::new(MIN_TIMESTAMP);
+            let mut latest: BTreeMap<u32, Timestamp> = BTreeMap::new();
+            let mut before = MIN_TIMESTAMP;
+            for (task, watermark) in marks {
+                let now = partition.mark(task, 4, watermark);
+                let mark = latest.entry(task).or_insert(watermark);
+                *mark = (*mark).max(watermark);
+                proptest::prop_assert!(now >= before);
+                let expected = if latest.len() == 4 {
+                    latest.values().copied().min().unwrap_or(MIN_TIMESTAMP)
+                } else {
+                    MIN_TIMESTAMP
+                };
+                proptest::prop_assert_eq!(now, expected);
+                before = now;
+            }
+        }
     }
 }

@@ -125,6 +125,29 @@ pub struct RunSummary {
     pub elapsed: Duration,
 }
 
+impl RunSummary {
+    /// Adds what another run (a task of the same pipeline) did to this one.
+    pub fn add(&mut self, other: &RunSummary) {
+        self.read += other.read;
+        self.emitted += other.emitted;
+        self.retractions += other.retractions;
+        self.dropped_late += other.dropped_late;
+        self.dropped_closed += other.dropped_closed;
+        self.dead_lettered += other.dead_lettered;
+        for (mine, theirs) in [
+            (&mut self.output, &other.output),
+            (&mut self.dead_letter_output, &other.dead_letter_output),
+        ] {
+            if !theirs.is_empty() && !mine.split(", ").any(|known| known == theirs) {
+                if !mine.is_empty() {
+                    mine.push_str(", ");
+                }
+                mine.push_str(theirs);
+            }
+        }
+    }
+}
+
 impl std::fmt::Display for RunSummary {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
@@ -247,6 +270,7 @@ pub fn build_pipeline(spec: &PipelineSpec) -> Result<Built, SpecError> {
                 path,
                 plugin,
                 outputs: side_outputs,
+                ..
             } => {
                 let dofn = WasmDoFn::step(plugin, path, side_outputs)
                     .map_err(|err| plugin_error(spec, path, &err))?;
@@ -273,7 +297,11 @@ pub fn build_pipeline(spec: &PipelineSpec) -> Result<Built, SpecError> {
                     }
                 }
             }
-            StepSpec::Flatten { path } => Box::new(flatten(path.clone())),
+            // One task reads every key: a repartition moves nothing (a pipeline of
+            // tasks runs its stages apart, and has no repartition step left).
+            StepSpec::Flatten { path } | StepSpec::Repartition { path, .. } => {
+                Box::new(flatten(path.clone()))
+            }
             StepSpec::Score {
                 path,
                 model,
@@ -1084,6 +1112,10 @@ impl Driver {
         let counters = self.counters();
         if let Some(durable) = &mut self.durable {
             let started = Instant::now();
+            for (index, sink) in self.sinks.iter_mut().enumerate() {
+                sink.watermark(self.pipeline.sink_watermark(index))
+                    .map_err(io_error("cannot write the output"))?;
+            }
             let outputs = durable::Outputs {
                 sinks: &mut self.sinks,
                 transaction: self.transaction.as_deref(),

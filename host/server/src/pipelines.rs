@@ -313,7 +313,9 @@ impl Deployment {
                 StepSpec::Combine { combine, .. } => {
                     u64::from(matches!(combine, CombineSpec::Plugin(_)))
                 }
-                StepSpec::Flatten { .. } | StepSpec::CoGroup { .. } => 0,
+                StepSpec::Flatten { .. }
+                | StepSpec::CoGroup { .. }
+                | StepSpec::Repartition { .. } => 0,
                 // The live model's evaluator, and room for a candidate's.
                 StepSpec::Score { .. } => 2,
             })
@@ -1085,7 +1087,8 @@ fn step_plugins(step: &mut StepSpec) -> Vec<(String, PluginKind, &mut PluginSpec
         StepSpec::Combine { .. }
         | StepSpec::Flatten { .. }
         | StepSpec::CoGroup { .. }
-        | StepSpec::Score { .. } => Vec::new(),
+        | StepSpec::Score { .. }
+        | StepSpec::Repartition { .. } => Vec::new(),
     }
 }
 

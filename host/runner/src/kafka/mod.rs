@@ -3,6 +3,8 @@
 //! - [`KafkaSource`] reads topics as a member of a consumer group: a watermark per
 //!   partition, offsets in millrace's checkpoints (it seeks to them when a run
 //!   resumes), committed to the group after each checkpoint for lag tools to see.
+//! - [`RepartitionSink`] writes a repartition topic between two stages of a
+//!   pipeline of tasks, which the next stage's [`KafkaSource`] reads.
 //! - [`KafkaSink`] writes pane records to a topic. Exactly-once sinks share the
 //!   pipeline's [`KafkaOutput`], one transactional producer: one Kafka transaction
 //!   per checkpoint, committed when the checkpoint is complete.
@@ -16,10 +18,12 @@
 //! run resumes from the one the marker names and produces that output again. See
 //! docs/kafka.md.
 
+mod repartition;
 mod sink;
 mod source;
 mod tasks;
 
+pub use repartition::RepartitionSink;
 pub use sink::{KafkaOutput, KafkaSink};
 pub use source::KafkaSource;
 pub(crate) use tasks::{Task, open_task_source, open_task_state, run_tasks};
@@ -121,9 +125,14 @@ impl Outputs {
                     }
                 }
             };
-            outputs
-                .sinks
-                .push(Some(Box::new(KafkaSink::new(kafka, output))));
+            let sink: Box<dyn Sink> = match kafka.repartition {
+                Some(writer) => Box::new(
+                    RepartitionSink::new(kafka, writer, output)
+                        .map_err(io_error(format!("cannot open the output {}", sink.path)))?,
+                ),
+                None => Box::new(KafkaSink::new(kafka, output)),
+            };
+            outputs.sinks.push(Some(sink));
         }
         Ok(outputs)
     }

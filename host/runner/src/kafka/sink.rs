@@ -12,6 +12,7 @@ use rdkafka::producer::{BaseProducer, BaseRecord, Producer, ProducerContext};
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use serde_json::Value;
 
+use super::source::topic_partitions;
 use super::{client_config, kafka_error};
 use crate::sink::{Marker, Sink, Transaction, versions_object, write_record, write_traced_record};
 use crate::spec::{Delivery, FieldPath, KafkaSinkSpec};
@@ -24,7 +25,7 @@ const TRANSACTION_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// The latest event time a Kafka record's timestamp carries (the year 9999); a
 /// pane at the end of the global window gets the broker's time instead.
-const MAX_KAFKA_TIMESTAMP: i64 = 253_402_300_799_999;
+pub(super) const MAX_KAFKA_TIMESTAMP: i64 = 253_402_300_799_999;
 
 /// A marker as the offset committed for it: the lineage (31 bits) above the
 /// checkpoint's number (32 bits). An offset is all that every Kafka-protocol
@@ -145,12 +146,14 @@ impl KafkaOutput {
         })
     }
 
-    /// Sends one record, waiting while librdkafka's queue is full.
-    fn send(
+    /// Sends one record (to `partition`, or where the partitioner puts its key),
+    /// waiting while librdkafka's queue is full.
+    pub(super) fn send(
         &self,
         topic: &str,
+        partition: Option<i32>,
         key: Option<&[u8]>,
-        value: &[u8],
+        value: Option<&[u8]>,
         headers: OwnedHeaders,
         timestamp: Option<i64>,
     ) -> io::Result<()> {
@@ -174,9 +177,15 @@ impl KafkaOutput {
             }
             None => headers,
         };
-        let mut record = BaseRecord::to(topic).payload(value).headers(headers);
+        let mut record = BaseRecord::<[u8], [u8]>::to(topic).headers(headers);
+        if let Some(value) = value {
+            record = record.payload(value);
+        }
         if let Some(key) = key {
             record = record.key(key);
+        }
+        if let Some(partition) = partition {
+            record = record.partition(partition);
         }
         if let Some(timestamp) = timestamp {
             record = record.timestamp(timestamp);
@@ -208,14 +217,19 @@ impl KafkaOutput {
         Ok(state)
     }
 
+    /// How many partitions `topic` has on `brokers`.
+    pub(super) fn partitions(&self, topic: &str, brokers: &str) -> io::Result<i32> {
+        topic_partitions(self.producer.client(), topic, brokers).map(|found| found.len() as i32)
+    }
+
     /// Serves delivery reports.
-    fn poll(&self) {
+    pub(super) fn poll(&self) {
         self.producer.poll(Duration::ZERO);
     }
 
     /// Waits until every record sent is acknowledged; the first failed delivery
     /// is an error.
-    fn flush(&self) -> io::Result<()> {
+    pub(super) fn flush(&self) -> io::Result<()> {
         self.producer
             .flush(TRANSACTION_TIMEOUT)
             .map_err(kafka_error("cannot deliver the output"))?;
@@ -469,8 +483,9 @@ impl Sink for KafkaSink {
                 .then_some(record.timestamp);
             self.output.send(
                 &self.topic,
+                None,
                 key.as_deref(),
-                &self.line,
+                Some(&self.line),
                 pane_headers(record),
                 timestamp,
             )?;

@@ -14,14 +14,15 @@ use rdkafka::types::RDKafkaRespErr;
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use serde_json::{Value, json};
 
+use super::repartition;
 use super::{client_config, kafka_error, log_client_error};
 use crate::source::{Clock, Poll, RecordFields, Source, field};
 use crate::spec::{KafkaSourceSpec, StartAt, Topics};
 use millrace_model::dead_letter::DeadLetter;
 use millrace_model::pipeline::Event;
 use millrace_model::record::{Key, Record};
-use millrace_model::time::{MIN_TIMESTAMP, Timestamp, event_time, wall_clock_now};
-use millrace_model::watermark::PartitionWatermarks;
+use millrace_model::time::{MAX_TIMESTAMP, MIN_TIMESTAMP, Timestamp, event_time, wall_clock_now};
+use millrace_model::watermark::{PartitionWatermarks, UpstreamWatermarks};
 
 /// How long one poll of the consumer waits at most, so that idle partitions and
 /// the end of a bounded read are noticed while no records come.
@@ -134,12 +135,12 @@ impl ConsumerContext for SourceContext {
 }
 
 /// The partitions of `topic`; an error names a topic the brokers do not have.
-pub(crate) fn topic_partitions<C: ConsumerContext>(
-    consumer: &BaseConsumer<C>,
+pub(crate) fn topic_partitions<C: ClientContext>(
+    client: &rdkafka::client::Client<C>,
     topic: &str,
     brokers: &str,
 ) -> io::Result<Vec<i32>> {
-    let metadata = consumer
+    let metadata = client
         .fetch_metadata(Some(topic), REQUEST_TIMEOUT)
         .map_err(kafka_error(&format!(
             "cannot read the metadata of {topic} from {brokers}"
@@ -251,6 +252,9 @@ struct Reading {
     /// with its partition and offset.
     carried: Option<(Record, TopicPartition, i64)>,
     records: u64,
+    /// For a repartition topic: the tasks' watermarks in each partition, which
+    /// make the partition's (its records' event times do not).
+    upstream: Option<BTreeMap<TopicPartition, UpstreamWatermarks>>,
 }
 
 impl KafkaSource {
@@ -325,7 +329,7 @@ impl KafkaSource {
             }
             (Membership::Group, Topics::Named(topics)) => {
                 for topic in topics {
-                    for partition in topic_partitions(&consumer, topic, &spec.brokers)? {
+                    for partition in topic_partitions(consumer.client(), topic, &spec.brokers)? {
                         watermarks.hold(names.key(topic, partition), MIN_TIMESTAMP, now);
                     }
                 }
@@ -358,6 +362,7 @@ impl KafkaSource {
                 bundle_size: spec.bundle_size.max(1),
                 carried: None,
                 records: 0,
+                upstream: spec.repartition.then(BTreeMap::new),
             },
         })
     }
@@ -485,6 +490,17 @@ impl KafkaSource {
     /// position (which moves past transaction markers, unlike the offsets of the
     /// records read) taken as where a partition is.
     fn note_progress(&mut self, at_end: &[i32], now: i64) -> io::Result<()> {
+        if self.reading.upstream.is_some() {
+            // A repartition topic's partition ends when every task writing it
+            // has ended, also when that was before the checkpoint resumed.
+            for (key, state) in &mut self.reading.partitions {
+                if !state.ended && self.reading.watermarks.latest(key) == MAX_TIMESTAMP {
+                    state.ended = true;
+                    self.reading.watermarks.end(key);
+                }
+            }
+            return Ok(());
+        }
         let idle_matters = self.reading.idle_partition;
         if !self.reading.until_end && !idle_matters {
             return Ok(());
@@ -572,17 +588,57 @@ impl Reading {
             PartitionState::default()
         });
         state.next = Some(offset + 1);
-        let timestamp = message.timestamp().to_millis();
-        match self
-            .format
-            .read(message.payload(), message.key(), timestamp)
-        {
-            Ok(record) => {
+        // A repartition topic's record, or its marker of a writing task's
+        // watermark; else a record of the spec's format.
+        let read = match &mut self.upstream {
+            Some(upstream) => {
+                match repartition::Message::read(
+                    message.key(),
+                    message.payload(),
+                    message.headers(),
+                ) {
+                    Ok(repartition::Message::Watermark {
+                        task,
+                        tasks,
+                        watermark,
+                    }) => {
+                        let floor = self.watermarks.latest(&key);
+                        let partition = upstream
+                            .entry(key.clone())
+                            .or_insert_with(|| UpstreamWatermarks::new(floor));
+                        let watermark = partition.mark(task, tasks, watermark);
+                        // With no bound, the partition's watermark is its latest
+                        // "event time".
+                        self.watermarks.observe(&key, watermark, now);
+                        if watermark == MAX_TIMESTAMP {
+                            state.ended = true;
+                            self.watermarks.end(&key);
+                        }
+                        Ok(None)
+                    }
+                    Ok(repartition::Message::Record(record)) => Ok(Some(record)),
+                    Err(reason) => Err(reason),
+                }
+            }
+            None => self
+                .format
+                .read(
+                    message.payload(),
+                    message.key(),
+                    message.timestamp().to_millis(),
+                )
+                .map(Some),
+        };
+        match read {
+            Ok(None) => {}
+            Ok(Some(record)) => {
                 // As for files: a record behind the watermark its predecessors
                 // imply starts a new bundle after that watermark, so lateness is
                 // judged record by record whatever the bundle size.
                 let behind = self.watermarks.is_behind(&key, record.timestamp, now);
-                self.watermarks.observe(&key, record.timestamp, now);
+                if self.upstream.is_none() {
+                    self.watermarks.observe(&key, record.timestamp, now);
+                }
                 if behind {
                     self.carried = Some((record, key, offset));
                     return true;

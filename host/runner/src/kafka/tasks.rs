@@ -12,7 +12,12 @@
 //! the task checkpoints (committing its transaction) and stops before the member
 //! lets them go; the process they go to resumes the task from that checkpoint,
 //! its producer fencing any zombie of the old one. The state directory must be
-//! one every process reaches (a shared file system across machines).
+//! one every process reaches (a shared file system across machines), or the
+//! checkpoints go through a checkpoint store.
+//!
+//! A pipeline with repartition steps runs each of its stages this way, side by
+//! side, each with a group member of its own (`crate::spec::stages`); a later
+//! stage's tasks are labelled `stage-<K>-task-<N>` where stage 0's are `task-<N>`.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -48,6 +53,8 @@ type Commit = Vec<(Listed, i64)>;
 /// One task of a pipeline with `parallelism: partitions`: the partitions of one
 /// number, which a run reads with the task's own state and outputs.
 pub(crate) struct Task {
+    /// The stage of the pipeline it belongs to (0 unless it has repartition steps).
+    stage: usize,
     /// The partition number.
     partition: i32,
     /// The topics and partitions each source reads, by the source's index.
@@ -59,9 +66,14 @@ pub(crate) struct Task {
 }
 
 impl Task {
-    /// The name of the task's state folder under its pipeline's.
-    fn state_name(partition: i32) -> String {
-        format!("task-{partition}")
+    /// What tells task `partition` of stage `stage` apart: the name of its state
+    /// folder under its pipeline's, and the suffix of its files and transactional
+    /// ids.
+    fn label(stage: usize, partition: i32) -> String {
+        match stage {
+            0 => format!("task-{partition}"),
+            _ => format!("stage-{stage}-task-{partition}"),
+        }
     }
 
     /// The flag a run of the task watches: set, it checkpoints and stops.
@@ -71,10 +83,112 @@ impl Task {
 }
 
 /// Runs this process's share of `spec`'s tasks until its input ends (every task
-/// finished, wherever it ran), or until a task fails.
+/// finished, wherever it ran), or until a task fails. A pipeline with repartition
+/// steps runs each of its stages as a pipeline of tasks of its own, side by side.
 pub(crate) fn run_tasks(spec: &PipelineSpec, options: &RunOptions) -> Result<RunSummary, RunError> {
     let started = Instant::now();
     refuse_options(spec, options)?;
+    // SIGTERM or SIGINT: the tasks checkpoint and stop, and the member leaves the
+    // group, which gives their partitions to the others at once (a process that
+    // dies keeps them until its session times out).
+    let leave = Arc::new(AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
+        signal_hook::flag::register(signal, leave.clone())
+            .map_err(io_error("cannot handle SIGTERM and SIGINT"))?;
+    }
+    let stages = crate::spec::stages(spec);
+    if stages.len() == 1 {
+        return run_stage(spec, 0, options, &leave, started);
+    }
+    create_repartition_topics(spec)?;
+    let outcomes: Vec<Result<RunSummary, RunError>> = std::thread::scope(|scope| {
+        let running: Vec<_> = stages
+            .iter()
+            .enumerate()
+            .map(|(stage, stage_spec)| {
+                let leave = &leave;
+                std::thread::Builder::new()
+                    .name(format!("stage-{stage}"))
+                    .spawn_scoped(scope, move || {
+                        let outcome = run_stage(stage_spec, stage, options, leave, started);
+                        // A stage that fails stops the others: the process stops.
+                        if outcome.is_err() {
+                            leave.store(true, Ordering::Release);
+                        }
+                        outcome
+                    })
+            })
+            .collect();
+        running
+            .into_iter()
+            .map(|thread| match thread {
+                Ok(thread) => thread
+                    .join()
+                    .unwrap_or_else(|_| Err(RunError::Checkpoint("a stage panicked".to_owned()))),
+                Err(err) => Err(io_error("cannot start a stage's thread")(err)),
+            })
+            .collect()
+    });
+    let mut total = RunSummary::default();
+    for (stage, outcome) in outcomes.into_iter().enumerate() {
+        let summary = outcome?;
+        // The later stages read what the first one wrote: the input is its.
+        let read = if stage == 0 { summary.read } else { 0 };
+        total.add(&RunSummary { read, ..summary });
+    }
+    Ok(RunSummary {
+        elapsed: started.elapsed(),
+        ..total
+    })
+}
+
+/// Creates the repartition topics that do not exist yet: each with the
+/// partitions its step names, or as many as the stage writing it has tasks.
+fn create_repartition_topics(spec: &PipelineSpec) -> Result<(), RunError> {
+    let (kafka, topics) = inputs(spec)?;
+    let metadata: BaseConsumer = client_config(&kafka.brokers, &kafka.options)
+        .create()
+        .map_err(kafka_error("cannot create a metadata client"))
+        .map_err(io_error("cannot read the input's partitions"))?;
+    let mut input_partitions = 0;
+    for topic in topics.iter().flatten() {
+        let found = topic_partitions(metadata.client(), topic, &kafka.brokers)
+            .map_err(io_error("cannot read the input's partitions"))?;
+        input_partitions = input_partitions.max(found.len() as i32);
+    }
+    // Each stage has as many tasks as the topics it reads have partitions.
+    let mut stage_tasks = vec![input_partitions];
+    let mut created = Vec::new();
+    for repartition in crate::spec::repartition_topics(spec) {
+        let tasks = stage_tasks.get(repartition.stage).copied().unwrap_or(1);
+        let partitions = repartition.partitions.unwrap_or(tasks);
+        created.push((repartition.topic.clone(), partitions));
+        super::repartition::create_topics(
+            &kafka.brokers,
+            &kafka.options,
+            &created[created.len() - 1..],
+        )
+        .map_err(io_error("cannot create the repartition topics"))?;
+        let found = topic_partitions(metadata.client(), &repartition.topic, &kafka.brokers)
+            .map_err(io_error("cannot read a repartition topic's partitions"))?;
+        let next = repartition.stage + 1;
+        if stage_tasks.len() <= next {
+            stage_tasks.resize(next + 1, 0);
+        }
+        stage_tasks[next] = stage_tasks[next].max(found.len() as i32);
+    }
+    Ok(())
+}
+
+/// Runs this process's share of the tasks of stage `stage` (`spec` is the
+/// stage's pipeline), until its input ends, a task fails or `leave` is set.
+fn run_stage(
+    spec: &PipelineSpec,
+    stage: usize,
+    options: &RunOptions,
+    leave: &AtomicBool,
+    started: Instant,
+) -> Result<RunSummary, RunError> {
     let (kafka, topics) = inputs(spec)?;
     let group = kafka
         .group
@@ -95,6 +209,8 @@ pub(crate) fn run_tasks(spec: &PipelineSpec, options: &RunOptions) -> Result<Run
     }
     let (commits, committed) = channel();
     let tasks = Tasks {
+        stage,
+        count: 0,
         spec: Arc::new(spec.clone()),
         options: options.clone(),
         topics: Vec::new(),
@@ -112,12 +228,13 @@ pub(crate) fn run_tasks(spec: &PipelineSpec, options: &RunOptions) -> Result<Run
         .map_err(io_error(format!("cannot join the group {group}")))?;
     let mut partitions = BTreeMap::new();
     for topic in topics.iter().flatten() {
-        let found = topic_partitions(&member, topic, &kafka.brokers)
+        let found = topic_partitions(member.client(), topic, &kafka.brokers)
             .map_err(io_error("cannot read the input's partitions"))?;
         partitions.insert(topic.clone(), found.len() as i32);
     }
     let numbers = partitions.values().copied().max().unwrap_or(0);
     if let Ok(mut tasks) = member.context().tasks.lock() {
+        tasks.count = numbers;
         tasks.topics = topics
             .iter()
             .map(|topics| {
@@ -134,7 +251,10 @@ pub(crate) fn run_tasks(spec: &PipelineSpec, options: &RunOptions) -> Result<Run
         .subscribe(&subscription)
         .map_err(kafka_error("cannot subscribe"))
         .map_err(io_error(format!("cannot join the group {group}")))?;
-    let task_checkpoints = match task_spec(spec, 0).checkpoint.and_then(|c| c.store) {
+    let task_checkpoints = match task_spec(spec, stage, 0, numbers)
+        .checkpoint
+        .and_then(|c| c.store)
+    {
         Some(url) => TaskCheckpoints::Store(
             CheckpointStore::open(&url).map_err(|err| RunError::Checkpoint(err.to_string()))?,
         ),
@@ -142,14 +262,6 @@ pub(crate) fn run_tasks(spec: &PipelineSpec, options: &RunOptions) -> Result<Run
             pipeline_dir(&options.state.dir, &spec.name).map_err(RunError::Checkpoint)?,
         ),
     };
-    // SIGTERM or SIGINT: the tasks checkpoint and stop, and the member leaves the
-    // group, which gives their partitions to the others at once (a process that
-    // dies keeps them until its session times out).
-    let leave = Arc::new(AtomicBool::new(false));
-    for signal in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
-        signal_hook::flag::register(signal, leave.clone())
-            .map_err(io_error("cannot handle SIGTERM and SIGINT"))?;
-    }
     let mut finished_check = Instant::now();
     let outcome = loop {
         if let Some(Err(err)) = member.poll(TICK) {
@@ -174,7 +286,7 @@ pub(crate) fn run_tasks(spec: &PipelineSpec, options: &RunOptions) -> Result<Run
             && finished_check.elapsed() >= Duration::from_secs(1)
         {
             finished_check = Instant::now();
-            if (0..numbers).all(|number| task_checkpoints.finished(number)) {
+            if (0..numbers).all(|number| task_checkpoints.finished(stage, number)) {
                 break Ok(());
             }
         }
@@ -185,7 +297,7 @@ pub(crate) fn run_tasks(spec: &PipelineSpec, options: &RunOptions) -> Result<Run
             tasks.commit(&member, CommitMode::Sync);
             let mut total = RunSummary::default();
             for summary in tasks.summaries.values() {
-                add(&mut total, summary);
+                total.add(summary);
             }
             total
         }
@@ -278,9 +390,10 @@ enum TaskCheckpoints {
 }
 
 impl TaskCheckpoints {
-    /// Whether task `number`'s newest checkpoint is of a finished run.
-    fn finished(&self, number: i32) -> bool {
-        let name = Task::state_name(number);
+    /// Whether task `number` of stage `stage` has a newest checkpoint of a
+    /// finished run.
+    fn finished(&self, stage: usize, number: i32) -> bool {
+        let name = Task::label(stage, number);
         match self {
             TaskCheckpoints::Shared(root) => Checkpoints::observe(&root.join(name))
                 .list()
@@ -296,19 +409,24 @@ impl TaskCheckpoints {
     }
 }
 
-/// The spec a task runs: the same pipeline, with the task's own files and
-/// transactional ids.
-fn task_spec(spec: &PipelineSpec, number: i32) -> PipelineSpec {
+/// The spec task `number` of `tasks` of stage `stage` runs: the stage's
+/// pipeline, with the task's own files and transactional ids.
+fn task_spec(spec: &PipelineSpec, stage: usize, number: i32, tasks: i32) -> PipelineSpec {
     let mut task = spec.clone();
+    let label = Task::label(stage, number);
     for sink in &mut task.sinks {
         match &mut sink.spec {
-            SinkSpec::File(path) => *path = task_path(path, number),
+            SinkSpec::File(path) => *path = task_path(path, &label),
             SinkSpec::Kafka(kafka) => {
                 let id = kafka
                     .transactional_id
                     .clone()
                     .unwrap_or_else(|| format!("millrace-{}", spec.name));
-                kafka.transactional_id = Some(format!("{id}-task-{number}"));
+                kafka.transactional_id = Some(format!("{id}-{label}"));
+                if let Some(writer) = &mut kafka.repartition {
+                    writer.task = number;
+                    writer.tasks = tasks;
+                }
             }
             SinkSpec::Stdout => {}
         }
@@ -318,17 +436,17 @@ fn task_spec(spec: &PipelineSpec, number: i32) -> PipelineSpec {
         *store = format!("{}/{}", store.trim_end_matches('/'), spec.name);
     }
     if let Some(DeadLetterSpec::File(path)) = &mut task.dead_letter {
-        *path = task_path(path, number);
+        *path = task_path(path, &label);
     }
     task
 }
 
-/// `out.jsonl` as task 3's: `out.task-3.jsonl`.
-fn task_path(path: &Path, number: i32) -> PathBuf {
+/// `out.jsonl` as task 3's (`label`: `task-3`): `out.task-3.jsonl`.
+fn task_path(path: &Path, label: &str) -> PathBuf {
     let stem = path.file_stem().unwrap_or_default().to_string_lossy();
     let name = match path.extension() {
-        Some(extension) => format!("{stem}.task-{number}.{}", extension.to_string_lossy()),
-        None => format!("{stem}.task-{number}"),
+        Some(extension) => format!("{stem}.{label}.{}", extension.to_string_lossy()),
+        None => format!("{stem}.{label}"),
     };
     path.with_file_name(name)
 }
@@ -346,7 +464,7 @@ pub(crate) fn open_task_state(
         dir: pipeline_dir(&options.state.dir, &spec.name).map_err(RunError::Checkpoint)?,
         ..options.state.clone()
     };
-    let name = Task::state_name(task.partition);
+    let name = Task::label(task.stage, task.partition);
     let deadline = Instant::now() + STATE_WAIT;
     loop {
         match Durable::open(&name, &state, fingerprint.clone(), settings) {
@@ -366,6 +484,10 @@ struct Running {
 
 /// The tasks of this process, started and stopped by the group's rebalances.
 struct Tasks {
+    /// The stage they belong to.
+    stage: usize,
+    /// How many tasks the stage has.
+    count: i32,
     spec: Arc<PipelineSpec>,
     options: RunOptions,
     /// Each source's topics with their partition counts.
@@ -381,6 +503,14 @@ struct Tasks {
 }
 
 impl Tasks {
+    /// Task `number` as logs name it: `task 3`, or `stage 1 task 3`.
+    fn name(&self, number: i32) -> String {
+        match self.stage {
+            0 => format!("task {number}"),
+            stage => format!("stage {stage} task {number}"),
+        }
+    }
+
     /// Starts the tasks of the partitions the group assigned.
     fn assign(&mut self, assigned: &[Listed]) {
         let assigned: BTreeSet<&Listed> = assigned.iter().collect();
@@ -411,18 +541,19 @@ impl Tasks {
                 )));
                 continue;
             }
-            tracing::info!("starting task {number}");
+            tracing::info!("starting {}", self.name(number));
             let stop = Arc::new(AtomicBool::new(false));
             let task = Task {
+                stage: self.stage,
                 partition: number,
                 inputs,
                 commits: self.commits.clone(),
                 stop: stop.clone(),
             };
-            let spec = task_spec(&self.spec, number);
+            let spec = task_spec(&self.spec, self.stage, number, self.count);
             let options = self.options.clone();
             let thread = std::thread::Builder::new()
-                .name(format!("task-{number}"))
+                .name(Task::label(self.stage, number))
                 .spawn(move || run_with(&spec, &options, None, Some(&task)));
             match thread {
                 Ok(thread) => {
@@ -442,7 +573,7 @@ impl Tasks {
         let numbers: BTreeSet<i32> = revoked.iter().map(|(_, number)| *number).collect();
         for number in numbers {
             if let Some(running) = self.running.get(&number) {
-                tracing::info!("stopping task {number}: its partitions move");
+                tracing::info!("stopping {}: its partitions move", self.name(number));
                 running.stop.store(true, Ordering::Release);
             }
         }
@@ -482,16 +613,18 @@ impl Tasks {
     fn ended(&mut self, number: i32, running: Running) {
         match running.thread.join() {
             Ok(Ok(summary)) => {
-                tracing::info!("task {number} stopped: {summary}");
+                tracing::info!("{} stopped: {summary}", self.name(number));
                 self.summaries.insert(number, summary);
             }
             Ok(Err(err)) => {
-                tracing::error!("task {number} failed: {err}");
+                tracing::error!("{} failed: {err}", self.name(number));
                 self.failure.get_or_insert(err);
             }
             Err(_) => {
-                self.failure
-                    .get_or_insert(RunError::Checkpoint(format!("task {number} panicked")));
+                self.failure.get_or_insert(RunError::Checkpoint(format!(
+                    "{} panicked",
+                    self.name(number)
+                )));
             }
         }
     }
@@ -508,27 +641,6 @@ impl Tasks {
             && let Err(err) = member.commit(&offsets, mode)
         {
             tracing::warn!("Kafka: cannot commit the tasks' offsets to the group: {err}");
-        }
-    }
-}
-
-/// Adds what a task did to what the process did.
-fn add(total: &mut RunSummary, task: &RunSummary) {
-    total.read += task.read;
-    total.emitted += task.emitted;
-    total.retractions += task.retractions;
-    total.dropped_late += task.dropped_late;
-    total.dropped_closed += task.dropped_closed;
-    total.dead_lettered += task.dead_lettered;
-    for (mine, theirs) in [
-        (&mut total.output, &task.output),
-        (&mut total.dead_letter_output, &task.dead_letter_output),
-    ] {
-        if !theirs.is_empty() && !mine.split(", ").any(|known| known == theirs) {
-            if !mine.is_empty() {
-                mine.push_str(", ");
-            }
-            mine.push_str(theirs);
         }
     }
 }

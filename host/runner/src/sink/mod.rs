@@ -18,6 +18,7 @@ use std::io::{self, BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use millrace_model::record::Record;
+use millrace_model::time::Timestamp;
 use millrace_model::window::Window;
 use millrace_state::checkpoint::SinkCommit;
 
@@ -28,6 +29,14 @@ pub trait Sink: Send {
 
     /// Pushes out buffered output (to the staging file, for an exactly-once sink).
     fn flush(&mut self) -> io::Result<()>;
+
+    /// At a checkpoint, before [`Sink::prepare`]: the watermark of the sink's
+    /// input. A sink that carries event time on to another stage (a repartition
+    /// topic) writes it after the records it covers; others have no use for it.
+    fn watermark(&mut self, watermark: Timestamp) -> io::Result<()> {
+        let _ = watermark;
+        Ok(())
+    }
 
     /// At a checkpoint: makes everything written so far durable, and says what the
     /// checkpoint must record to publish it (`None` for an at-least-once sink).

@@ -76,6 +76,9 @@ pub struct KafkaSourceSpec {
     pub bundle_size: usize,
     /// librdkafka properties, passed through.
     pub options: Vec<(String, String)>,
+    /// Whether it reads a repartition topic (a stage of a pipeline of tasks):
+    /// records as the stage before wrote them, and that stage's watermarks.
+    pub repartition: bool,
 }
 
 /// How a Kafka sink delivers.
@@ -106,6 +109,19 @@ pub struct KafkaSinkSpec {
     pub transactional_id: Option<String>,
     /// librdkafka properties, passed through.
     pub options: Vec<(String, String)>,
+    /// `Some` for the writer of a repartition topic (a stage of a pipeline of
+    /// tasks), which the spec does not name: which task it is of how many.
+    pub repartition: Option<RepartitionWriter>,
+}
+
+/// The task a repartition topic's writer belongs to, which its watermark
+/// markers name.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RepartitionWriter {
+    /// The task's number.
+    pub task: i32,
+    /// How many tasks its stage has.
+    pub tasks: i32,
 }
 
 impl Reader<'_> {
@@ -246,6 +262,7 @@ impl Reader<'_> {
             idle_partition,
             bundle_size,
             options: self.kafka_options(at, map.get("options"))?,
+            repartition: false,
         })
     }
 
@@ -309,11 +326,12 @@ impl Reader<'_> {
             key,
             transactional_id,
             options: self.kafka_options(at, map.get("options"))?,
+            repartition: None,
         })
     }
 
     /// A topic name as Kafka allows them: 1 to 249 of `[a-zA-Z0-9._-]`.
-    fn topic(&self, at: &At, node: &Node) -> Result<String> {
+    pub(super) fn topic(&self, at: &At, node: &Node) -> Result<String> {
         let name = self.string(at, node)?;
         let valid = name.len() <= 249
             && name != "."

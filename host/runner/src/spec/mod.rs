@@ -15,6 +15,7 @@
 pub mod document;
 mod graph;
 pub mod kafka;
+mod repartition;
 pub mod score;
 pub mod view;
 
@@ -199,8 +200,9 @@ pub struct JsonLinesSpec {
     pub bundle_size: usize,
 }
 
-pub use kafka::{Delivery, KafkaSinkSpec, KafkaSourceSpec, StartAt, Topics};
+pub use kafka::{Delivery, KafkaSinkSpec, KafkaSourceSpec, RepartitionWriter, StartAt, Topics};
 pub use millrace_model::field::FieldPath;
+pub use repartition::{RepartitionTopic, repartition_topics, stages};
 
 /// How an event time is written in input.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -270,6 +272,10 @@ pub enum StepSpec {
         plugin: PluginSpec,
         /// The side outputs it may emit to, by name (read as `step.name`).
         outputs: Vec<String>,
+        /// Whether the spec promises that the plugin never changes a record's key
+        /// (`keeps_key: true`): with a task per partition, a grouping after it
+        /// then needs no repartition topic.
+        keeps_key: bool,
     },
     /// Group by key and window, and combine each group's values.
     Combine {
@@ -301,6 +307,17 @@ pub enum StepSpec {
         /// Features, outputs, drift and histogram settings.
         settings: Box<millrace_model::score::ScoreSettings>,
     },
+    /// Sends each record to the task of its key, through a Kafka topic, when the
+    /// pipeline runs a task per partition; passes records on unchanged otherwise.
+    Repartition {
+        /// The step's path in the spec.
+        path: String,
+        /// The topic (`<pipeline>-<step>-repartition` unless the spec names one).
+        topic: String,
+        /// Its partitions when millrace creates it (`None`: as many as the
+        /// pipeline has tasks).
+        partitions: Option<i32>,
+    },
 }
 
 impl StepSpec {
@@ -312,7 +329,8 @@ impl StepSpec {
             | StepSpec::Combine { path, .. }
             | StepSpec::Flatten { path }
             | StepSpec::CoGroup { path, .. }
-            | StepSpec::Score { path, .. } => path,
+            | StepSpec::Score { path, .. }
+            | StepSpec::Repartition { path, .. } => path,
         }
     }
 
@@ -325,6 +343,7 @@ impl StepSpec {
             StepSpec::Flatten { .. } => "flatten",
             StepSpec::CoGroup { .. } => "cogroup",
             StepSpec::Score { .. } => "score",
+            StepSpec::Repartition { .. } => "repartition",
         }
     }
 }
@@ -698,7 +717,7 @@ impl Reader<'_> {
         };
         let sources = self.sources(&at, &map)?;
         let steps = match map.get("steps") {
-            Some(node) => self.steps(&at.key("steps"), node)?,
+            Some(node) => self.steps(&at.key("steps"), node, &name)?,
             None => Vec::new(),
         };
         let sinks = self.sinks(&at, &map)?;
@@ -720,7 +739,7 @@ impl Reader<'_> {
             None => Parallelism::Single,
             Some(node) => self.parallelism(&at.key("parallelism"), node, &sources)?,
         };
-        Ok(PipelineSpec {
+        let spec = PipelineSpec {
             name,
             file: self.file.to_owned(),
             sources,
@@ -730,7 +749,11 @@ impl Reader<'_> {
             checkpoint,
             trace_versions,
             parallelism,
-        })
+        };
+        if spec.parallelism == Parallelism::Partitions {
+            self.check_keys_stay_in_their_task(&spec)?;
+        }
+        Ok(spec)
     }
 
     /// `parallelism: single | partitions`; tasks by partition need every source to
@@ -1050,8 +1073,17 @@ impl Reader<'_> {
         })
     }
 
-    fn steps(&self, at: &At, node: &Node) -> Result<Vec<graph::RawStep>> {
-        const KINDS: [&str; 6] = ["window", "combine", "pardo", "flatten", "cogroup", "score"];
+    /// The steps of pipeline `pipeline`, as read.
+    fn steps(&self, at: &At, node: &Node, pipeline: &str) -> Result<Vec<graph::RawStep>> {
+        const KINDS: [&str; 7] = [
+            "window",
+            "combine",
+            "pardo",
+            "flatten",
+            "cogroup",
+            "score",
+            "repartition",
+        ];
         let NodeValue::Seq(items) = &node.value else {
             return Err(self.expected(at, "a list of steps", node));
         };
@@ -1096,17 +1128,23 @@ impl Reader<'_> {
                     }
                 }
                 "pardo" => {
-                    // `outputs` sits beside the plugin reference.
+                    // `outputs` and `keeps_key` sit beside the plugin reference.
                     let (body, outputs) = split_off(body, "outputs");
                     let outputs = outputs
                         .map(|field| self.output_names(&step_at.key("outputs"), &field.value))
                         .transpose()?
                         .unwrap_or_default();
+                    let (body, keeps_key) = split_off(&body, "keeps_key");
+                    let keeps_key = keeps_key
+                        .map(|field| self.boolean(&step_at.key("keeps_key"), &field.value))
+                        .transpose()?
+                        .unwrap_or(false);
                     let plugin = self.plugin(&step_at, &body)?;
                     StepSpec::ParDo {
                         path: step_at.path,
                         plugin,
                         outputs,
+                        keeps_key,
                     }
                 }
                 "flatten" => {
@@ -1118,6 +1156,13 @@ impl Reader<'_> {
                     StepSpec::CoGroup { path: step_at.path }
                 }
                 "score" => self.score(&step_at, body)?,
+                "repartition" => {
+                    let step = match &name {
+                        Some((name, _)) => name.clone(),
+                        None => format!("step-{index}"),
+                    };
+                    self.repartition(&step_at, body, &format!("{pipeline}-{step}-repartition"))?
+                }
                 _ => {
                     let combine = self.combine(&step_at, body)?;
                     StepSpec::Combine {

@@ -909,3 +909,94 @@ fn kafka_errors_name_the_key_and_what_was_expected() {
 }
 
 const HEAD_SOURCE: &str = "source: { test_stream: input.jsonl }\n";
+
+#[test]
+fn a_re_keyed_grouping_of_tasks_needs_a_repartition_and_divides_into_stages() {
+    let pipeline = |parallelism: &str, steps: &str| {
+        format!(
+            "name: p\nparallelism: {parallelism}\nsource: {{ kafka: {{ brokers: b:9092, topic: t, group: g, until: end }} }}\nsteps:\n{steps}sink: stdout\n"
+        )
+    };
+    let grouped = "  - window: { fixed: { size: 1m } }\n  - combine: sum\n";
+    let rekeyed = format!("  - pardo: {{ plugin: p }}\n{grouped}");
+    let err = error(&pipeline("partitions", &rekeyed));
+    assert_eq!(err.path, "steps[2].combine", "{err}");
+    assert!(
+        err.message.contains("steps[0].pardo may change the keys"),
+        "{err}"
+    );
+    assert!(err.message.contains("- repartition: {}"), "{err}");
+    // A promise that the key stays, or one task for every key, needs none.
+    spec(&pipeline(
+        "partitions",
+        &format!("  - pardo: {{ plugin: p, keeps_key: true }}\n{grouped}"),
+    ))
+    .unwrap();
+    spec(&pipeline("single", &rekeyed)).unwrap();
+    let windowed = "  - window: { fixed: { size: 1m } }\n  - repartition: {}\n  - combine: sum\n";
+    let err = error(&pipeline("partitions", windowed));
+    assert_eq!(err.path, "steps[1].repartition", "{err}");
+    assert!(err.message.contains("put the window step after"), "{err}");
+
+    let text = pipeline(
+        "partitions",
+        &format!("  - pardo: {{ plugin: p }}\n  - repartition: {{}}\n{grouped}"),
+    );
+    let repartitioned = spec(&text).unwrap();
+    assert_eq!(
+        repartition_topics(&repartitioned),
+        [RepartitionTopic {
+            topic: "p-step-1-repartition".to_owned(),
+            partitions: None,
+            stage: 0
+        }]
+    );
+    let [first, second] = stages(&repartitioned).try_into().expect("two stages");
+    assert_eq!(first.sources, repartitioned.sources);
+    assert_eq!(first.steps.len(), 1);
+    let [writer] = first.sinks.as_slice() else {
+        panic!("one sink: {:?}", first.sinks);
+    };
+    let SinkSpec::Kafka(writer_spec) = &writer.spec else {
+        panic!("a Kafka sink: {writer:?}");
+    };
+    assert_eq!(writer.input, Input::Step(0));
+    assert_eq!(writer_spec.topic, "p-step-1-repartition");
+    assert_eq!(writer_spec.delivery, Delivery::ExactlyOnce);
+    assert!(writer_spec.repartition.is_some());
+    let [reader] = second.sources.as_slice() else {
+        panic!("one source: {:?}", second.sources);
+    };
+    let SourceSpec::Kafka(reader_spec) = &reader.spec else {
+        panic!("a Kafka source: {reader:?}");
+    };
+    assert!(reader_spec.repartition && reader_spec.until_end);
+    assert_eq!(
+        reader_spec.topics,
+        Topics::Named(vec!["p-step-1-repartition".to_owned()])
+    );
+    assert_eq!(reader_spec.group.as_deref(), Some("g-stage-1"));
+    assert_eq!(second.steps.len(), 2);
+    assert_eq!(second.steps[0].inputs, [Input::Source(0)]);
+    assert_eq!(second.steps[1].inputs, [Input::Step(0)]);
+    assert_eq!(second.steps[1].windowing, Some(0));
+    assert_eq!(second.sinks.len(), 1);
+    assert_eq!(second.sinks[0].input, Input::Step(1));
+
+    let named = pipeline(
+        "partitions",
+        &format!(
+            "  - pardo: {{ plugin: p }}\n  - name: by-user\n    repartition: {{ topic: clicks-by-user, partitions: 16 }}\n{grouped}"
+        ),
+    );
+    assert_eq!(
+        repartition_topics(&spec(&named).unwrap())[0],
+        RepartitionTopic {
+            topic: "clicks-by-user".to_owned(),
+            partitions: Some(16),
+            stage: 0
+        }
+    );
+    let err = error(&named.replace("partitions: 16", "partitions: 0"));
+    assert_eq!(err.path, "steps[1].repartition.partitions", "{err}");
+}

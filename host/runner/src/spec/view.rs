@@ -279,13 +279,15 @@ pub fn describe_step(step: &StepSpec) -> String {
             path,
             plugin,
             outputs,
+            keeps_key,
         } => {
             let sides = if outputs.is_empty() {
                 String::new()
             } else {
                 format!(" (side outputs {})", outputs.join(", "))
             };
-            format!("{path}: pardo {}{sides}", plugin.shown())
+            let keeps = if *keeps_key { ", keeps the key" } else { "" };
+            format!("{path}: pardo {}{sides}{keeps}", plugin.shown())
         }
         StepSpec::Combine { path, combine } => match combine {
             CombineSpec::Builtin(builtin) => format!("{path}: {}", builtin.name()),
@@ -293,6 +295,9 @@ pub fn describe_step(step: &StepSpec) -> String {
         },
         StepSpec::Flatten { path } => format!("{path}: flatten"),
         StepSpec::CoGroup { path } => format!("{path}: cogroup"),
+        StepSpec::Repartition { path, topic, .. } => {
+            format!("{path}: repartition through the topic {topic}")
+        }
         StepSpec::Score {
             path,
             model,
