@@ -116,9 +116,16 @@ impl KafkaOutput {
             .create_with_context(Deliveries::default())
             .map_err(kafka_error("cannot create the producer"))?;
         let transactions = if exactly_once {
+            // Fencing waits until the brokers have settled the transaction a
+            // predecessor left open: the log shows how long that took.
+            let fencing = std::time::Instant::now();
             producer
                 .init_transactions(TRANSACTION_TIMEOUT)
                 .map_err(kafka_error("cannot start transactions"))?;
+            tracing::info!(
+                "Kafka: {transactional_id:?} fenced its predecessors in {} ms",
+                fencing.elapsed().as_millis()
+            );
             let marker_group: BaseConsumer = client_config(&sink.brokers, &sink.options)
                 .set("group.id", marker_group(transactional_id))
                 .set("enable.auto.commit", "false")

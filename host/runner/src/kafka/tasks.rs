@@ -203,9 +203,20 @@ fn run_stage(
         .iter()
         .any(|(name, _)| name == "partition.assignment.strategy")
     {
-        // The range assignor gives one member the same partition number of every
-        // topic of equal size: a task's partitions stay together.
-        config.set("partition.assignment.strategy", "range");
+        // Over one topic, the cooperative sticky assignor moves only the tasks
+        // that must move: the others keep running through a rebalance. Over
+        // several, the range assignor gives one member the same partition number
+        // of every topic of equal size, so a task's partitions stay together (the
+        // eager protocol it takes stops every task of a member while it runs).
+        let one_topic = topics.iter().flatten().collect::<BTreeSet<_>>().len() == 1;
+        config.set(
+            "partition.assignment.strategy",
+            if one_topic {
+                "cooperative-sticky"
+            } else {
+                "range"
+            },
+        );
     }
     let (commits, committed) = channel();
     let tasks = Tasks {
