@@ -216,35 +216,35 @@ impl Message {
     }
 }
 
-/// Creates `topics` (name, partitions) on `brokers` where they do not exist yet.
-pub(crate) fn create_topics(
+/// Creates `topic` with `partitions` on `brokers`, unless it exists already.
+pub(crate) fn create_topic(
     brokers: &str,
     options: &[(String, String)],
-    topics: &[(String, i32)],
+    topic: &str,
+    partitions: i32,
 ) -> io::Result<()> {
     let admin: AdminClient<DefaultClientContext> = client_config(brokers, options)
         .create()
         .map_err(kafka_error("cannot create an admin client"))?;
-    let new: Vec<NewTopic<'_>> = topics
-        .iter()
-        .map(|(name, partitions)| NewTopic::new(name, *partitions, TopicReplication::Fixed(-1)))
-        .collect();
+    let new = [NewTopic::new(
+        topic,
+        partitions,
+        TopicReplication::Fixed(-1),
+    )];
     let admin_options = AdminOptions::new().operation_timeout(Some(CREATE_TIMEOUT));
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
     let created = runtime
         .block_on(admin.create_topics(&new, &admin_options))
-        .map_err(kafka_error("cannot create the repartition topics"))?;
-    for result in created {
-        match result {
-            Ok(name) => tracing::info!("Kafka: created the repartition topic {name}"),
-            Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
-            Err((name, code)) => {
-                return Err(io::Error::other(format!(
-                    "Kafka: cannot create the repartition topic {name}: {code}"
-                )));
-            }
+        .map_err(kafka_error("cannot create the repartition topic"))?;
+    match created.into_iter().next() {
+        Some(Ok(_)) => tracing::info!("Kafka: created the repartition topic {topic}"),
+        Some(Err((_, RDKafkaErrorCode::TopicAlreadyExists))) | None => {}
+        Some(Err((_, code))) => {
+            return Err(io::Error::other(format!(
+                "Kafka: cannot create the repartition topic {topic}: {code}"
+            )));
         }
     }
     Ok(())

@@ -156,26 +156,22 @@ fn create_repartition_topics(spec: &PipelineSpec) -> Result<(), RunError> {
             .map_err(io_error("cannot read the input's partitions"))?;
         input_partitions = input_partitions.max(found.len() as i32);
     }
-    // Each stage has as many tasks as the topics it reads have partitions.
-    let mut stage_tasks = vec![input_partitions];
-    let mut created = Vec::new();
+    // Each stage has as many tasks as the topics it reads have partitions; the
+    // steps are in order, so a stage's count is known before its topics are made.
+    let mut stage_tasks = BTreeMap::from([(0, input_partitions)]);
     for repartition in crate::spec::repartition_topics(spec) {
-        let tasks = stage_tasks.get(repartition.stage).copied().unwrap_or(1);
-        let partitions = repartition.partitions.unwrap_or(tasks);
-        created.push((repartition.topic.clone(), partitions));
-        super::repartition::create_topics(
+        let tasks = stage_tasks.get(&repartition.stage).copied().unwrap_or(1);
+        super::repartition::create_topic(
             &kafka.brokers,
             &kafka.options,
-            &created[created.len() - 1..],
+            &repartition.topic,
+            repartition.partitions.unwrap_or(tasks),
         )
         .map_err(io_error("cannot create the repartition topics"))?;
         let found = topic_partitions(metadata.client(), &repartition.topic, &kafka.brokers)
             .map_err(io_error("cannot read a repartition topic's partitions"))?;
-        let next = repartition.stage + 1;
-        if stage_tasks.len() <= next {
-            stage_tasks.resize(next + 1, 0);
-        }
-        stage_tasks[next] = stage_tasks[next].max(found.len() as i32);
+        let next = stage_tasks.entry(repartition.stage + 1).or_insert(0);
+        *next = (*next).max(found.len() as i32);
     }
     Ok(())
 }

@@ -289,7 +289,9 @@ fn stage_spec(
                 name: spec.input_name(Input::Step(n)),
                 path: path.clone(),
                 input: inputs[0],
-                spec: SinkSpec::Kafka(Box::new(repartition_sink(spec, stages, stage, topic))),
+                spec: SinkSpec::Kafka(Box::new(repartition_sink(
+                    spec, stages, stage, first, topic,
+                ))),
             });
             continue;
         }
@@ -356,12 +358,9 @@ fn repartition_sink(
     spec: &PipelineSpec,
     stages: &[usize],
     stage: usize,
+    first: Option<&KafkaSourceSpec>,
     topic: &str,
 ) -> KafkaSinkSpec {
-    let first = spec.sources.iter().find_map(|source| match &source.spec {
-        SourceSpec::Kafka(kafka) => Some(&**kafka),
-        _ => None,
-    });
     let brokers = first.map(|kafka| kafka.brokers.clone()).unwrap_or_default();
     let options = first.map(|kafka| kafka.options.clone()).unwrap_or_default();
     // A sink of the stage that shares the transaction lends its id and options.
